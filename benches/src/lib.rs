@@ -1,0 +1,1 @@
+//! End-to-end throughput harness (network namespaces).
