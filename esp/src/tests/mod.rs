@@ -3,3 +3,4 @@
 mod gcm_draft_vectors;
 mod seq_numbers;
 mod strongswan;
+mod trailer;
