@@ -1,1 +1,42 @@
-//! Helpers for end-to-end tests in network namespaces.
+//! End-to-end test harness for vpngw: network namespaces joined by veth pairs, and real
+//! peers inside them — strongSwan's charon with kernel-libipsec, BIRD 2, iperf3, ping.
+//!
+//! Everything a test starts is owned by a guard: processes are stopped by PID and
+//! reaped, namespaces deleted, even when the test panics. Namespaces are named
+//! `vpngwt-<pid>-<n>-<label>`; the first namespace a process creates sweeps away those
+//! whose owning process is dead (runs that were killed).
+//!
+//! Tests need root. Start each with [`skip_unless_root`]; tools that are missing make
+//! the harness fail with a hint to run `scripts/install-test-deps`.
+
+pub mod bird;
+pub mod charon;
+mod cidr;
+mod command;
+mod error;
+mod iperf;
+mod netns;
+mod ping;
+mod process;
+mod secret;
+pub mod site_to_site;
+mod tools;
+mod topology;
+mod wait;
+mod workdir;
+
+pub use bird::{BgpPeer, Bird, BirdConfig};
+pub use charon::{Charon, CharonConfig, Side, TunnelConfig};
+pub use cidr::Cidr;
+pub use command::{run, run_argv};
+pub use error::{HarnessError, Result};
+pub use iperf::{iperf_client, IperfOptions, IperfResult, IperfServer};
+pub use netns::{list_namespaces, owner_pid, sweep_stale_namespaces, LinkStats, Netns, PREFIX};
+pub use ping::{ping, PingOptions, PingStats, Rtt};
+pub use process::{pid_alive, tail_of_file, ProcessGuard};
+pub use secret::Psk;
+pub use site_to_site::{plan, SiteToSite, TunnelPlan};
+pub use tools::{is_root, require, skip_unless_root, Tool, INSTALL_HINT};
+pub use topology::{Topology, TopologyBuilder};
+pub use wait::{wait_for, wait_until, Poll};
+pub use workdir::{WorkDir, KEEP_ENV};

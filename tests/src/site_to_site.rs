@@ -1,0 +1,174 @@
+//! The ready-made four-host topology of a customer site linked to a cloud VPC.
+//!
+//! ```text
+//!  idc_host        customer_gw                       cloud_gw                  vpc_host
+//!  eth0 ------- lan0        wan0 ---- underlay ---- wan0        vpc0 ------- eth0
+//!  10.10.0.10/24  10.10.0.1/24  192.0.2.2/24   192.0.2.1/24  10.20.0.1/24  10.20.0.10/24
+//!                                                lo: 203.0.113.1/32 (tunnel 1 public)
+//!                                                    203.0.113.2/32 (tunnel 2 public)
+//! ```
+//!
+//! | host        | interface | address          | routes                              |
+//! |-------------|-----------|------------------|-------------------------------------|
+//! | idc_host    | eth0      | 10.10.0.10/24    | default via 10.10.0.1               |
+//! | customer_gw | lan0      | 10.10.0.1/24     | 203.0.113.0/24 via 192.0.2.1        |
+//! | customer_gw | wan0      | 192.0.2.2/24     | (forwarding on)                     |
+//! | cloud_gw    | wan0      | 192.0.2.1/24     | (forwarding on)                     |
+//! | cloud_gw    | lo        | 203.0.113.1/32, 203.0.113.2/32 |                       |
+//! | cloud_gw    | vpc0      | 10.20.0.1/24     |                                     |
+//! | vpc_host    | eth0      | 10.20.0.10/24    | default via 10.20.0.1               |
+//!
+//! Tunnel inner addresses (/30, cloud side `.1`, customer side `.2`), for BGP over the
+//! tunnels: tunnel 1 `169.254.10.0/30`, tunnel 2 `169.254.11.0/30`. They are not
+//! configured by the topology: whoever terminates the tunnels owns them.
+//!
+//! The gateways have no default route and nothing routes the private prefixes across
+//! the underlay, so IDC <-> VPC traffic only flows once a tunnel carries it, and no
+//! test packet can leave the namespaces.
+
+use std::net::Ipv4Addr;
+
+use crate::error::{HarnessError, Result};
+use crate::netns::Netns;
+use crate::topology::TopologyBuilder;
+
+/// The address plan of [`SiteToSite`].
+pub mod plan {
+    use super::{Ipv4Addr, TunnelPlan};
+
+    pub const IDC_PREFIX: &str = "10.10.0.0/24";
+    pub const VPC_PREFIX: &str = "10.20.0.0/24";
+    pub const IDC_HOST: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 10);
+    pub const CUSTOMER_GW_LAN: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 1);
+    /// The customer gateway's public (underlay) address.
+    pub const CUSTOMER_GW_WAN: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    pub const CLOUD_GW_WAN: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    pub const CLOUD_GW_VPC: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 1);
+    pub const VPC_HOST: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 10);
+    /// The cloud's public addresses, one per tunnel, on the cloud gateway's loopback.
+    pub const CLOUD_PUBLIC_PREFIX: &str = "203.0.113.0/24";
+
+    /// Cloud border gateway ASN (fixed by the cloud) and the customer's ASN.
+    pub const CLOUD_ASN: u32 = 65000;
+    pub const CUSTOMER_ASN: u32 = 65010;
+
+    pub const TUNNELS: [TunnelPlan; 2] = [
+        TunnelPlan {
+            name: "tunnel1",
+            reqid: 1,
+            cloud_public: Ipv4Addr::new(203, 0, 113, 1),
+            customer_public: CUSTOMER_GW_WAN,
+            cloud_inner: Ipv4Addr::new(169, 254, 10, 1),
+            customer_inner: Ipv4Addr::new(169, 254, 10, 2),
+            inner_prefix_len: 30,
+        },
+        TunnelPlan {
+            name: "tunnel2",
+            reqid: 2,
+            cloud_public: Ipv4Addr::new(203, 0, 113, 2),
+            customer_public: CUSTOMER_GW_WAN,
+            cloud_inner: Ipv4Addr::new(169, 254, 11, 1),
+            customer_inner: Ipv4Addr::new(169, 254, 11, 2),
+            inner_prefix_len: 30,
+        },
+    ];
+}
+
+/// One of the two tunnels of the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelPlan {
+    pub name: &'static str,
+    /// The reqid strongSwan must use for this tunnel's CHILD SA.
+    pub reqid: u32,
+    pub cloud_public: Ipv4Addr,
+    pub customer_public: Ipv4Addr,
+    pub cloud_inner: Ipv4Addr,
+    pub customer_inner: Ipv4Addr,
+    pub inner_prefix_len: u8,
+}
+
+/// The four namespaces of the plan. Dropping it removes them all.
+#[derive(Debug)]
+pub struct SiteToSite {
+    idc_host: Netns,
+    customer_gw: Netns,
+    cloud_gw: Netns,
+    vpc_host: Netns,
+}
+
+impl SiteToSite {
+    /// Builds the topology of the [module docs](self).
+    pub fn build() -> Result<Self> {
+        use plan::*;
+        let cidr = |a: Ipv4Addr, len: u8| format!("{a}/{len}");
+        let mut builder = TopologyBuilder::new()
+            .host("idc_host")
+            .router("customer_gw")
+            .router("cloud_gw")
+            .host("vpc_host")
+            .link(
+                ("idc_host", "eth0", &cidr(IDC_HOST, 24)),
+                ("customer_gw", "lan0", &cidr(CUSTOMER_GW_LAN, 24)),
+            )
+            .link(
+                ("customer_gw", "wan0", &cidr(CUSTOMER_GW_WAN, 24)),
+                ("cloud_gw", "wan0", &cidr(CLOUD_GW_WAN, 24)),
+            )
+            .link(
+                ("cloud_gw", "vpc0", &cidr(CLOUD_GW_VPC, 24)),
+                ("vpc_host", "eth0", &cidr(VPC_HOST, 24)),
+            )
+            .route("idc_host", "default", &CUSTOMER_GW_LAN.to_string())
+            .route("vpc_host", "default", &CLOUD_GW_VPC.to_string())
+            .route(
+                "customer_gw",
+                CLOUD_PUBLIC_PREFIX,
+                &CLOUD_GW_WAN.to_string(),
+            );
+        for t in &TUNNELS {
+            builder = builder.address("cloud_gw", "lo", &cidr(t.cloud_public, 32));
+        }
+        let mut hosts = builder.build()?.into_namespaces().into_iter();
+        let mut next = |expected: &str| match hosts.next() {
+            Some((name, ns)) if name == expected => Ok(ns),
+            _ => Err(HarnessError::Invalid(format!(
+                "site_to_site: {expected} missing"
+            ))),
+        };
+        Ok(SiteToSite {
+            idc_host: next("idc_host")?,
+            customer_gw: next("customer_gw")?,
+            cloud_gw: next("cloud_gw")?,
+            vpc_host: next("vpc_host")?,
+        })
+    }
+
+    pub fn idc_host(&self) -> &Netns {
+        &self.idc_host
+    }
+
+    pub fn customer_gw(&self) -> &Netns {
+        &self.customer_gw
+    }
+
+    pub fn cloud_gw(&self) -> &Netns {
+        &self.cloud_gw
+    }
+
+    pub fn vpc_host(&self) -> &Netns {
+        &self.vpc_host
+    }
+
+    /// All four namespace names, for checks after cleanup.
+    pub fn namespace_names(&self) -> Vec<String> {
+        [
+            &self.idc_host,
+            &self.customer_gw,
+            &self.cloud_gw,
+            &self.vpc_host,
+        ]
+        .iter()
+        .map(|ns| ns.name().to_owned())
+        .collect()
+    }
+}

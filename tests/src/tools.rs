@@ -1,0 +1,117 @@
+//! The external programs the harness drives, and a check that they are installed.
+
+use std::path::Path;
+
+use crate::error::{HarnessError, Result};
+
+/// What to tell someone whose machine lacks a tool.
+pub const INSTALL_HINT: &str = "run scripts/install-test-deps as root (Debian 12)";
+
+/// External programs, with where Debian installs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    Ip,
+    Charon,
+    Swanctl,
+    Bird,
+    Birdc,
+    Iperf3,
+    Ping,
+    Ss,
+    Unshare,
+    Tcpdump,
+}
+
+impl Tool {
+    /// The absolute path of the program.
+    pub fn path(self) -> &'static str {
+        match self {
+            Tool::Ip => "/usr/sbin/ip",
+            Tool::Charon => "/usr/lib/ipsec/charon",
+            Tool::Swanctl => "/usr/sbin/swanctl",
+            Tool::Bird => "/usr/sbin/bird",
+            Tool::Birdc => "/usr/sbin/birdc",
+            Tool::Iperf3 => "/usr/bin/iperf3",
+            Tool::Ping => "/usr/bin/ping",
+            Tool::Ss => "/usr/bin/ss",
+            Tool::Unshare => "/usr/bin/unshare",
+            Tool::Tcpdump => "/usr/bin/tcpdump",
+        }
+    }
+
+    /// The Debian package that provides it.
+    pub fn package(self) -> &'static str {
+        match self {
+            Tool::Ip | Tool::Ss => "iproute2",
+            Tool::Charon => "strongswan-charon",
+            Tool::Swanctl => "strongswan-swanctl",
+            Tool::Bird | Tool::Birdc => "bird2",
+            Tool::Iperf3 => "iperf3",
+            Tool::Ping => "iputils-ping",
+            Tool::Unshare => "util-linux",
+            Tool::Tcpdump => "tcpdump",
+        }
+    }
+}
+
+/// Fails with an install hint naming every missing tool.
+pub fn require(tools: &[Tool]) -> Result<()> {
+    check(tools, |path| path.exists())
+}
+
+fn check(tools: &[Tool], exists: impl Fn(&Path) -> bool) -> Result<()> {
+    let missing: Vec<&Tool> = tools
+        .iter()
+        .filter(|t| !exists(Path::new(t.path())))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = missing
+        .iter()
+        .map(|t| format!("{} (package {})", t.path(), t.package()))
+        .collect();
+    Err(HarnessError::MissingTool {
+        tool: names.join(", "),
+        hint: INSTALL_HINT.into(),
+    })
+}
+
+/// Whether the tests run with the privileges namespaces need.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// For the top of every end-to-end test: returns `true` (and says so on stderr, so a
+/// skipped test is never mistaken for a pass) when not root; the test should then
+/// return at once.
+pub fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    eprintln!(
+        "SKIPPED {test}: end-to-end tests need root (network namespaces, veth, TUN); \
+         run `sudo -E cargo test -p e2e` or scripts/test as root"
+    );
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_tools_are_named_with_package_and_hint() {
+        let err = check(&[Tool::Ip, Tool::Bird, Tool::Charon], |p| p.ends_with("ip")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("/usr/sbin/bird (package bird2)"), "{text}");
+        assert!(
+            text.contains("/usr/lib/ipsec/charon (package strongswan-charon)"),
+            "{text}"
+        );
+        assert!(!text.contains("iproute2"), "{text}");
+        assert!(text.contains("scripts/install-test-deps"), "{text}");
+        assert!(check(&[Tool::Ip, Tool::Bird], |_| true).is_ok());
+    }
+}
