@@ -1,6 +1,71 @@
 //! BGP-4 (RFC 4271) speaker core, sans-IO.
+//!
+//! The gateway runs one eBGP session per IPsec tunnel, over the tunnel's inner
+//! addresses, with the cloud's border gateway (AS 65000 by default). This crate holds
+//! the protocol: no sockets, no clock, no tasks. The caller owns the TCP connection and
+//! the time, in the style of quinn-proto.
+//!
+//! # Modules
+//! - [`wire`]: framing of the TCP stream and the codec of all five messages, with
+//!   decode errors that carry the NOTIFICATION to send and RFC 7606 attribute errors.
+//! - [`fsm`]: the states and events of RFC 4271 section 8.
+//! - [`session`]: [`Session`], the FSM with its timers, import policy, Adj-RIB-In and
+//!   advertisement of the local prefixes.
+//! - [`rib`]: the per-session [`rib::AdjRibIn`] and the [`Rib`] (Loc-RIB) that merges
+//!   sessions and picks a best route per prefix.
+//! - [`stats`]: figures for `vpngw bgp`.
+//!
+//! # Driving a session
+//! ```text
+//! let mut s = Session::new(config)?;          // Idle
+//! s.start(now);                               // -> Connect, emits SessionEvent::Connect
+//! loop {
+//!     // TCP connect to peer:179 finished, or an inbound one was accepted:
+//!     s.handle_connected(now)?;               // Err(ConnectionRefused): close that socket
+//!     s.handle_bytes(now, &buf[..n]);         // stream bytes, cut anywhere
+//!     s.handle_disconnected(now);             // EOF, reset, or the connect attempt failed
+//!     s.handle_timeout(now);                  // when now >= s.poll_timeout()
+//!     while let Some(bytes) = s.poll_transmit() { write_all(bytes) }
+//!     while let Some(ev) = s.poll_event() {
+//!         rib.apply(SessionId(tunnel), &ev);  // routes and session up/down
+//!         match ev { Connect => dial(), Disconnect => flush_then_close(), _ => log(ev) }
+//!     }
+//!     while let Some(change) = rib.poll_change() { routing_table.apply(change) }
+//! }
+//! ```
+//! Always drain `poll_transmit` before acting on `SessionEvent::Disconnect`: the
+//! NOTIFICATION that explains the close is in it.
+//!
+//! The shell keeps at most one connection per session: while one is being used, a
+//! second (a connection collision) is refused by `handle_connected` and must be closed.
+//! `SessionEvent::Down` means every route of that session is gone; `Rib::apply` removes
+//! them. After an error the session waits `idle_hold_time` in Idle and starts again by
+//! itself; after `stop` it stays Idle until `start`.
+//!
+//! # Policy (kept simple on purpose)
+//! - Only IPv4 unicast. Learned routes are never re-advertised: we announce only the
+//!   configured local prefixes (ORIGIN IGP, AS_PATH = local AS, NEXT_HOP = local inner
+//!   address), so a route is never sent back to the peer it came from.
+//! - Import: routes whose AS_PATH holds our own AS (loop), that do not start with the
+//!   peer's AS, or whose next hop is our own address are kept in the Adj-RIB-In as
+//!   "not accepted" and not handed to the Loc-RIB.
+//! - Maximum prefixes counts every prefix in the Adj-RIB-In, accepted or not.
+//! - Best path: see [`rib::best_path`]; MED is compared between all candidates.
+//! - Peers without the 4-octet AS capability get 2-octet AS_PATHs (AS_TRANS plus
+//!   AS4_PATH for large ASNs); their AS4_PATH is carried as an unknown attribute, not
+//!   merged back into AS_PATH.
 
+pub mod config;
+pub mod fsm;
 pub mod prefix;
+pub mod rib;
+pub mod session;
+pub mod stats;
 pub mod wire;
 
+pub use config::{ConfigError, SessionConfig, DEFAULT_PEER_ASN};
+pub use fsm::State;
 pub use prefix::{Ipv4Prefix, PrefixError};
+pub use rib::{BestRoute, LocRibChange, Rib, SessionId};
+pub use session::{ConnectionRefused, DownReason, PeerOpen, Session, SessionEvent};
+pub use stats::{Counters, SessionStats};

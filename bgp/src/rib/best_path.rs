@@ -1,0 +1,86 @@
+//! Best-path selection between the candidates for one prefix.
+//!
+//! Deliberately simple, for eBGP sessions to one provider (RFC 4271 section 9.1.2.2, with
+//! LOCAL_PREF not used because eBGP peers may not set it):
+//! 1. shortest AS_PATH (an AS_SET counts as one),
+//! 2. lowest ORIGIN (IGP < EGP < INCOMPLETE),
+//! 3. lowest MED, compared between all candidates whatever their neighbouring AS
+//!    ("always-compare-med"); a missing MED counts as 0,
+//! 4. lowest peer BGP identifier,
+//! 5. lowest peer address.
+
+use std::cmp::Ordering;
+use std::net::Ipv4Addr;
+
+use crate::wire::{Origin, PathAttributes};
+
+/// What the tie-breaks need to know about the peer a route came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub router_id: Ipv4Addr,
+    pub address: Ipv4Addr,
+}
+
+/// The ordering key: smaller is better.
+fn key(attrs: &PathAttributes, peer: &PeerInfo) -> (usize, Origin, u32, Ipv4Addr, Ipv4Addr) {
+    (
+        attrs.as_path.as_ref().map_or(0, |p| p.path_len()),
+        attrs.origin.unwrap_or(Origin::Incomplete),
+        attrs.med.unwrap_or(0),
+        peer.router_id,
+        peer.address,
+    )
+}
+
+/// Compares two candidates; `Ordering::Less` means `a` is preferred.
+pub fn compare(a: (&PathAttributes, &PeerInfo), b: (&PathAttributes, &PeerInfo)) -> Ordering {
+    key(a.0, a.1).cmp(&key(b.0, b.1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::AsPath;
+
+    fn attrs(path: Vec<u32>, origin: Origin, med: Option<u32>) -> PathAttributes {
+        PathAttributes {
+            origin: Some(origin),
+            as_path: Some(AsPath::sequence(path)),
+            med,
+            ..Default::default()
+        }
+    }
+
+    fn peer(id: u8, addr: u8) -> PeerInfo {
+        PeerInfo {
+            router_id: Ipv4Addr::new(10, 0, 0, id),
+            address: Ipv4Addr::new(169, 254, 0, addr),
+        }
+    }
+
+    #[test]
+    fn each_step_decides() {
+        let p1 = peer(1, 1);
+        let p2 = peer(2, 2);
+        // 1. shorter AS path wins even against worse origin and MED.
+        let short = attrs(vec![65000], Origin::Incomplete, Some(100));
+        let long = attrs(vec![65000, 65010], Origin::Igp, Some(0));
+        assert_eq!(compare((&short, &p2), (&long, &p1)), Ordering::Less);
+        // 2. origin.
+        let igp = attrs(vec![65000], Origin::Igp, Some(100));
+        let egp = attrs(vec![65000], Origin::Egp, Some(0));
+        assert_eq!(compare((&igp, &p2), (&egp, &p1)), Ordering::Less);
+        // 3. MED, missing counts as 0.
+        let med5 = attrs(vec![65000], Origin::Igp, Some(5));
+        let none = attrs(vec![65000], Origin::Igp, None);
+        assert_eq!(compare((&none, &p2), (&med5, &p1)), Ordering::Less);
+        // 4. router id.
+        assert_eq!(compare((&med5, &p1), (&med5, &p2)), Ordering::Less);
+        // 5. peer address.
+        assert_eq!(
+            compare((&med5, &peer(1, 1)), (&med5, &peer(1, 9))),
+            Ordering::Less
+        );
+        assert_eq!(compare((&med5, &p1), (&med5, &p1)), Ordering::Equal);
+    }
+}

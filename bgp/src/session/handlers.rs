@@ -1,0 +1,363 @@
+//! FSM transitions (RFC 4271 section 8.2.2) and the UPDATE / route refresh handling
+//! of an Established session.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::events::{DownReason, SessionEvent};
+use super::timers::Timer;
+use super::{PeerOpen, Session};
+use crate::fsm::{Event, State};
+use crate::rib::AdjChange;
+use crate::wire::notification::{cease_subcode, code, fsm_subcode, open_subcode};
+use crate::wire::open::{AFI_IPV4, SAFI_UNICAST};
+use crate::wire::{
+    encode_announcements, encode_withdrawals, AsPath, CodecContext, Message, Notification, Open,
+    Origin, PathAttributes, RouteRefresh, Update,
+};
+use crate::Ipv4Prefix;
+
+/// Hold time while waiting for the peer's OPEN (RFC 4271 section 8.2.2 suggests 4 minutes).
+const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
+
+impl Session {
+    pub(super) fn handle_event(&mut self, now: Instant, event: Event) {
+        use State::*;
+        match (self.state, event) {
+            (_, Event::ManualStart) => {
+                self.admin_down = false;
+                if self.state == Idle {
+                    self.begin(now);
+                }
+            }
+            (_, Event::ManualStop) => {
+                self.admin_down = true;
+                let n =
+                    Notification::new(code::CEASE, cease_subcode::ADMINISTRATIVE_SHUTDOWN, vec![]);
+                self.fail(now, DownReason::AdminStop, Some(n));
+            }
+            (Idle, Event::AutomaticStart | Event::IdleHoldTimerExpires) if !self.admin_down => {
+                self.begin(now);
+            }
+            (Connect, Event::ConnectRetryTimerExpires) => {
+                // Abandon the attempt in flight and try again.
+                self.events.push_back(SessionEvent::Disconnect);
+                self.events.push_back(SessionEvent::Connect);
+                self.arm_connect_retry(now);
+            }
+            (Active, Event::ConnectRetryTimerExpires) => {
+                self.events.push_back(SessionEvent::Connect);
+                self.arm_connect_retry(now);
+                self.set_state(Connect);
+            }
+            (Connect | Active, Event::TcpConnectionConfirmed) => self.connected(now),
+            (Connect, Event::TcpConnectionFails) => {
+                self.arm_connect_retry(now);
+                self.set_state(Active);
+            }
+            (Active, Event::TcpConnectionFails) => {
+                self.fail(now, DownReason::ConnectionClosed, None)
+            }
+            (OpenSent | OpenConfirm | Established, Event::TcpConnectionFails) => {
+                self.transmit.clear();
+                self.fail(now, DownReason::ConnectionClosed, None);
+            }
+            (OpenSent, Event::BgpOpen(open)) => self.open_received(now, &open),
+            (OpenSent | OpenConfirm | Established, Event::MessageError(e)) => {
+                let n = e.notification();
+                self.fail(now, DownReason::BadMessage(e), Some(n));
+            }
+            (OpenSent | OpenConfirm | Established, Event::NotifMsg(n)) => {
+                // Never answer a NOTIFICATION with one.
+                self.fail(now, DownReason::PeerNotification(n), None);
+            }
+            (OpenSent | OpenConfirm | Established, Event::HoldTimerExpires) => {
+                let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![]);
+                self.fail(now, DownReason::HoldTimerExpired, Some(n));
+            }
+            (OpenConfirm | Established, Event::KeepaliveTimerExpires) => {
+                self.send(&Message::Keepalive);
+                self.arm_keepalive(now);
+            }
+            (OpenConfirm, Event::KeepAliveMsg) => self.established(now),
+            (Established, Event::KeepAliveMsg) => self.arm_hold(now),
+            (Established, Event::UpdateMsg(update)) => {
+                self.arm_hold(now);
+                self.update_received(now, update);
+            }
+            (Established, Event::RouteRefreshMsg(rr)) => {
+                self.arm_hold(now);
+                self.route_refresh_received(now, rr);
+            }
+            (OpenSent, Event::UpdateMsg(_) | Event::KeepAliveMsg | Event::RouteRefreshMsg(_)) => {
+                self.unexpected(now, fsm_subcode::UNEXPECTED_IN_OPEN_SENT);
+            }
+            (OpenConfirm, Event::BgpOpen(_) | Event::UpdateMsg(_) | Event::RouteRefreshMsg(_)) => {
+                self.unexpected(now, fsm_subcode::UNEXPECTED_IN_OPEN_CONFIRM);
+            }
+            (Established, Event::BgpOpen(_)) => {
+                self.unexpected(now, fsm_subcode::UNEXPECTED_IN_ESTABLISHED);
+            }
+            // Everything else (stale timers, events without a connection) changes nothing.
+            _ => {}
+        }
+    }
+
+    /// Idle -> Connect (or Active when passive).
+    fn begin(&mut self, now: Instant) {
+        self.timers.stop(Timer::IdleHold);
+        self.arm_connect_retry(now);
+        if self.config.passive {
+            self.set_state(State::Active);
+        } else {
+            self.events.push_back(SessionEvent::Connect);
+            self.set_state(State::Connect);
+        }
+    }
+
+    fn connected(&mut self, now: Instant) {
+        self.timers.stop(Timer::ConnectRetry);
+        self.transmit.clear();
+        self.framer.clear();
+        self.ctx = CodecContext::default();
+        let open = Open::ours(
+            self.config.local_asn,
+            self.config.hold_time,
+            self.config.router_id,
+        );
+        self.send(&Message::Open(open));
+        self.timers.set(Timer::Hold, now + OPEN_HOLD_TIME);
+        self.set_state(State::OpenSent);
+    }
+
+    fn open_received(&mut self, now: Instant, open: &Open) {
+        let asn = open.asn();
+        if asn != self.config.peer_asn {
+            let n = Notification::new(code::OPEN_MESSAGE, open_subcode::BAD_PEER_AS, vec![]);
+            let reason = DownReason::BadPeerAs {
+                expected: self.config.peer_asn,
+                received: asn,
+            };
+            return self.fail(now, reason, Some(n));
+        }
+        if !open.supports_ipv4_unicast() {
+            // Data: the capability we need and the peer lacks (RFC 5492 section 3).
+            let data = vec![1, 4, 0, 1, 0, 1];
+            let n = Notification::new(
+                code::OPEN_MESSAGE,
+                open_subcode::UNSUPPORTED_CAPABILITY,
+                data,
+            );
+            return self.fail(now, DownReason::NoIpv4Unicast, Some(n));
+        }
+        let peer = PeerOpen {
+            asn,
+            router_id: open.bgp_id,
+            hold_time: open.hold_time.min(self.config.hold_time),
+            route_refresh: open.supports_route_refresh(),
+            four_octet_as: open.four_octet_as().is_some(),
+        };
+        self.ctx = CodecContext {
+            four_octet_as: peer.four_octet_as,
+            ebgp: true,
+        };
+        self.peer = Some(peer);
+        self.send(&Message::Keepalive);
+        self.arm_keepalive(now);
+        self.arm_hold(now);
+        self.set_state(State::OpenConfirm);
+    }
+
+    fn established(&mut self, now: Instant) {
+        self.arm_hold(now);
+        self.set_state(State::Established);
+        self.established_since = Some(now);
+        self.counters.established_transitions += 1;
+        if let Some(p) = self.peer {
+            self.events.push_back(SessionEvent::Established {
+                peer_asn: p.asn,
+                peer_router_id: p.router_id,
+                peer_address: self.config.peer_address,
+                hold_time: p.hold_time,
+            });
+        }
+        let all: Vec<Ipv4Prefix> = self.local_prefixes.iter().copied().collect();
+        self.send_announcements(now, &all);
+        // End-of-RIB (RFC 4724): our initial advertisement is complete.
+        self.send(&Message::Update(Update::default()));
+    }
+
+    fn unexpected(&mut self, now: Instant, subcode: u8) {
+        let n = Notification::new(code::FSM, subcode, vec![]);
+        self.fail(now, DownReason::UnexpectedMessage(self.state), Some(n));
+    }
+
+    /// Drops the connection (sending `notification` first, if any) and goes Idle. The
+    /// session restarts by itself after the idle hold time unless stopped by the operator.
+    pub(super) fn fail(
+        &mut self,
+        now: Instant,
+        reason: DownReason,
+        notification: Option<Notification>,
+    ) {
+        let was_connected = self.state.is_connected();
+        if let (Some(n), true) = (notification, was_connected) {
+            self.send(&Message::Notification(n));
+        }
+        if reason != DownReason::ConnectionClosed && self.state != State::Idle {
+            self.events.push_back(SessionEvent::Disconnect);
+        }
+        if was_connected {
+            self.events.push_back(SessionEvent::Down {
+                reason: reason.clone(),
+            });
+        }
+        if reason != DownReason::AdminStop || was_connected {
+            self.last_error = Some(reason);
+        }
+        self.adj_in.clear();
+        self.framer.clear();
+        self.peer = None;
+        self.established_since = None;
+        self.timers.stop_all();
+        self.set_state(State::Idle);
+        if !self.admin_down {
+            self.timers
+                .set(Timer::IdleHold, now + self.config.idle_hold_time);
+        }
+    }
+
+    fn update_received(&mut self, now: Instant, update: Update) {
+        self.counters.updates_received += 1;
+        self.counters.attributes_discarded += update.discarded.len() as u64;
+        let mut withdrawn = update.withdrawn;
+        let mut announced = update.nlri;
+        if update.treat_as_withdraw.is_some() {
+            self.counters.updates_treated_as_withdraw += 1;
+            withdrawn.append(&mut announced);
+        }
+        for prefix in withdrawn {
+            if self.adj_in.remove(&prefix) == AdjChange::Withdrawn {
+                self.events
+                    .push_back(SessionEvent::RouteWithdrawn { prefix });
+            }
+        }
+        if announced.is_empty() {
+            return;
+        }
+        let attrs = Arc::new(update.attributes);
+        let accepted = self.import_allowed(&attrs);
+        if !accepted {
+            self.counters.routes_rejected += announced.len() as u64;
+        }
+        for prefix in announced {
+            match self.adj_in.insert(prefix, attrs.clone(), accepted) {
+                AdjChange::Learned(attributes) => self
+                    .events
+                    .push_back(SessionEvent::RouteLearned { prefix, attributes }),
+                AdjChange::Withdrawn => self
+                    .events
+                    .push_back(SessionEvent::RouteWithdrawn { prefix }),
+                AdjChange::None => {}
+            }
+        }
+        if let Some(max) = self.config.max_prefixes {
+            if self.adj_in.len() > max as usize {
+                // Data: AFI, SAFI, upper bound (RFC 4486 section 4).
+                let mut data = AFI_IPV4.to_be_bytes().to_vec();
+                data.push(SAFI_UNICAST);
+                data.extend_from_slice(&max.to_be_bytes());
+                let n = Notification::new(code::CEASE, cease_subcode::MAX_PREFIXES, data);
+                self.fail(now, DownReason::MaxPrefixes(max), Some(n));
+            }
+        }
+    }
+
+    /// Import policy for eBGP: no AS loop, the path starts at the peer, and the next hop
+    /// is not our own address.
+    fn import_allowed(&self, attrs: &PathAttributes) -> bool {
+        let Some(path) = &attrs.as_path else {
+            return false;
+        };
+        if path.contains(self.config.local_asn) {
+            return false;
+        }
+        if self.config.enforce_first_as && path.first_asn() != Some(self.config.peer_asn) {
+            return false;
+        }
+        attrs.next_hop != Some(self.config.local_address)
+    }
+
+    fn route_refresh_received(&mut self, now: Instant, rr: RouteRefresh) {
+        // Subtype 0 is a plain request; 1 and 2 are RFC 7313 markers we need not act on.
+        if (rr.afi, rr.safi, rr.subtype) == (AFI_IPV4, SAFI_UNICAST, 0) {
+            let all: Vec<Ipv4Prefix> = self.local_prefixes.iter().copied().collect();
+            self.send_announcements(now, &all);
+        }
+    }
+
+    /// The attributes of our own routes: IGP origin, our AS, our tunnel address.
+    fn local_attributes(&self) -> PathAttributes {
+        PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::sequence(vec![self.config.local_asn])),
+            next_hop: Some(self.config.local_address),
+            ..Default::default()
+        }
+    }
+
+    pub(super) fn send_announcements(&mut self, now: Instant, prefixes: &[Ipv4Prefix]) {
+        if prefixes.is_empty() {
+            return;
+        }
+        let attrs = self.local_attributes();
+        for msg in encode_announcements(&attrs, prefixes, self.ctx) {
+            self.send_update_bytes(now, msg);
+        }
+    }
+
+    pub(super) fn send_withdrawals(&mut self, now: Instant, prefixes: &[Ipv4Prefix]) {
+        for msg in encode_withdrawals(prefixes, self.ctx) {
+            self.send_update_bytes(now, msg);
+        }
+    }
+
+    fn send_update_bytes(&mut self, now: Instant, msg: Vec<u8>) {
+        self.transmit.extend(msg);
+        self.counters.messages_sent += 1;
+        self.counters.updates_sent += 1;
+        // An UPDATE also tells the peer we are alive (RFC 4271 section 4.4).
+        if self.timers.is_running(Timer::Keepalive) {
+            self.arm_keepalive(now);
+        }
+    }
+
+    fn arm_connect_retry(&mut self, now: Instant) {
+        self.timers
+            .set(Timer::ConnectRetry, now + self.config.connect_retry_time);
+    }
+
+    fn negotiated_hold(&self) -> u16 {
+        self.peer.map_or(0, |p| p.hold_time)
+    }
+
+    fn arm_hold(&mut self, now: Instant) {
+        match self.negotiated_hold() {
+            0 => self.timers.stop(Timer::Hold),
+            h => self
+                .timers
+                .set(Timer::Hold, now + Duration::from_secs(u64::from(h))),
+        }
+    }
+
+    /// Keepalives every third of the hold time.
+    fn arm_keepalive(&mut self, now: Instant) {
+        match self.negotiated_hold() {
+            0 => self.timers.stop(Timer::Keepalive),
+            h => self.timers.set(
+                Timer::Keepalive,
+                now + Duration::from_millis(u64::from(h) * 1000 / 3),
+            ),
+        }
+    }
+}
