@@ -210,7 +210,7 @@ charon {{
             flush_line = yes
             default = 1
             ike = 2
-            cfg = 2
+            # cfg stays at 1: level 2 logs every vici poll and buries the IKE story.
         }}
     }}
     syslog {{

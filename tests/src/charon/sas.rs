@@ -319,6 +319,30 @@ mod tests {
     }
 
     #[test]
+    fn initiator_with_two_tunnels() {
+        let text = include_str!("../../testdata/swanctl-list-sas-initiator-two-tunnels.txt");
+        let sas = parse_list_sas(text).unwrap();
+        let names: Vec<_> = sas.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["tunnel2", "tunnel1"]);
+        let t2 = find_up(&sas, "tunnel2").unwrap();
+        assert!(t2.initiator);
+        assert_eq!(t2.local_spi(), 0x23ca_d77b_bb29_3784);
+        assert_eq!(t2.local_host, Some("203.0.113.2".parse().unwrap()));
+        let c2 = t2.installed_children().next().unwrap();
+        assert_eq!(
+            (c2.reqid, c2.spi_in, c2.spi_out),
+            (2, 0xb4cc_f9cb, 0x423d_0e5f)
+        );
+        assert_eq!(
+            (c2.packets_in, c2.bytes_in, c2.packets_out, c2.bytes_out),
+            (3, 252, 3, 252)
+        );
+        let t1 = find_up(&sas, "tunnel1").unwrap();
+        assert_eq!(t1.installed_children().next().unwrap().reqid, 1);
+        assert_eq!(t1.unique_id, 1);
+    }
+
+    #[test]
     fn nothing_established() {
         assert!(parse_list_sas("list-sas reply {\n}\n").unwrap().is_empty());
     }
