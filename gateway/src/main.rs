@@ -1,10 +1,6 @@
 use clap::Parser;
+use gateway::cli::{run, Cli};
 
-/// vpngw: userspace IPsec/IKEv2 site-to-site VPN gateway.
-#[derive(Parser)]
-#[command(version, about)]
-struct Cli {}
-
-fn main() {
-    let _cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    run(Cli::parse())
 }

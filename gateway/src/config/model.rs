@@ -1,0 +1,138 @@
+//! The validated config: every field has its final type and has passed its checks.
+
+use super::secret::Secret;
+use ipnet::IpNet;
+use std::net::IpAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub local: Local,
+    pub connections: Vec<Connection>,
+}
+
+/// This gateway's identity and underlay (public) address.
+#[derive(Debug, Clone)]
+pub struct Local {
+    pub id: Identity,
+    pub address: IpAddr,
+}
+
+/// IKE identity (IDi/IDr) in the forms strongSwan and cloud endpoints use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    Ip(IpAddr),
+    Fqdn(String),
+    Email(String),
+}
+
+/// A cloud VPN connection: two tunnels to two cloud endpoints, plus its routes.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub name: String,
+    pub mode: SelectionMode,
+    pub tunnels: [Tunnel; 2],
+    pub routes: Vec<StaticRoute>,
+    pub bgp: Option<BgpConfig>,
+}
+
+/// How traffic is spread over the tunnels of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectionMode {
+    /// The first UP tunnel (in config order) carries everything.
+    ActiveStandby,
+    /// Flows are spread over all UP tunnels by a 5-tuple hash.
+    Ecmp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tunnel {
+    pub name: String,
+    /// Underlay source address: `local.address` unless the tunnel sets `local_address`
+    /// (a lab cloud endpoint has one address per tunnel).
+    pub local_address: IpAddr,
+    pub peer: IpAddr,
+    pub psk: Secret,
+    /// strongSwan proposal syntax, syntax-checked, e.g. `aes128gcm16-prfsha256-modp2048`.
+    pub ike_proposals: String,
+    pub esp_proposals: String,
+    pub ike_lifetime: Lifetime,
+    pub child_lifetime: Lifetime,
+    pub dpd: Dpd,
+    pub start_action: StartAction,
+    pub local_id: Identity,
+    pub remote_id: Identity,
+    pub inner: InnerAddress,
+    pub mtu: u16,
+    pub mss_clamp: bool,
+}
+
+/// Rekey (soft) and expiry (hard) times of an SA; soft < hard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    pub soft: Duration,
+    pub hard: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dpd {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub action: DpdAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DpdAction {
+    Restart,
+    Clear,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAction {
+    Initiate,
+    Respond,
+}
+
+/// The tunnel's inner (link) addresses, e.g. 169.254.10.2/30 local, 169.254.10.1 peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InnerAddress {
+    pub local: IpAddr,
+    pub peer: IpAddr,
+    pub prefix_len: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticRoute {
+    pub prefix: IpNet,
+    /// One or two tunnel names of the same connection, in preference order.
+    pub via: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BgpConfig {
+    pub local_asn: u32,
+    pub peer_asn: u32,
+    pub advertise: Vec<IpNet>,
+    pub max_prefix: u32,
+    pub hold_time: Duration,
+}
+
+pub mod defaults {
+    use std::time::Duration;
+
+    /// Cloud border gateways use ASN 65000.
+    pub const PEER_ASN: u32 = 65000;
+    pub const MTU: u16 = 1400;
+    pub const MTU_RANGE: std::ops::RangeInclusive<i64> = 576..=9000;
+    pub const IKE_SOFT: Duration = Duration::from_secs(21 * 3600);
+    pub const IKE_HARD: Duration = Duration::from_secs(24 * 3600);
+    pub const CHILD_SOFT: Duration = Duration::from_secs(50 * 60);
+    pub const CHILD_HARD: Duration = Duration::from_secs(3600);
+    pub const DPD_INTERVAL: Duration = Duration::from_secs(30);
+    pub const DPD_TIMEOUT: Duration = Duration::from_secs(150);
+    pub const BGP_HOLD_TIME: Duration = Duration::from_secs(90);
+    pub const MAX_PREFIX: u32 = 100;
+    pub const IKE_PROPOSALS: &str = "aes128gcm16-prfsha256-modp2048";
+    pub const ESP_PROPOSALS: &str = "aes128gcm16-modp2048";
+}

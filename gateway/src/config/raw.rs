@@ -1,0 +1,94 @@
+//! The config file as written: loose types (strings for addresses, durations and enums) so that
+//! semantic checks happen in `validate`, where every problem is collected instead of the first.
+
+use super::secret::Secret;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub local: Option<RawLocal>,
+    #[serde(default)]
+    pub connections: Vec<RawConnection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLocal {
+    pub id: Option<String>,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConnection {
+    pub name: Option<String>,
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub tunnels: Vec<RawTunnel>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    pub bgp: Option<RawBgp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTunnel {
+    pub name: Option<String>,
+    pub local_address: Option<String>,
+    pub peer: Option<String>,
+    pub psk: Option<Secret>,
+    pub psk_file: Option<String>,
+    pub ike_proposals: Option<String>,
+    pub esp_proposals: Option<String>,
+    pub ike_lifetime: Option<RawLifetime>,
+    pub child_lifetime: Option<RawLifetime>,
+    pub dpd: Option<RawDpd>,
+    pub start_action: Option<String>,
+    pub local_id: Option<String>,
+    pub remote_id: Option<String>,
+    pub inner_address: Option<String>,
+    pub inner_peer: Option<String>,
+    pub mtu: Option<i64>,
+    pub mss_clamp: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLifetime {
+    pub soft: Option<String>,
+    pub hard: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDpd {
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub action: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub via: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBgp {
+    pub local_asn: Option<i64>,
+    pub peer_asn: Option<i64>,
+    #[serde(default)]
+    pub advertise: Vec<String>,
+    pub max_prefix: Option<i64>,
+    pub hold_time: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::from_string)
+    }
+}

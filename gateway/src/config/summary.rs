@@ -1,0 +1,84 @@
+//! One-screen summary of a validated config for `vpngw check-config` (never shows a PSK).
+
+use super::model::{Config, DpdAction, Identity, SelectionMode, StartAction};
+use std::fmt::Write;
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Identity::Ip(ip) => write!(f, "{ip}"),
+            Identity::Fqdn(s) => write!(f, "@{s}"),
+            Identity::Email(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Config {
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "local {} (id {}), {} connection(s)",
+            self.local.address,
+            self.local.id,
+            self.connections.len()
+        );
+        for c in &self.connections {
+            let mode = match c.mode {
+                SelectionMode::ActiveStandby => "active-standby",
+                SelectionMode::Ecmp => "ecmp",
+            };
+            let _ = writeln!(out, "connection {} ({mode})", c.name);
+            for t in &c.tunnels {
+                let start = match t.start_action {
+                    StartAction::Initiate => "initiate",
+                    StartAction::Respond => "respond",
+                };
+                let dpd = match t.dpd.action {
+                    DpdAction::Restart => "restart",
+                    DpdAction::Clear => "clear",
+                    DpdAction::None => "none",
+                };
+                let _ = writeln!(
+                    out,
+                    "  tunnel {}: peer {} ({}), inner {}/{} <-> {}, mtu {}, mss clamp {}, {start}",
+                    t.name,
+                    t.peer,
+                    t.remote_id,
+                    t.inner.local,
+                    t.inner.prefix_len,
+                    t.inner.peer,
+                    t.mtu,
+                    if t.mss_clamp { "on" } else { "off" },
+                );
+                let _ = writeln!(
+                    out,
+                    "    ike {} (rekey {}, life {}), esp {} (rekey {}, life {}), dpd {}/{} {dpd}",
+                    t.ike_proposals,
+                    humantime::format_duration(t.ike_lifetime.soft),
+                    humantime::format_duration(t.ike_lifetime.hard),
+                    t.esp_proposals,
+                    humantime::format_duration(t.child_lifetime.soft),
+                    humantime::format_duration(t.child_lifetime.hard),
+                    humantime::format_duration(t.dpd.interval),
+                    humantime::format_duration(t.dpd.timeout),
+                );
+            }
+            for r in &c.routes {
+                let _ = writeln!(out, "  route {} via {}", r.prefix, r.via.join(", "));
+            }
+            if let Some(b) = &c.bgp {
+                let adv: Vec<String> = b.advertise.iter().map(|p| p.to_string()).collect();
+                let _ = writeln!(
+                    out,
+                    "  bgp AS{} <-> AS{}, advertise [{}], max-prefix {}",
+                    b.local_asn,
+                    b.peer_asn,
+                    adv.join(", "),
+                    b.max_prefix
+                );
+            }
+        }
+        out
+    }
+}

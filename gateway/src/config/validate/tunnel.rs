@@ -1,0 +1,332 @@
+//! Checks one `[[connections.tunnels]]` table.
+
+use super::{values, Ctx};
+use crate::config::model::{
+    defaults, Dpd, DpdAction, Identity, InnerAddress, Lifetime, StartAction, Tunnel,
+};
+use crate::config::proposal_syntax::{self, ProposalKind};
+use crate::config::raw::{RawDpd, RawLifetime, RawTunnel};
+use crate::config::secret::Secret;
+use ipnet::IpNet;
+use std::net::IpAddr;
+use zeroize::Zeroize;
+
+const PSK_LEN: std::ops::RangeInclusive<usize> = 8..=128;
+
+/// Validates a tunnel; `None` when any of its fields is bad (all reported to `ctx`).
+pub fn tunnel(
+    ctx: &mut Ctx,
+    p: &str,
+    raw: RawTunnel,
+    local: Option<(&Identity, IpAddr)>,
+) -> Option<Tunnel> {
+    let name = match raw.name.as_deref() {
+        Some(n) => ctx.check(&format!("{p}.name"), values::tunnel_name(n)),
+        None => ctx.missing(&format!("{p}.name")),
+    };
+    let peer = ctx
+        .require(&format!("{p}.peer"), raw.peer.as_deref())
+        .and_then(|s| ctx.check(&format!("{p}.peer"), values::endpoint(s)));
+    let local_address = match raw.local_address.as_deref() {
+        Some(s) => ctx.check(&format!("{p}.local_address"), values::endpoint(s)),
+        None => local.map(|(_, addr)| addr),
+    };
+    let peer = peer.and_then(|peer| match local_address {
+        Some(addr) if addr.is_ipv4() != peer.is_ipv4() => {
+            ctx.bad(
+                &format!("{p}.peer"),
+                format!("`{peer}` is not of the same IP family as the local address `{addr}`"),
+            );
+            None
+        }
+        _ => Some(peer),
+    });
+    let psk = psk(ctx, p, raw.psk, raw.psk_file);
+    let ike_proposals = proposals(
+        ctx,
+        &format!("{p}.ike_proposals"),
+        raw.ike_proposals,
+        ProposalKind::Ike,
+    );
+    let esp_proposals = proposals(
+        ctx,
+        &format!("{p}.esp_proposals"),
+        raw.esp_proposals,
+        ProposalKind::Esp,
+    );
+    let ike_lifetime = lifetime(
+        ctx,
+        &format!("{p}.ike_lifetime"),
+        raw.ike_lifetime,
+        Lifetime {
+            soft: defaults::IKE_SOFT,
+            hard: defaults::IKE_HARD,
+        },
+    );
+    let child_lifetime = lifetime(
+        ctx,
+        &format!("{p}.child_lifetime"),
+        raw.child_lifetime,
+        Lifetime {
+            soft: defaults::CHILD_SOFT,
+            hard: defaults::CHILD_HARD,
+        },
+    );
+    let dpd = dpd(ctx, &format!("{p}.dpd"), raw.dpd);
+    let start_action = match raw.start_action.as_deref() {
+        None | Some("respond") => Some(StartAction::Respond),
+        Some("initiate") => Some(StartAction::Initiate),
+        Some(other) => ctx.fail(
+            &format!("{p}.start_action"),
+            format!("`{other}`: expected \"initiate\" or \"respond\""),
+        ),
+    };
+    let local_id = match raw.local_id.as_deref() {
+        Some(s) => ctx.check(&format!("{p}.local_id"), values::identity(s)),
+        None => local.map(|(id, _)| id.clone()),
+    };
+    let remote_id = match raw.remote_id.as_deref() {
+        Some(s) => ctx.check(&format!("{p}.remote_id"), values::identity(s)),
+        None => peer.map(Identity::Ip),
+    };
+    let inner = inner(
+        ctx,
+        p,
+        raw.inner_address.as_deref(),
+        raw.inner_peer.as_deref(),
+    );
+    let mtu = mtu(ctx, &format!("{p}.mtu"), raw.mtu, inner);
+    Some(Tunnel {
+        name: name?,
+        local_address: local_address?,
+        peer: peer?,
+        psk: psk?,
+        ike_proposals: ike_proposals?,
+        esp_proposals: esp_proposals?,
+        ike_lifetime: ike_lifetime?,
+        child_lifetime: child_lifetime?,
+        dpd: dpd?,
+        start_action: start_action?,
+        local_id: local_id?,
+        remote_id: remote_id?,
+        inner: inner?,
+        mtu: mtu?,
+        mss_clamp: raw.mss_clamp.unwrap_or(true),
+    })
+}
+
+fn psk(ctx: &mut Ctx, p: &str, inline: Option<Secret>, file: Option<String>) -> Option<Secret> {
+    let (secret, path) = match (inline, file) {
+        (Some(_), Some(_)) => {
+            return ctx.fail(&format!("{p}.psk"), "set either psk or psk_file, not both");
+        }
+        (None, None) => return ctx.fail(&format!("{p}.psk"), "missing: set psk or psk_file"),
+        (Some(s), None) => (s, format!("{p}.psk")),
+        (None, Some(f)) => {
+            let path = format!("{p}.psk_file");
+            let full = ctx.base_dir.join(&f);
+            match std::fs::read(&full) {
+                Ok(mut bytes) => {
+                    let keep = bytes
+                        .iter()
+                        .rposition(|&b| b != b'\n' && b != b'\r')
+                        .map_or(0, |i| i + 1);
+                    // Wipe the trailing newline bytes too before shrinking.
+                    if let Some(tail) = bytes.get_mut(keep..) {
+                        tail.zeroize();
+                    }
+                    bytes.truncate(keep);
+                    (Secret::new(bytes), path)
+                }
+                Err(e) => return ctx.fail(&path, format!("cannot read `{}`: {e}", full.display())),
+            }
+        }
+    };
+    if !PSK_LEN.contains(&secret.len()) {
+        return ctx.fail(
+            &path,
+            format!(
+                "the key is {} bytes long; use {} to {} bytes",
+                secret.len(),
+                PSK_LEN.start(),
+                PSK_LEN.end()
+            ),
+        );
+    }
+    if secret.expose().iter().any(|b| b.is_ascii_control()) {
+        return ctx.fail(&path, "the key contains control characters");
+    }
+    Some(secret)
+}
+
+fn proposals(ctx: &mut Ctx, path: &str, raw: Option<String>, kind: ProposalKind) -> Option<String> {
+    let text = raw.unwrap_or_else(|| match kind {
+        ProposalKind::Ike => defaults::IKE_PROPOSALS.to_owned(),
+        ProposalKind::Esp => defaults::ESP_PROPOSALS.to_owned(),
+    });
+    match proposal_syntax::check(&text, kind) {
+        Ok(()) => Some(text),
+        Err(problems) => {
+            for why in problems {
+                ctx.bad(path, why);
+            }
+            None
+        }
+    }
+}
+
+/// strongSwan's rule for a missing half: hard = soft + 10%, soft = 90% of hard.
+fn lifetime(
+    ctx: &mut Ctx,
+    p: &str,
+    raw: Option<RawLifetime>,
+    default: Lifetime,
+) -> Option<Lifetime> {
+    let Some(raw) = raw else { return Some(default) };
+    let soft = raw
+        .soft
+        .as_deref()
+        .map(|s| ctx.check(&format!("{p}.soft"), values::duration(s)));
+    let hard = raw
+        .hard
+        .as_deref()
+        .map(|s| ctx.check(&format!("{p}.hard"), values::duration(s)));
+    let (soft, hard) = match (soft, hard) {
+        (None, None) => (default.soft, default.hard),
+        (Some(soft), None) => (soft?, soft? + soft? / 10),
+        (None, Some(hard)) => (hard? - hard? / 10, hard?),
+        (Some(soft), Some(hard)) => (soft?, hard?),
+    };
+    if soft >= hard {
+        return ctx.fail(
+            &format!("{p}.soft"),
+            format!(
+                "rekey time {} must be shorter than the hard lifetime {}",
+                humantime::format_duration(soft),
+                humantime::format_duration(hard)
+            ),
+        );
+    }
+    Some(Lifetime { soft, hard })
+}
+
+fn dpd(ctx: &mut Ctx, p: &str, raw: Option<RawDpd>) -> Option<Dpd> {
+    let raw = raw.unwrap_or(RawDpd {
+        interval: None,
+        timeout: None,
+        action: None,
+    });
+    let interval = match raw.interval.as_deref() {
+        Some(s) => ctx.check(&format!("{p}.interval"), values::duration(s)),
+        None => Some(defaults::DPD_INTERVAL),
+    };
+    let timeout = match raw.timeout.as_deref() {
+        Some(s) => ctx.check(&format!("{p}.timeout"), values::duration(s)),
+        None => Some(defaults::DPD_TIMEOUT),
+    };
+    let action = match raw.action.as_deref() {
+        None | Some("restart") => Some(DpdAction::Restart),
+        Some("clear") => Some(DpdAction::Clear),
+        Some("none") => Some(DpdAction::None),
+        Some(other) => ctx.fail(
+            &format!("{p}.action"),
+            format!("`{other}`: expected \"restart\", \"clear\" or \"none\""),
+        ),
+    };
+    let (interval, timeout) = (interval?, timeout?);
+    if timeout <= interval {
+        return ctx.fail(
+            &format!("{p}.timeout"),
+            format!(
+                "must be longer than the interval ({})",
+                humantime::format_duration(interval)
+            ),
+        );
+    }
+    Some(Dpd {
+        interval,
+        timeout,
+        action: action?,
+    })
+}
+
+fn inner(
+    ctx: &mut Ctx,
+    p: &str,
+    address: Option<&str>,
+    peer: Option<&str>,
+) -> Option<InnerAddress> {
+    let a_path = format!("{p}.inner_address");
+    let p_path = format!("{p}.inner_peer");
+    let net = ctx.require(&a_path, address).and_then(|s| {
+        let net: Result<IpNet, _> = s.trim().parse();
+        ctx.check(
+            &a_path,
+            net.map_err(|_| format!("`{s}` is not an address/prefix like 169.254.10.2/30")),
+        )
+    });
+    let peer = ctx.require(&p_path, peer).and_then(|s| {
+        let ip: Result<IpAddr, _> = s.trim().parse();
+        ctx.check(
+            &p_path,
+            ip.map_err(|_| format!("`{s}` is not an IP address")),
+        )
+    });
+    let net = net?;
+    let want = if net.addr().is_ipv4() { 30 } else { 126 };
+    if net.prefix_len() != want {
+        return ctx.fail(
+            &a_path,
+            format!(
+                "tunnel inner networks are /{want}; got /{}",
+                net.prefix_len()
+            ),
+        );
+    }
+    let usable = |ip: IpAddr| {
+        net.contains(&ip) && (ip.is_ipv6() || (ip != net.network() && ip != net.broadcast()))
+    };
+    if !usable(net.addr()) {
+        return ctx.fail(
+            &a_path,
+            format!(
+                "`{}` is the network or broadcast address of {}",
+                net.addr(),
+                net.trunc()
+            ),
+        );
+    }
+    let peer = peer?;
+    if !usable(peer) {
+        return ctx.fail(
+            &p_path,
+            format!("`{peer}` is not a host address of {}", net.trunc()),
+        );
+    }
+    if peer == net.addr() {
+        return ctx.fail(&p_path, "must differ from the local inner address");
+    }
+    Some(InnerAddress {
+        local: net.addr(),
+        peer,
+        prefix_len: net.prefix_len(),
+    })
+}
+
+fn mtu(ctx: &mut Ctx, path: &str, raw: Option<i64>, inner: Option<InnerAddress>) -> Option<u16> {
+    let mtu = raw.unwrap_or(i64::from(defaults::MTU));
+    if !defaults::MTU_RANGE.contains(&mtu) {
+        return ctx.fail(
+            path,
+            format!(
+                "{mtu} is outside {}..={} (cloud endpoints use 1399-1450)",
+                defaults::MTU_RANGE.start(),
+                defaults::MTU_RANGE.end()
+            ),
+        );
+    }
+    if inner.is_some_and(|i| i.local.is_ipv6()) && mtu < 1280 {
+        return ctx.fail(path, format!("{mtu} is below the IPv6 minimum MTU 1280"));
+    }
+    u16::try_from(mtu).ok()
+}
