@@ -3,7 +3,7 @@
 mod env_override;
 mod error;
 mod model;
-pub mod proposal_syntax;
+mod proposals;
 mod raw;
 mod secret;
 mod summary;
@@ -12,6 +12,7 @@ mod validate;
 pub use env_override::PREFIX as ENV_PREFIX;
 pub use error::{ConfigError, Issue};
 pub use model::*;
+pub use proposals::ProposalList;
 pub use secret::Secret;
 
 use error::Issues;

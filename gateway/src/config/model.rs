@@ -1,6 +1,8 @@
 //! The validated config: every field has its final type and has passed its checks.
 
+use super::proposals::ProposalList;
 use super::secret::Secret;
+use ike::proposal::{EspProposal, IkeProposal};
 use ipnet::IpNet;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -53,9 +55,11 @@ pub struct Tunnel {
     pub local_address: IpAddr,
     pub peer: IpAddr,
     pub psk: Secret,
-    /// strongSwan proposal syntax, syntax-checked, e.g. `aes128gcm16-prfsha256-modp2048`.
-    pub ike_proposals: String,
-    pub esp_proposals: String,
+    /// Parsed from strongSwan syntax, e.g. `aes128gcm16-prfsha256-modp2048`.
+    pub ike_proposals: ProposalList<IkeProposal>,
+    pub esp_proposals: ProposalList<EspProposal>,
+    /// Whether MODP-1024/1536 may be proposed (some cloud defaults still use group 2).
+    pub allow_weak_groups: bool,
     pub ike_lifetime: Lifetime,
     pub child_lifetime: Lifetime,
     pub dpd: Dpd,

@@ -41,6 +41,7 @@ pub struct RawTunnel {
     pub psk_file: Option<String>,
     pub ike_proposals: Option<String>,
     pub esp_proposals: Option<String>,
+    pub allow_weak_groups: Option<bool>,
     pub ike_lifetime: Option<RawLifetime>,
     pub child_lifetime: Option<RawLifetime>,
     pub dpd: Option<RawDpd>,

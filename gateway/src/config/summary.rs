@@ -54,10 +54,10 @@ impl Config {
                 let _ = writeln!(
                     out,
                     "    ike {} (rekey {}, life {}), esp {} (rekey {}, life {}), dpd {}/{} {dpd}",
-                    t.ike_proposals,
+                    t.ike_proposals.text,
                     humantime::format_duration(t.ike_lifetime.soft),
                     humantime::format_duration(t.ike_lifetime.hard),
-                    t.esp_proposals,
+                    t.esp_proposals.text,
                     humantime::format_duration(t.child_lifetime.soft),
                     humantime::format_duration(t.child_lifetime.hard),
                     humantime::format_duration(t.dpd.interval),

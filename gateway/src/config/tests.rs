@@ -84,7 +84,8 @@ fn good_config_and_defaults() {
     assert_eq!(t.psk.expose(), b"0123456789abcdef");
     assert_eq!(t.remote_id, Identity::Ip("198.51.100.1".parse().unwrap()));
     assert_eq!(t.local_id, c.local.id);
-    assert_eq!(t.ike_proposals, "aes128gcm16-prfsha256-modp2048");
+    assert_eq!(t.ike_proposals.text, "aes128gcm16-prfsha256-modp2048");
+    assert!(!t.allow_weak_groups);
     assert_eq!(t.dpd.action, DpdAction::Restart);
     assert_eq!(t.ike_lifetime.hard, Duration::from_secs(86400));
     assert_eq!(t.child_lifetime.hard, Duration::from_secs(3600));
@@ -320,23 +321,40 @@ fn psk_file_is_read_relative_to_the_config_and_trimmed() {
 }
 
 #[test]
-fn proposals_are_syntax_checked() {
+fn proposals_are_parsed_by_the_ike_crate() {
     let t = "name = \"tun1\"";
+    let p = "connections[0].tunnels[0]";
     refused(
         &with(t, "name = \"tun1\"\nike_proposals = \"aes128-sha256\""),
-        "connections[0].tunnels[0].ike_proposals",
-        "DH group",
+        &format!("{p}.ike_proposals"),
+        "no DH group",
     );
     refused(
         &with(t, "name = \"tun1\"\nesp_proposals = \"aes999-sha1\""),
-        "connections[0].tunnels[0].esp_proposals",
-        "unknown algorithm `aes999`",
+        &format!("{p}.esp_proposals"),
+        "unknown algorithm token \"aes999\"",
     );
-    let c = parse(&with(t, "name = \"tun1\"\nike_proposals = \"aes256-sha256-modp2048\"\nesp_proposals = \"aes256-sha256-modp2048\"")).unwrap();
-    assert_eq!(
-        c.connections[0].tunnels[0].esp_proposals,
-        "aes256-sha256-modp2048"
+    refused(
+        &with(
+            t,
+            "name = \"tun1\"\nesp_proposals = \"aes128gcm16-prfsha256\"",
+        ),
+        &format!("{p}.esp_proposals"),
+        "not allowed in an ESP",
     );
+    refused(
+        &with(
+            t,
+            "name = \"tun1\"\nike_proposals = \"aes128-sha1-modp1024\"",
+        ),
+        &format!("{p}.ike_proposals"),
+        "weak",
+    );
+    let c = parse(&with(t, "name = \"tun1\"\nallow_weak_groups = true\nike_proposals = \"aes128-sha1-modp1024\"\nesp_proposals = \"aes256-sha256-modp2048,aes128gcm16!\"")).unwrap();
+    let tun = &c.connections[0].tunnels[0];
+    assert_eq!(tun.esp_proposals.proposals.len(), 2);
+    assert!(tun.esp_proposals.strict);
+    assert!(tun.allow_weak_groups);
 }
 
 #[test]

@@ -4,7 +4,7 @@ use super::{values, Ctx};
 use crate::config::model::{
     defaults, Dpd, DpdAction, Identity, InnerAddress, Lifetime, StartAction, Tunnel,
 };
-use crate::config::proposal_syntax::{self, ProposalKind};
+use crate::config::proposals::{self, ProposalList};
 use crate::config::raw::{RawDpd, RawLifetime, RawTunnel};
 use crate::config::secret::Secret;
 use ipnet::IpNet;
@@ -42,17 +42,22 @@ pub fn tunnel(
         _ => Some(peer),
     });
     let psk = psk(ctx, p, raw.psk, raw.psk_file);
-    let ike_proposals = proposals(
+    let allow_weak_groups = raw.allow_weak_groups.unwrap_or(false);
+    let ike_proposals = proposal_list(
         ctx,
         &format!("{p}.ike_proposals"),
-        raw.ike_proposals,
-        ProposalKind::Ike,
+        raw.ike_proposals
+            .as_deref()
+            .unwrap_or(defaults::IKE_PROPOSALS),
+        |t| proposals::parse_ike(t, allow_weak_groups),
     );
-    let esp_proposals = proposals(
+    let esp_proposals = proposal_list(
         ctx,
         &format!("{p}.esp_proposals"),
-        raw.esp_proposals,
-        ProposalKind::Esp,
+        raw.esp_proposals
+            .as_deref()
+            .unwrap_or(defaults::ESP_PROPOSALS),
+        |t| proposals::parse_esp(t, allow_weak_groups),
     );
     let ike_lifetime = lifetime(
         ctx,
@@ -103,6 +108,7 @@ pub fn tunnel(
         psk: psk?,
         ike_proposals: ike_proposals?,
         esp_proposals: esp_proposals?,
+        allow_weak_groups,
         ike_lifetime: ike_lifetime?,
         child_lifetime: child_lifetime?,
         dpd: dpd?,
@@ -159,13 +165,14 @@ fn psk(ctx: &mut Ctx, p: &str, inline: Option<Secret>, file: Option<String>) -> 
     Some(secret)
 }
 
-fn proposals(ctx: &mut Ctx, path: &str, raw: Option<String>, kind: ProposalKind) -> Option<String> {
-    let text = raw.unwrap_or_else(|| match kind {
-        ProposalKind::Ike => defaults::IKE_PROPOSALS.to_owned(),
-        ProposalKind::Esp => defaults::ESP_PROPOSALS.to_owned(),
-    });
-    match proposal_syntax::check(&text, kind) {
-        Ok(()) => Some(text),
+fn proposal_list<T>(
+    ctx: &mut Ctx,
+    path: &str,
+    text: &str,
+    parse: impl Fn(&str) -> Result<ProposalList<T>, Vec<String>>,
+) -> Option<ProposalList<T>> {
+    match parse(text) {
+        Ok(list) => Some(list),
         Err(problems) => {
             for why in problems {
                 ctx.bad(path, why);
