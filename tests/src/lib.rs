@@ -10,6 +10,7 @@
 //! the harness fail with a hint to run `scripts/install-test-deps`.
 
 pub mod bird;
+mod capture;
 pub mod charon;
 mod cidr;
 mod command;
@@ -26,6 +27,7 @@ mod wait;
 mod workdir;
 
 pub use bird::{BgpPeer, Bird, BirdConfig};
+pub use capture::{Capture, PacketCapture};
 pub use charon::{Charon, CharonConfig, Side, TunnelConfig};
 pub use cidr::Cidr;
 pub use command::{run, run_argv};

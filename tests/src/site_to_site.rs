@@ -159,6 +159,17 @@ impl SiteToSite {
         &self.vpc_host
     }
 
+    /// Routes each site's prefix into the tunnel device of the opposite gateway, e.g.
+    /// `("ipsec0", "ipsec0")` for kernel-libipsec on both sides, which installs no routes
+    /// itself with `routing_table = 0`.
+    pub fn route_sites_via(&self, customer_dev: &str, cloud_dev: &str) -> Result<()> {
+        self.customer_gw
+            .ip(&["route", "replace", plan::VPC_PREFIX, "dev", customer_dev])?;
+        self.cloud_gw
+            .ip(&["route", "replace", plan::IDC_PREFIX, "dev", cloud_dev])?;
+        Ok(())
+    }
+
     /// All four namespace names, for checks after cleanup.
     pub fn namespace_names(&self) -> Vec<String> {
         [
