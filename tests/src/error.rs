@@ -57,6 +57,16 @@ pub enum HarnessError {
         tail: String,
     },
 
+    /// Something failed around a daemon; its log tail says why.
+    #[error("{source}\n--- {daemon} log {log:?} (last lines) ---\n{tail}")]
+    WithLog {
+        daemon: String,
+        log: PathBuf,
+        tail: String,
+        #[source]
+        source: Box<HarnessError>,
+    },
+
     /// A topology or configuration request that cannot be built.
     #[error("invalid setup: {0}")]
     Invalid(String),

@@ -14,6 +14,7 @@ mod capture;
 pub mod charon;
 mod cidr;
 mod command;
+mod endpoint;
 mod error;
 mod iperf;
 mod netns;
@@ -31,6 +32,9 @@ pub use capture::{Capture, PacketCapture};
 pub use charon::{Charon, CharonConfig, Side, TunnelConfig};
 pub use cidr::Cidr;
 pub use command::{run, run_argv};
+pub use endpoint::{
+    bird_config, gateway, inner_pair, EndpointOptions, StrongswanEndpoint, IPSEC_DEV,
+};
 pub use error::{HarnessError, Result};
 pub use iperf::{iperf_client, IperfOptions, IperfResult, IperfServer};
 pub use netns::{list_namespaces, owner_pid, sweep_stale_namespaces, LinkStats, Netns, PREFIX};

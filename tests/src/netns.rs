@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use crate::command::{self, describe, failure};
+use crate::command::{self, failure};
 use crate::error::{HarnessError, Result};
 use crate::process::{pid_alive, signal, ProcessGuard};
 use crate::tools::Tool;
@@ -234,7 +234,7 @@ fn delete_namespace(name: &str) -> Result<()> {
         if list_namespaces().is_ok_and(|all| !all.iter().any(|n| n == name)) {
             Ok(())
         } else {
-            Err(HarnessError::Invalid(format!("{}: {err}", describe(&cmd))))
+            Err(err)
         }
     }
 }

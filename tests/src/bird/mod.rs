@@ -75,12 +75,16 @@ impl Bird {
 
     /// Adds BIRD's log tail to an error.
     pub fn with_log(&self, err: HarnessError) -> HarnessError {
-        HarnessError::Invalid(format!(
-            "{err}\n--- bird log {} (last 30 lines) ---\n{}\n--- bird stdout/stderr ---\n{}",
-            self.log_path().display(),
-            tail_of_file(&self.log_path(), 30),
-            self.process.log_tail(10),
-        ))
+        HarnessError::WithLog {
+            daemon: "bird".into(),
+            log: self.log_path(),
+            tail: format!(
+                "{}\n--- bird stdout/stderr ---\n{}",
+                tail_of_file(&self.log_path(), 30),
+                self.process.log_tail(10)
+            ),
+            source: Box::new(err),
+        }
     }
 
     /// Runs `birdc -s <socket> args...` and returns its output.

@@ -265,6 +265,28 @@ mod tests {
     }
 
     #[test]
+    fn real_alternative_route_over_the_second_tunnel() {
+        let text = include_str!("../../testdata/birdc-show-route-all-two-peers.txt");
+        let r = parse_routes(text).unwrap();
+        let summary: Vec<_> = r
+            .iter()
+            .map(|r| (r.prefix.to_string(), r.protocol.as_str(), r.primary))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("10.20.0.0/24".to_owned(), "originated", true),
+                ("10.10.0.0/24".to_owned(), "tunnel1", true),
+                ("10.10.0.0/24".to_owned(), "tunnel2", false),
+            ]
+        );
+        assert_eq!(r[2].via, Some("169.254.11.2".parse().unwrap()));
+        assert_eq!(r[2].interface.as_deref(), Some("ipsec0"));
+        assert_eq!(r[2].as_path, [65010]);
+        assert_eq!(r[2].attribute("BGP.next_hop"), Some("169.254.11.2"));
+    }
+
+    #[test]
     fn malformed_output_is_an_error() {
         assert!(parse_protocols("BIRD 2.0.12 ready.\n").is_err());
         assert!(parse_protocols("Name Proto\nx y\n").is_err());

@@ -79,7 +79,7 @@ impl Charon {
 
     fn wait_for_vici(&mut self, socket: &Path) -> Result<()> {
         wait_for("charon's vici socket", Duration::from_secs(15), || {
-            self.process.check_running().map_err(|e| self.with_log(e))?;
+            self.process.check_running()?;
             if !socket.exists() {
                 return Ok(Poll::Pending(format!("{} missing", socket.display())));
             }
@@ -120,11 +120,12 @@ impl Charon {
 
     /// Adds charon's log tail to an error, so a failed test explains itself.
     pub fn with_log(&self, err: HarnessError) -> HarnessError {
-        HarnessError::Invalid(format!(
-            "{err}\n--- charon log {} (last 40 lines) ---\n{}",
-            self.log_path().display(),
-            self.log_tail(40)
-        ))
+        HarnessError::WithLog {
+            daemon: "charon".into(),
+            log: self.log_path(),
+            tail: self.log_tail(40),
+            source: Box::new(err),
+        }
     }
 
     fn swanctl_command(&self, args: &[&str]) -> Result<std::process::Command> {
@@ -136,8 +137,16 @@ impl Charon {
 
     /// Runs `swanctl <args> --uri <this instance>` and returns its stdout.
     pub fn swanctl(&self, args: &[&str]) -> Result<String> {
-        let mut cmd = self.swanctl_command(args)?;
-        command::run(&mut cmd).map_err(|e| self.with_log(e))
+        self.swanctl_bare(args).map_err(|e| self.with_log(e))
+    }
+
+    /// [`Self::swanctl`] without the log tail, for use inside waits that add it once.
+    fn swanctl_bare(&self, args: &[&str]) -> Result<String> {
+        command::run(&mut self.swanctl_command(args)?)
+    }
+
+    fn list_sas_bare(&self) -> Result<Vec<IkeSa>> {
+        parse_list_sas(&self.swanctl_bare(&["--list-sas", "--pretty"])?)
     }
 
     /// (Re)loads connections and secrets from the instance's swanctl.conf.
@@ -202,7 +211,7 @@ impl Charon {
 
     /// The current IKE and CHILD SAs.
     pub fn list_sas(&self) -> Result<Vec<IkeSa>> {
-        parse_list_sas(&self.swanctl(&["--list-sas", "--pretty"])?)
+        self.list_sas_bare().map_err(|e| self.with_log(e))
     }
 
     /// Waits until every tunnel in `names` is UP (IKE SA ESTABLISHED with an INSTALLED
@@ -211,7 +220,7 @@ impl Charon {
         let what = format!("tunnels {names:?} up in {}", self.namespace);
         let result = wait_for(&what, timeout, || {
             self.process.check_running()?;
-            let sas = self.list_sas()?;
+            let sas = self.list_sas_bare()?;
             let all_up = names.iter().all(|name| {
                 find_up(&sas, name)
                     .is_some_and(|sa| sa.installed_children().any(|c| c.name == *name))
@@ -230,7 +239,7 @@ impl Charon {
         let what = format!("tunnel {name} down in {}", self.namespace);
         let result = wait_for(&what, timeout, || {
             self.process.check_running()?;
-            let sas = self.list_sas()?;
+            let sas = self.list_sas_bare()?;
             Ok(if find_up(&sas, name).is_none() {
                 Poll::Ready(())
             } else {
