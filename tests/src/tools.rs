@@ -1,5 +1,6 @@
 //! The external programs the harness drives, and a check that they are installed.
 
+use std::io::Write as _;
 use std::path::Path;
 
 use crate::error::{HarnessError, Result};
@@ -20,6 +21,8 @@ pub enum Tool {
     Ss,
     Unshare,
     Tcpdump,
+    /// charon's userspace IPsec plugin (not a program, but charon is useless without it).
+    LibipsecPlugin,
 }
 
 impl Tool {
@@ -36,6 +39,7 @@ impl Tool {
             Tool::Ss => "/usr/bin/ss",
             Tool::Unshare => "/usr/bin/unshare",
             Tool::Tcpdump => "/usr/bin/tcpdump",
+            Tool::LibipsecPlugin => "/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so",
         }
     }
 
@@ -50,6 +54,7 @@ impl Tool {
             Tool::Ping => "iputils-ping",
             Tool::Unshare => "util-linux",
             Tool::Tcpdump => "tcpdump",
+            Tool::LibipsecPlugin => "libcharon-extra-plugins",
         }
     }
 }
@@ -90,7 +95,10 @@ pub fn skip_unless_root(test: &str) -> bool {
     if is_root() {
         return false;
     }
-    eprintln!(
+    // Written to the stderr handle directly: libtest captures eprintln! of passing
+    // tests, and a skip must be visible in the normal output.
+    let _ = writeln!(
+        std::io::stderr(),
         "SKIPPED {test}: end-to-end tests need root (network namespaces, veth, TUN); \
          run `sudo -E cargo test -p e2e` or scripts/test as root"
     );

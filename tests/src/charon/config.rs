@@ -12,9 +12,10 @@ use crate::secret::Psk;
 use crate::site_to_site::TunnelPlan;
 
 /// Plugins in load order: kernel-libipsec must come before kernel-netlink so that it,
-/// not the (missing) kernel XFRM, handles the IPsec SAs.
+/// not the (missing) kernel XFRM, handles the IPsec SAs. `!` marks a plugin critical:
+/// charon refuses to start without it instead of running with no usable IPsec.
 const PLUGINS: &str = "random nonce openssl pem pkcs1 pubkey x509 revocation constraints kdf \
-aes gcm sha1 sha2 hmac curve25519 gmp kernel-libipsec kernel-netlink socket-default vici updown";
+aes gcm sha1 sha2 hmac curve25519 gmp kernel-libipsec! kernel-netlink socket-default vici! updown";
 
 /// Which end of the site-to-site link a charon plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -371,7 +372,7 @@ mod tests {
         let ss = strongswan_conf(Path::new("/tmp/x"));
         assert_eq!(ss.matches('{').count(), ss.matches('}').count());
         assert!(ss.contains("socket = unix:///tmp/x/charon.vici"));
-        assert!(ss.contains("kernel-libipsec kernel-netlink"));
+        assert!(ss.contains("kernel-libipsec! kernel-netlink"));
     }
 
     #[test]

@@ -38,7 +38,12 @@ impl Charon {
     /// Writes the configuration, starts charon in `ns`, waits for its vici socket and
     /// loads the connections (so a `Start` tunnel begins negotiating at once).
     pub fn start(ns: &Netns, config: &CharonConfig) -> Result<Self> {
-        require(&[Tool::Charon, Tool::Swanctl, Tool::Unshare])?;
+        require(&[
+            Tool::Charon,
+            Tool::Swanctl,
+            Tool::Unshare,
+            Tool::LibipsecPlugin,
+        ])?;
         let swanctl = swanctl_conf(config)?;
         let dir = WorkDir::new("charon")?;
         let run_dir = dir.join("run");
