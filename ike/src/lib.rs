@@ -2,4 +2,7 @@
 
 pub mod crypto;
 pub mod proposal;
+pub mod sa;
 pub mod wire;
+
+pub use sa::{Action, Config, DownReason, IkeError, Tunnel};

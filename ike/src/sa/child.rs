@@ -1,0 +1,419 @@
+//! CREATE_CHILD_SA (RFC 7296 1.3): CHILD SA rekey with optional PFS, IKE SA rekey (2.18),
+//! and simultaneous CHILD rekeys (2.8.1).
+use super::auth::Parts;
+use super::error::IkeError;
+use super::ike_sa::{Ctx, IkeSa, IkeState, Outcome, Pending, Planned};
+use super::util::{error_notify, notify, random_bytes, random_esp_spi, random_spi8, u32_spi};
+use crate::crypto::keys::{derive_ike_keys, skeyseed_rekey};
+use crate::crypto::{DhGroup, DhPrivate};
+use crate::proposal::IkeSuite;
+use crate::wire::{notify as nt, protocol, ExchangeType, Notify, Payload};
+use std::time::Duration;
+
+const NONCE_LEN: usize = 32;
+
+fn err_payload(ty: u16, data: Vec<u8>) -> Vec<Payload> {
+    vec![Payload::Notify(Notify::new(ty, data))]
+}
+
+impl IkeSa {
+    /// Sends the CREATE_CHILD_SA request that rekeys the CHILD SA with this inbound SPI.
+    pub(crate) fn start_child_rekey(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        old: u32,
+    ) -> Result<(), IkeError> {
+        let Some(child) = self
+            .children
+            .iter_mut()
+            .find(|c| c.inbound_spi == old && !c.retiring)
+        else {
+            return Ok(());
+        };
+        child.retiring = true;
+        let (tsi, tsr) = (child.local_ts.clone(), child.remote_ts.clone());
+        let pfs = ctx
+            .cfg
+            .esp_proposals
+            .first()
+            .and_then(|p| p.dh.first().copied());
+        let new_spi = random_esp_spi(ctx.rng);
+        let ni = random_bytes(ctx.rng, NONCE_LEN);
+        let dh = pfs.map(|g| g.generate(ctx.rng));
+        let props = ctx
+            .cfg
+            .esp_proposals
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.to_wire(i as u8 + 1, new_spi.to_be_bytes(), true))
+            .collect();
+        let mut payloads = vec![
+            Payload::Notify(Notify {
+                protocol: protocol::ESP,
+                spi: old.to_be_bytes().to_vec(),
+                ty: nt::REKEY_SA,
+                data: vec![],
+            }),
+            Payload::Sa(props),
+            Payload::Nonce(ni.clone()),
+        ];
+        if let Some(d) = &dh {
+            payloads.push(Payload::Ke {
+                group: d.group().id(),
+                data: d.public(),
+            });
+        }
+        payloads.push(Payload::TsI(tsi));
+        payloads.push(Payload::TsR(tsr));
+        self.send_request(
+            ctx,
+            ExchangeType::CreateChildSa,
+            &payloads,
+            Pending::RekeyChild {
+                old_inbound: old,
+                new_spi,
+                ni,
+                dh,
+            },
+        )
+    }
+
+    /// Sends the CREATE_CHILD_SA request that rekeys this IKE SA.
+    pub(crate) fn start_ike_rekey(&mut self, ctx: &mut Ctx<'_>) -> Result<(), IkeError> {
+        let group = self
+            .suite
+            .map(|s| s.dh)
+            .ok_or(IkeError::Unexpected("no suite"))?;
+        let new_spi_i = random_spi8(ctx.rng);
+        let ni = random_bytes(ctx.rng, NONCE_LEN);
+        let dh = group.generate(ctx.rng);
+        let props = ctx
+            .cfg
+            .ike_proposals
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.to_wire(i as u8 + 1, &new_spi_i))
+            .collect();
+        let payloads = vec![
+            Payload::Sa(props),
+            Payload::Nonce(ni.clone()),
+            Payload::Ke {
+                group: group.id(),
+                data: dh.public(),
+            },
+        ];
+        self.rekey_at = None;
+        self.send_request(
+            ctx,
+            ExchangeType::CreateChildSa,
+            &payloads,
+            Pending::RekeyIke { new_spi_i, ni, dh },
+        )
+    }
+
+    /// Retries a failed rekey after a short random pause (TEMPORARY_FAILURE, collisions).
+    fn retry_later(&mut self, ctx: &mut Ctx<'_>, child: Option<u32>) {
+        let wait = Duration::from_millis(1000 + ctx.rng.next_u64() % 4000);
+        match child.and_then(|s| self.children.iter_mut().find(|c| c.inbound_spi == s)) {
+            Some(c) => {
+                c.retiring = false;
+                c.rekey_at = ctx.now + wait;
+            }
+            None if child.is_none() => self.rekey_at = Some(ctx.now + wait),
+            None => {}
+        }
+    }
+
+    pub(crate) fn on_create_child_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        pending: Pending,
+        p: &[Payload],
+    ) -> Result<Outcome, IkeError> {
+        match pending {
+            Pending::RekeyChild {
+                old_inbound,
+                new_spi,
+                ni,
+                dh,
+            } => {
+                if let Some(e) = error_notify(p) {
+                    self.retry_later(ctx, Some(old_inbound));
+                    return Err(IkeError::PeerNotify(e));
+                }
+                let parts = Parts::of(p, false);
+                let nr = parts
+                    .nonce
+                    .ok_or(IkeError::MissingPayload("Nonce"))?
+                    .to_vec();
+                let (suite, peer_spi, tsi, tsr) =
+                    match self.accept_child_response(ctx, &parts, dh.is_some()) {
+                        Ok(x) => x,
+                        Err(e) => {
+                            self.retry_later(ctx, Some(old_inbound));
+                            return Err(e);
+                        }
+                    };
+                let g_ir = shared(&dh, parts.ke, suite.dh)?;
+                let keys = self.child_keys(suite, g_ir.as_ref().map(|g| g.expose()), &ni, &nr)?;
+                self.install_child(ctx, suite, new_spi, peer_spi, keys, true, tsi, tsr);
+                // RFC 7296 2.8.1: if the peer rekeyed the same SA at the same time, the
+                // new SA made with the lowest of the four nonces is redundant and is
+                // deleted by the node that created it.
+                if let Some(pos) = self.collisions.iter().position(|c| c.0 == old_inbound) {
+                    let (_, theirs) = self.collisions.remove(pos);
+                    let ours_min = ni.clone().min(nr.clone());
+                    let theirs_min = theirs.0.min(theirs.1);
+                    if ours_min < theirs_min {
+                        self.plan(Planned::DeleteChild(new_spi));
+                    }
+                }
+                if self.children.iter().any(|c| c.inbound_spi == old_inbound) {
+                    self.plan(Planned::DeleteChild(old_inbound));
+                }
+                Ok(Outcome::Nothing)
+            }
+            Pending::RekeyIke { new_spi_i, ni, dh } => {
+                if let Some(e) = error_notify(p) {
+                    self.retry_later(ctx, None);
+                    return Err(IkeError::PeerNotify(e));
+                }
+                let parts = Parts::of(p, false);
+                let [prop] = parts.sa.ok_or(IkeError::MissingPayload("SA"))? else {
+                    return Err(IkeError::NoProposalChosen);
+                };
+                let suite = IkeSuite::from_wire(prop).ok_or(IkeError::NoProposalChosen)?;
+                let spi_r: [u8; 8] = prop
+                    .spi
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| IkeError::Unexpected("IKE SPI size"))?;
+                if suite.dh != dh.group() {
+                    self.retry_later(ctx, None);
+                    return Err(IkeError::NoProposalChosen);
+                }
+                let nr = parts
+                    .nonce
+                    .ok_or(IkeError::MissingPayload("Nonce"))?
+                    .to_vec();
+                let g_ir = shared(&Some(dh), parts.ke, Some(suite.dh))?
+                    .ok_or(IkeError::MissingPayload("KE"))?;
+                let new =
+                    self.rekeyed(ctx, true, suite, (new_spi_i, spi_r), ni, nr, g_ir.expose())?;
+                self.plan(Planned::DeleteIke);
+                Ok(Outcome::Rekeyed(Box::new(new)))
+            }
+            _ => Err(IkeError::Unexpected(
+                "CREATE_CHILD_SA response to another request",
+            )),
+        }
+    }
+
+    /// The IKE SA that replaces this one (RFC 7296 2.18); the CHILD SAs move over.
+    #[allow(clippy::too_many_arguments)]
+    fn rekeyed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        we_initiated: bool,
+        suite: IkeSuite,
+        (spi_i, spi_r): ([u8; 8], [u8; 8]),
+        ni: Vec<u8>,
+        nr: Vec<u8>,
+        g_ir: &[u8],
+    ) -> Result<IkeSa, IkeError> {
+        let old_suite = self.suite.ok_or(IkeError::Unexpected("no suite"))?;
+        let sk_d = self.sk_d().ok_or(IkeError::Unexpected("no keys"))?;
+        let seed = skeyseed_rekey(old_suite.prf, sk_d.expose(), g_ir, &ni, &nr);
+        let keys = derive_ike_keys(
+            suite.prf,
+            suite.encr,
+            suite.integ,
+            &seed,
+            &ni,
+            &nr,
+            (&spi_i, &spi_r),
+        );
+        let mut new = IkeSa::new(we_initiated, self.local, self.remote, ctx.now);
+        new.spi_i = spi_i;
+        new.spi_r = spi_r;
+        new.suite = Some(suite);
+        new.keys = Some(keys);
+        new.ni = ni;
+        new.nr = nr;
+        new.floated = self.floated;
+        new.udp_encap = self.udp_encap;
+        new.peer_fragments = self.peer_fragments;
+        new.state = IkeState::Established;
+        let (rekey, expire) = ctx.jittered(ctx.cfg.ike_lifetime);
+        new.rekey_at = Some(rekey);
+        new.expire_at = Some(expire);
+        new.children = std::mem::take(&mut self.children);
+        // Rekeys of the old SA's children that were still queued move along too.
+        for q in self.queue.iter() {
+            if let Planned::RekeyChild(s) | Planned::DeleteChild(s) = q {
+                new.plan(if matches!(q, Planned::RekeyChild(_)) {
+                    Planned::RekeyChild(*s)
+                } else {
+                    Planned::DeleteChild(*s)
+                });
+            }
+        }
+        self.queue
+            .retain(|q| !matches!(q, Planned::RekeyChild(_) | Planned::DeleteChild(_)));
+        Ok(new)
+    }
+
+    /// Responder side of CREATE_CHILD_SA.
+    pub(crate) fn on_create_child_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        mid: u32,
+        p: &[Payload],
+    ) -> Result<Outcome, IkeError> {
+        let ex = ExchangeType::CreateChildSa;
+        let parts = Parts::of(p, true);
+        let rekey = notify(p, nt::REKEY_SA).filter(|n| n.protocol == protocol::ESP);
+        let is_ike = parts
+            .sa
+            .and_then(|s| s.first())
+            .is_some_and(|x| x.protocol == protocol::IKE);
+        if let Some(n) = rekey {
+            let Some(old) = u32_spi(&n.spi)
+                .and_then(|s| self.children.iter().find(|c| c.outbound_spi == s))
+                .map(|c| c.inbound_spi)
+            else {
+                self.send_response(ctx, ex, mid, &err_payload(nt::CHILD_SA_NOT_FOUND, vec![]))?;
+                return Err(IkeError::Unexpected("rekey of unknown CHILD SA"));
+            };
+            let sel = self.select_child(ctx, &parts, parts.ke.is_some());
+            let (suite, mut reply, tsi, tsr, peer_spi) = match sel {
+                Ok(x) => x,
+                Err(e) => {
+                    let ty = if e == IkeError::TsUnacceptable {
+                        nt::TS_UNACCEPTABLE
+                    } else {
+                        nt::NO_PROPOSAL_CHOSEN
+                    };
+                    self.send_response(ctx, ex, mid, &err_payload(ty, vec![]))?;
+                    return Err(e);
+                }
+            };
+            let ni = parts
+                .nonce
+                .ok_or(IkeError::MissingPayload("Nonce"))?
+                .to_vec();
+            let dh = suite.dh.map(|g| g.generate(ctx.rng));
+            if let (Some(g), Some((kg, _))) = (suite.dh, parts.ke) {
+                if g.id() != kg {
+                    let data = g.id().to_be_bytes().to_vec();
+                    self.send_response(ctx, ex, mid, &err_payload(nt::INVALID_KE_PAYLOAD, data))?;
+                    return Err(IkeError::PeerNotify(nt::INVALID_KE_PAYLOAD));
+                }
+            }
+            let g_ir = match shared(&dh, parts.ke, suite.dh) {
+                Ok(g) => g,
+                Err(e) => {
+                    self.send_response(ctx, ex, mid, &err_payload(nt::INVALID_SYNTAX, vec![]))?;
+                    return Err(e);
+                }
+            };
+            let nr = random_bytes(ctx.rng, NONCE_LEN);
+            let our_spi = random_esp_spi(ctx.rng);
+            reply.spi = our_spi.to_be_bytes().to_vec();
+            let mut payloads = vec![Payload::Sa(vec![reply]), Payload::Nonce(nr.clone())];
+            if let Some(d) = &dh {
+                payloads.push(Payload::Ke {
+                    group: d.group().id(),
+                    data: d.public(),
+                });
+            }
+            payloads.push(Payload::TsI(tsi.clone()));
+            payloads.push(Payload::TsR(tsr.clone()));
+            self.send_response(ctx, ex, mid, &payloads)?;
+            let keys = self.child_keys(suite, g_ir.as_ref().map(|g| g.expose()), &ni, &nr)?;
+            let ours_pending = matches!(
+                &self.outstanding,
+                Some(o) if matches!(o.kind, Pending::RekeyChild { old_inbound, .. } if old_inbound == old)
+            );
+            if ours_pending {
+                self.collisions.push((old, (ni.clone(), nr.clone())));
+            }
+            if let Some(c) = self.children.iter_mut().find(|c| c.inbound_spi == old) {
+                c.retiring = true;
+            }
+            self.install_child(ctx, suite, our_spi, peer_spi, keys, false, tsr, tsi);
+            return Ok(Outcome::Nothing);
+        }
+        if is_ike {
+            // A simultaneous IKE rekey (or one during a CHILD rekey) is refused with
+            // TEMPORARY_FAILURE; both sides retry after a random pause (RFC 7296 2.25).
+            let busy = matches!(
+                &self.outstanding,
+                Some(o) if matches!(o.kind, Pending::RekeyIke { .. } | Pending::RekeyChild { .. })
+            );
+            if busy || self.children.iter().any(|c| c.retiring) {
+                self.send_response(ctx, ex, mid, &err_payload(nt::TEMPORARY_FAILURE, vec![]))?;
+                return Err(IkeError::Unexpected("IKE rekey collision"));
+            }
+            let offered = parts.sa.unwrap_or_default();
+            let Some((suite, mut reply)) =
+                ctx.cfg.ike_proposals.iter().find_map(|o| o.select(offered))
+            else {
+                self.send_response(ctx, ex, mid, &err_payload(nt::NO_PROPOSAL_CHOSEN, vec![]))?;
+                return Err(IkeError::NoProposalChosen);
+            };
+            let spi_i: [u8; 8] = reply
+                .spi
+                .as_slice()
+                .try_into()
+                .map_err(|_| IkeError::Unexpected("IKE SPI size"))?;
+            let Some((kg, kdata)) = parts.ke else {
+                self.send_response(ctx, ex, mid, &err_payload(nt::INVALID_SYNTAX, vec![]))?;
+                return Err(IkeError::MissingPayload("KE"));
+            };
+            if kg != suite.dh.id() {
+                let data = suite.dh.id().to_be_bytes().to_vec();
+                self.send_response(ctx, ex, mid, &err_payload(nt::INVALID_KE_PAYLOAD, data))?;
+                return Err(IkeError::PeerNotify(nt::INVALID_KE_PAYLOAD));
+            }
+            let dh = suite.dh.generate(ctx.rng);
+            let g_ir = dh.shared_secret(kdata)?;
+            let ni = parts
+                .nonce
+                .ok_or(IkeError::MissingPayload("Nonce"))?
+                .to_vec();
+            let nr = random_bytes(ctx.rng, NONCE_LEN);
+            let spi_r = random_spi8(ctx.rng);
+            reply.spi = spi_r.to_vec();
+            let payloads = vec![
+                Payload::Sa(vec![reply]),
+                Payload::Nonce(nr.clone()),
+                Payload::Ke {
+                    group: suite.dh.id(),
+                    data: dh.public(),
+                },
+            ];
+            self.send_response(ctx, ex, mid, &payloads)?;
+            let new = self.rekeyed(ctx, false, suite, (spi_i, spi_r), ni, nr, g_ir.expose())?;
+            return Ok(Outcome::Rekeyed(Box::new(new)));
+        }
+        // One tunnel, one CHILD SA: further CHILD SAs are refused.
+        self.send_response(ctx, ex, mid, &err_payload(nt::NO_ADDITIONAL_SAS, vec![]))?;
+        Err(IkeError::Unexpected("request for an additional CHILD SA"))
+    }
+}
+
+/// g^ir for a CREATE_CHILD_SA with PFS; `None` without.
+fn shared(
+    dh: &Option<DhPrivate>,
+    ke: Option<(u16, &[u8])>,
+    group: Option<DhGroup>,
+) -> Result<Option<crate::crypto::Secret>, IkeError> {
+    match (dh, ke, group) {
+        (Some(d), Some((g, data)), Some(want)) if g == want.id() && d.group() == want => {
+            Ok(Some(d.shared_secret(data)?))
+        }
+        (None, _, None) => Ok(None),
+        _ => Err(IkeError::MissingPayload("KE")),
+    }
+}

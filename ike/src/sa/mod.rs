@@ -1,0 +1,482 @@
+//! The IKEv2 state machine of one tunnel, sans-IO.
+//!
+//! A [`Tunnel`] owns the IKE SA with its peer (plus SAs being negotiated, and old ones
+//! being deleted after a rekey). The caller feeds it datagrams and timeouts and drains
+//! [`Action`]s; see the crate documentation for the loop.
+mod action;
+mod auth;
+mod child;
+mod config;
+mod error;
+mod ike_sa;
+mod info;
+mod init;
+mod util;
+
+pub use action::{Action, ChildSaInstall, DirectionKeys, DownReason};
+pub use config::{Config, Dpd, DpdAction, Identity, Lifetime, Psk, Retransmit, StartAction};
+pub use error::IkeError;
+
+use crate::crypto::{DhGroup, Secret};
+use crate::wire::{ExchangeType, Header, Message};
+use ike_sa::{
+    Ctx, IkeSa, IkeState, Outcome, Planned, HALF_OPEN_TIMEOUT, NAT_T_PORT, NON_ESP_MARKER,
+};
+use init::InitReply;
+use rand_core::CryptoRngCore;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Half-open and in-progress SAs kept at most; the oldest is dropped beyond this.
+const MAX_NEGOTIATING: usize = 256;
+
+/// Counters of dropped or refused datagrams, by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub received: u64,
+    pub malformed: u64,
+    pub integrity_failures: u64,
+    pub unknown_spi: u64,
+    pub out_of_window: u64,
+    pub retransmits_answered: u64,
+    pub other_errors: u64,
+}
+
+/// One IPsec tunnel: the IKE SA with its peer and the CHILD SA it carries.
+pub struct Tunnel {
+    cfg: Config,
+    /// The established IKE SA.
+    ike: Option<IkeSa>,
+    /// Our IKE_SA_INIT/IKE_AUTH in progress, and responder half-open SAs.
+    negotiating: Vec<IkeSa>,
+    /// SAs replaced by a rekey or a newer SA, until their DELETE completes.
+    old: Vec<IkeSa>,
+    actions: VecDeque<Action>,
+    cookie_secret: Secret,
+    up: bool,
+    retry_at: Option<Instant>,
+    admin_down: bool,
+    /// The group the responder asked for with INVALID_KE_PAYLOAD.
+    group: Option<DhGroup>,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for Tunnel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tunnel")
+            .field("remote", &self.cfg.remote)
+            .field("up", &self.up)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tunnel {
+    /// A tunnel in its initial state. With [`StartAction::Initiate`] the first
+    /// `handle_timeout` (due at once) starts the negotiation.
+    pub fn new(cfg: Config, now: Instant, rng: &mut dyn CryptoRngCore) -> Self {
+        let retry_at = (cfg.start_action == StartAction::Initiate).then_some(now);
+        Tunnel {
+            cfg,
+            ike: None,
+            negotiating: Vec::new(),
+            old: Vec::new(),
+            actions: VecDeque::new(),
+            cookie_secret: Secret::new(util::random_bytes(rng, 32)),
+            up: false,
+            retry_at,
+            admin_down: false,
+            group: None,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// IKE SA and a CHILD SA are established.
+    pub fn is_up(&self) -> bool {
+        self.up
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The next action for the caller, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When `handle_timeout` must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let sas = self.ike.iter().chain(&self.negotiating).chain(&self.old);
+        sas.filter_map(|s| s.next_timer(&self.cfg))
+            .chain(self.retry_at)
+            .min()
+    }
+
+    /// Starts negotiating (if not already up or under way); re-enables after `delete`.
+    pub fn initiate(&mut self, now: Instant, rng: &mut dyn CryptoRngCore) -> Result<(), IkeError> {
+        self.admin_down = false;
+        self.retry_at = None;
+        let busy = self.ike.is_some() || self.negotiating.iter().any(|s| s.initiator);
+        if busy {
+            return Ok(());
+        }
+        let group = self
+            .group
+            .or_else(|| {
+                self.cfg
+                    .ike_proposals
+                    .first()
+                    .and_then(|p| p.dh.first().copied())
+            })
+            .ok_or(IkeError::Unexpected("no IKE proposal configured"))?;
+        let mut sa = IkeSa::new(true, self.cfg.local, self.cfg.remote, now);
+        let mut ctx = Ctx {
+            cfg: &self.cfg,
+            now,
+            rng,
+            out: &mut self.actions,
+            down: None,
+        };
+        sa.start_init(&mut ctx, group, None, 0)?;
+        self.negotiating.push(sa);
+        Ok(())
+    }
+
+    /// Deletes the tunnel's SAs (operator "disable"); no renegotiation until `initiate`.
+    pub fn delete(&mut self, now: Instant, rng: &mut dyn CryptoRngCore) {
+        self.admin_down = true;
+        self.retry_at = None;
+        self.negotiating.clear();
+        let mut ctx = Ctx {
+            cfg: &self.cfg,
+            now,
+            rng,
+            out: &mut self.actions,
+            down: Some(DownReason::LocalDelete),
+        };
+        if let Some(mut sa) = self.ike.take() {
+            sa.remove_all_children(&mut ctx);
+            sa.queue.clear();
+            sa.plan(Planned::DeleteIke);
+            if sa.outstanding.is_none() {
+                let _ = sa.pump(&mut ctx);
+            }
+            self.old.push(sa);
+        }
+        self.settle(now, Some(DownReason::LocalDelete));
+    }
+
+    /// Handles one received UDP datagram. `local`/`remote` are its destination and source.
+    /// An error means the datagram was dropped or answered with an error notify; the
+    /// tunnel stays consistent either way.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &[u8],
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<(), IkeError> {
+        self.stats.received += 1;
+        let r = self.dispatch(now, local, remote, datagram, rng);
+        match &r {
+            Err(IkeError::Decode(_)) => self.stats.malformed += 1,
+            Err(IkeError::Crypto(_)) => self.stats.integrity_failures += 1,
+            Err(IkeError::UnknownSpi) => self.stats.unknown_spi += 1,
+            Err(IkeError::OutOfWindow(_)) => self.stats.out_of_window += 1,
+            Err(_) => self.stats.other_errors += 1,
+            Ok(()) => {}
+        }
+        r
+    }
+
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &[u8],
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<(), IkeError> {
+        let bytes = if local.port() == NAT_T_PORT {
+            datagram
+                .strip_prefix(&NON_ESP_MARKER[..])
+                .ok_or(IkeError::Unexpected("ESP on the IKE path"))?
+        } else {
+            datagram
+        };
+        let h = Header::decode(bytes)?;
+        if h.exchange == ExchangeType::IkeSaInit && !h.is_response() {
+            return self.on_init_request(now, local, remote, bytes, &h, rng);
+        }
+        // Locate the SA: by both SPIs, or by SPIi for the answer to our IKE_SA_INIT.
+        let matches = |s: &IkeSa| {
+            s.spi_i == h.spi_i
+                && (s.spi_r == h.spi_r
+                    || (s.state == IkeState::InitSent && h.exchange == ExchangeType::IkeSaInit))
+        };
+        // An SA is processed outside its list and put back (or dropped) afterwards.
+        enum Slot {
+            Current,
+            Negotiating,
+            Old,
+        }
+        let (mut sa, slot) = if self.ike.as_ref().is_some_and(matches) {
+            (self.ike.take(), Slot::Current)
+        } else if let Some(i) = self.negotiating.iter().position(matches) {
+            (Some(self.negotiating.swap_remove(i)), Slot::Negotiating)
+        } else if let Some(i) = self.old.iter().position(matches) {
+            (Some(self.old.swap_remove(i)), Slot::Old)
+        } else {
+            (None, Slot::Old)
+        };
+        let Some(mut sa) = sa.take() else {
+            return Err(IkeError::UnknownSpi);
+        };
+        let was_established = sa.is_established();
+        let saved = (sa.local, sa.remote, sa.floated);
+        let mut ctx = Ctx {
+            cfg: &self.cfg,
+            now,
+            rng: &mut *rng,
+            out: &mut self.actions,
+            down: None,
+        };
+        let mut result = if h.exchange == ExchangeType::IkeSaInit {
+            Message::decode(bytes)
+                .map_err(IkeError::from)
+                .and_then(|m| sa.on_init_response(&mut ctx, bytes, m))
+        } else {
+            // Follow the peer to port 4500 and through NAT mapping changes (RFC 7296 2.23).
+            if local.port() == NAT_T_PORT {
+                sa.floated = true;
+                sa.local = local;
+                sa.remote = remote;
+            }
+            sa.on_encrypted(&mut ctx, bytes)
+        };
+        if matches!(result, Err(IkeError::Crypto(_) | IkeError::Decode(_))) {
+            (sa.local, sa.remote, sa.floated) = saved;
+        }
+        if let Ok(Outcome::RetryWithGroup(g)) = &result {
+            self.group = Some(*g);
+            result = sa
+                .start_init(&mut ctx, *g, None, 1)
+                .map(|_| Outcome::Nothing);
+        }
+        let down = ctx.down;
+        let (outcome, err) = match result {
+            Ok(o) => (o, None),
+            Err(e) => (Outcome::Nothing, Some(e)),
+        };
+        let (initial_contact, rekeyed) = match outcome {
+            Outcome::Established { initial_contact } => (initial_contact, None),
+            Outcome::Rekeyed(new) => (false, Some(*new)),
+            _ => (false, None),
+        };
+        if sa.state != IkeState::Dead {
+            match slot {
+                Slot::Negotiating if sa.is_established() && !was_established => {
+                    self.adopt(now, sa, initial_contact, rng);
+                }
+                Slot::Current if rekeyed.is_none() => self.ike = Some(sa),
+                Slot::Negotiating => self.negotiating.push(sa),
+                _ => self.old.push(sa),
+            }
+        }
+        if let Some(new) = rekeyed {
+            if let Some(prev) = self.ike.replace(new) {
+                self.old.push(prev);
+            }
+        }
+        self.settle(now, down);
+        err.map_or(Ok(()), Err)
+    }
+
+    fn on_init_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+        h: &Header,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<(), IkeError> {
+        if h.spi_r != [0; 8] || h.message_id != 0 {
+            return Err(IkeError::Unexpected(
+                "IKE_SA_INIT request with SPIr or message ID set",
+            ));
+        }
+        let mut ctx = Ctx {
+            cfg: &self.cfg,
+            now,
+            rng,
+            out: &mut self.actions,
+            down: None,
+        };
+        // A retransmitted request gets the same response.
+        if let Some(sa) = self
+            .negotiating
+            .iter_mut()
+            .find(|s| !s.initiator && s.spi_i == h.spi_i)
+        {
+            sa.accept_request(&mut ctx, 0)?;
+            self.stats.retransmits_answered += 1;
+            return Ok(());
+        }
+        if self.admin_down {
+            return Err(IkeError::Idle);
+        }
+        let msg = Message::decode(bytes)?;
+        let half_open = self.negotiating.iter().filter(|s| !s.initiator).count();
+        let cookie = (half_open >= self.cfg.cookie_threshold).then(|| {
+            let ni = msg
+                .payloads
+                .iter()
+                .find_map(|p| match p {
+                    crate::wire::Payload::Nonce(n) => Some(n.as_slice()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            util::cookie(&self.cookie_secret, ni, remote, &h.spi_i)
+        });
+        match init::respond_init(&mut ctx, &msg, bytes, local, remote, cookie)? {
+            InitReply::Stateless(resp) => {
+                let mut b = Vec::new();
+                if local.port() == NAT_T_PORT {
+                    b.extend_from_slice(&NON_ESP_MARKER);
+                }
+                b.extend_from_slice(&resp);
+                self.actions.push_back(Action::Send {
+                    local,
+                    remote,
+                    bytes: b,
+                });
+            }
+            InitReply::Created(sa) => {
+                if self.negotiating.len() >= MAX_NEGOTIATING {
+                    self.negotiating.remove(0);
+                }
+                self.negotiating.push(*sa);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes a newly established SA current. Another established SA is replaced if the
+    /// peer sent INITIAL_CONTACT (it lost its state), unless that SA is our own fresh
+    /// one: then both sides keep the SA with the smaller SPIi and delete the other, so
+    /// that simultaneous initiations converge on one SA.
+    fn adopt(
+        &mut self,
+        now: Instant,
+        sa: IkeSa,
+        initial_contact: bool,
+        rng: &mut dyn CryptoRngCore,
+    ) {
+        let Some(mut cur) = self.ike.take() else {
+            self.ike = Some(sa);
+            return;
+        };
+        let fresh = cur.initiator && now < cur.created + HALF_OPEN_TIMEOUT * 2;
+        let (keep, mut lose, silent) = if initial_contact && !fresh {
+            (sa, cur, true)
+        } else if sa.spi_i < cur.spi_i {
+            (sa, cur, false)
+        } else {
+            cur.last_rx = now;
+            (cur, sa, false)
+        };
+        self.ike = Some(keep);
+        // The loser's CHILD SAs go; the dataplane learns of it.
+        for c in std::mem::take(&mut lose.children) {
+            self.actions.push_back(Action::DeleteChildSa {
+                inbound_spi: c.inbound_spi,
+                outbound_spi: c.outbound_spi,
+            });
+        }
+        if !silent {
+            lose.queue.clear();
+            lose.plan(Planned::DeleteIke);
+            let mut ctx = Ctx {
+                cfg: &self.cfg,
+                now,
+                rng,
+                out: &mut self.actions,
+                down: None,
+            };
+            let _ = lose.pump(&mut ctx);
+            self.old.push(lose);
+        }
+    }
+
+    /// Handles timers: retransmissions, lifetimes, DPD, renegotiation.
+    pub fn handle_timeout(&mut self, now: Instant, rng: &mut dyn CryptoRngCore) {
+        let mut down = None;
+        let mut dead_current = false;
+        {
+            let mut ctx = Ctx {
+                cfg: &self.cfg,
+                now,
+                rng: &mut *rng,
+                out: &mut self.actions,
+                down: None,
+            };
+            if let Some(sa) = &mut self.ike {
+                if matches!(sa.on_timer(&mut ctx), Ok(Outcome::Dead)) || sa.state == IkeState::Dead
+                {
+                    dead_current = true;
+                }
+            }
+            self.negotiating.retain_mut(|sa| {
+                !matches!(sa.on_timer(&mut ctx), Ok(Outcome::Dead)) && sa.state != IkeState::Dead
+            });
+            self.old.retain_mut(|sa| {
+                let _ = sa.pump(&mut ctx);
+                !matches!(sa.on_timer(&mut ctx), Ok(Outcome::Dead)) && sa.state != IkeState::Dead
+            });
+            down = down.or(ctx.down);
+        }
+        if dead_current {
+            self.ike = None;
+        }
+        // A negotiation of ours that gave up counts as a dead peer, too.
+        let negotiating_initiator = self.negotiating.iter().any(|s| s.initiator);
+        if self.retry_at.is_some_and(|t| now >= t) && !negotiating_initiator {
+            self.retry_at = None;
+            if self.ike.is_none() && !self.admin_down {
+                let _ = self.initiate(now, rng);
+            }
+        }
+        self.settle(now, down);
+    }
+
+    /// Emits UP/DOWN on changes and schedules renegotiation where the config asks for it.
+    fn settle(&mut self, now: Instant, down: Option<DownReason>) {
+        let up = self
+            .ike
+            .as_ref()
+            .is_some_and(|s| s.is_established() && !s.children.is_empty());
+        if up && !self.up {
+            self.actions.push_back(Action::Up);
+        } else if !up && self.up {
+            self.actions
+                .push_back(Action::Down(down.unwrap_or(DownReason::NegotiationFailed)));
+        }
+        self.up = up;
+        let idle = self.ike.is_none() && !self.negotiating.iter().any(|s| s.initiator);
+        if idle && !self.admin_down && self.retry_at.is_none() {
+            if down == Some(DownReason::PeerDead) && info::restart_after_dead_peer(&self.cfg) {
+                self.retry_at = Some(now);
+            } else if self.cfg.start_action == StartAction::Initiate {
+                self.retry_at = Some(now + self.cfg.retry_interval);
+            }
+        }
+    }
+}

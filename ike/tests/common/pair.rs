@@ -1,0 +1,260 @@
+//! Two tunnels wired through a simulated network with a simulated clock, in the style of
+//! quinn-proto's test `Pair`: `step` jumps to the next event, `drive` runs until idle.
+#![allow(dead_code)]
+use ike::proposal::{EspProposal, IkeProposal};
+use ike::sa::{Action, ChildSaInstall, Config, DownReason, Identity, Psk, StartAction};
+use ike::{IkeError, Tunnel};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+pub const PSK: &str = "lab.tunnel1.Psk_0f3a9c1e";
+
+pub fn addr(last: u8) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, last)), 500)
+}
+
+/// A config for side `me` (1 or 2) talking to the other.
+pub fn config(me: u8, ike: &str, esp: &str) -> Config {
+    let other = 3 - me;
+    let mut c = Config::new(
+        addr(me),
+        addr(other),
+        Identity::Addr(addr(me).ip()),
+        Identity::Addr(addr(other).ip()),
+        Psk::new(PSK),
+        vec![IkeProposal::parse(ike, true).unwrap()],
+        vec![EspProposal::parse(esp, true).unwrap()],
+    );
+    c.start_action = if me == 1 {
+        StartAction::Initiate
+    } else {
+        StartAction::Respond
+    };
+    c
+}
+
+#[derive(Default)]
+pub struct Record {
+    pub installs: Vec<ChildSaInstall>,
+    pub deleted: Vec<u32>,
+    pub ups: usize,
+    pub downs: Vec<DownReason>,
+    pub errors: Vec<IkeError>,
+    pub sent: usize,
+}
+
+impl Record {
+    /// CHILD SAs installed and not deleted.
+    pub fn active(&self) -> Vec<&ChildSaInstall> {
+        self.installs
+            .iter()
+            .filter(|i| !self.deleted.contains(&i.inbound.spi))
+            .collect()
+    }
+}
+
+pub struct Side {
+    pub tunnel: Tunnel,
+    pub rec: Record,
+    /// Datagrams to this side are dropped (a dead peer).
+    pub dead: bool,
+}
+
+struct Flight {
+    at: Instant,
+    to: SocketAddr,
+    from: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+pub struct Pair {
+    pub now: Instant,
+    pub a: Side,
+    pub b: Side,
+    rng: StdRng,
+    net: StdRng,
+    flights: Vec<Flight>,
+    pub latency: Duration,
+    pub loss: f64,
+    pub duplicate: f64,
+    /// Extra random delay up to this, which reorders datagrams.
+    pub jitter: Duration,
+}
+
+impl Pair {
+    pub fn new(a: Config, b: Config, seed: u64) -> Self {
+        let now = Instant::now();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let ta = Tunnel::new(a, now, &mut rng);
+        let tb = Tunnel::new(b, now, &mut rng);
+        let side = |t| Side {
+            tunnel: t,
+            rec: Record::default(),
+            dead: false,
+        };
+        Pair {
+            now,
+            a: side(ta),
+            b: side(tb),
+            rng,
+            net: StdRng::seed_from_u64(seed ^ 0x5eed),
+            flights: Vec::new(),
+            latency: Duration::from_millis(5),
+            loss: 0.0,
+            duplicate: 0.0,
+            jitter: Duration::ZERO,
+        }
+    }
+
+    fn collect(&mut self) {
+        for which in [true, false] {
+            let side = if which { &mut self.a } else { &mut self.b };
+            while let Some(act) = side.tunnel.poll_action() {
+                match act {
+                    Action::Send {
+                        local,
+                        remote,
+                        bytes,
+                    } => {
+                        side.rec.sent += 1;
+                        let copies = if self.net.gen_bool(self.loss) {
+                            0
+                        } else if self.net.gen_bool(self.duplicate) {
+                            2
+                        } else {
+                            1
+                        };
+                        for _ in 0..copies {
+                            let extra = if self.jitter.is_zero() {
+                                Duration::ZERO
+                            } else {
+                                self.jitter.mul_f64(self.net.gen::<f64>())
+                            };
+                            self.flights.push(Flight {
+                                at: self.now + self.latency + extra,
+                                to: remote,
+                                from: local,
+                                bytes: bytes.clone(),
+                            });
+                        }
+                    }
+                    Action::InstallChildSa(i) => side.rec.installs.push(i),
+                    Action::DeleteChildSa { inbound_spi, .. } => side.rec.deleted.push(inbound_spi),
+                    Action::Up => side.rec.ups += 1,
+                    Action::Down(r) => side.rec.downs.push(r),
+                }
+            }
+        }
+    }
+
+    /// Advances to the next event and processes it. False when nothing is left to do.
+    pub fn step(&mut self) -> bool {
+        self.collect();
+        let next_flight = self.flights.iter().map(|f| f.at).min();
+        let next = [
+            next_flight,
+            self.a.tunnel.poll_timeout(),
+            self.b.tunnel.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(next) = next else {
+            return false;
+        };
+        if next > self.now {
+            self.now = next;
+        }
+        let now = self.now;
+        let (due, rest): (Vec<Flight>, Vec<Flight>) = std::mem::take(&mut self.flights)
+            .into_iter()
+            .partition(|f| f.at <= now);
+        self.flights = rest;
+        for f in due {
+            let side = if f.to.ip() == self.a.tunnel.config().local.ip() {
+                &mut self.a
+            } else {
+                &mut self.b
+            };
+            if side.dead {
+                continue;
+            }
+            if let Err(e) = side
+                .tunnel
+                .handle_datagram(now, f.to, f.from, &f.bytes, &mut self.rng)
+            {
+                side.rec.errors.push(e);
+            }
+        }
+        for side in [&mut self.a, &mut self.b] {
+            if side.tunnel.poll_timeout().is_some_and(|t| t <= now) {
+                side.tunnel.handle_timeout(now, &mut self.rng);
+            }
+        }
+        self.collect();
+        true
+    }
+
+    /// Runs for `d` of simulated time (or until nothing is scheduled).
+    pub fn drive_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        let mut steps = 0u64;
+        while self.now < end && steps < 2_000_000 {
+            if !self.step() {
+                break;
+            }
+            steps += 1;
+        }
+    }
+
+    /// Runs until both tunnels are up, or `limit` passes. Returns whether they are.
+    pub fn drive_until_up(&mut self, limit: Duration) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            if self.a.tunnel.is_up() && self.b.tunnel.is_up() && self.flights.is_empty() {
+                return true;
+            }
+            if !self.step() {
+                break;
+            }
+        }
+        self.a.tunnel.is_up() && self.b.tunnel.is_up()
+    }
+
+    pub fn rng(&mut self) -> &mut StdRng {
+        &mut self.rng
+    }
+
+    /// Injects a datagram to side a or b, as if from the other side.
+    pub fn inject(&mut self, to_a: bool, bytes: Vec<u8>) -> Result<(), IkeError> {
+        let (side, from) = if to_a {
+            (&mut self.a, self.b.tunnel.config().local)
+        } else {
+            (&mut self.b, self.a.tunnel.config().local)
+        };
+        let to = side.tunnel.config().local;
+        side.tunnel
+            .handle_datagram(self.now, to, from, &bytes, &mut self.rng)
+    }
+
+    /// Each active SA of `a` has a partner in `b` with mirrored SPIs and keys.
+    pub fn assert_keys_match(&self) {
+        let a = self.a.rec.active();
+        let b = self.b.rec.active();
+        assert!(!a.is_empty(), "a has no CHILD SA");
+        assert_eq!(a.len(), b.len(), "same number of CHILD SAs");
+        for x in a {
+            let y = b
+                .iter()
+                .find(|y| y.inbound.spi == x.outbound.spi)
+                .expect("partner SA");
+            assert_eq!(y.outbound.spi, x.inbound.spi);
+            assert_eq!(y.inbound.keymat(), x.outbound.keymat());
+            assert_eq!(y.outbound.keymat(), x.inbound.keymat());
+            assert_eq!(y.suite, x.suite);
+            assert!(!x.inbound.encr_key.is_empty());
+        }
+    }
+}
