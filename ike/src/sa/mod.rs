@@ -101,6 +101,11 @@ impl Tunnel {
         self.up
     }
 
+    /// SPIi and SPIr of the established IKE SA (for logs and status).
+    pub fn ike_spis(&self) -> Option<([u8; 8], [u8; 8])> {
+        self.ike.as_ref().map(|s| (s.spi_i, s.spi_r))
+    }
+
     pub fn stats(&self) -> Stats {
         self.stats
     }

@@ -58,7 +58,7 @@ impl Record {
 pub struct Side {
     pub tunnel: Tunnel,
     pub rec: Record,
-    /// Datagrams to this side are dropped (a dead peer).
+    /// Datagrams to and from this side are dropped (a dead peer).
     pub dead: bool,
 }
 
@@ -173,14 +173,11 @@ impl Pair {
             .partition(|f| f.at <= now);
         self.flights = rest;
         for f in due {
-            let side = if f.to.ip() == self.a.tunnel.config().local.ip() {
-                &mut self.a
-            } else {
-                &mut self.b
-            };
-            if side.dead {
+            let to_a = f.to.ip() == self.a.tunnel.config().local.ip();
+            if self.a.dead || self.b.dead {
                 continue;
             }
+            let side = if to_a { &mut self.a } else { &mut self.b };
             if let Err(e) = side
                 .tunnel
                 .handle_datagram(now, f.to, f.from, &f.bytes, &mut self.rng)

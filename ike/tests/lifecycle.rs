@@ -1,0 +1,266 @@
+//! Rekeys, deletes, DPD, lifetimes and collisions, in simulated time.
+mod common;
+use common::pair::{config, Pair};
+use ike::sa::{DownReason, Dpd, DpdAction, Lifetime};
+use ike::wire::{
+    protocol, Delete, ExchangeType, Header, Message, Payload, FLAG_INITIATOR, HEADER_LEN,
+};
+use ike::IkeError;
+use std::time::Duration;
+
+fn short(rekey: u64, hard: u64, jitter: u64) -> Lifetime {
+    Lifetime {
+        rekey: Duration::from_secs(rekey),
+        hard: Duration::from_secs(hard),
+        jitter: Duration::from_secs(jitter),
+    }
+}
+
+fn pair(ike: &str, esp: &str, seed: u64, tweak: impl Fn(&mut ike::Config, u8)) -> Pair {
+    let mut a = config(1, ike, esp);
+    let mut b = config(2, ike, esp);
+    tweak(&mut a, 1);
+    tweak(&mut b, 2);
+    Pair::new(a, b, seed)
+}
+
+#[test]
+fn child_sa_rekeys_with_pfs_and_old_sa_is_deleted() {
+    let mut p = pair(
+        "aes128-sha256-modp2048",
+        "aes128gcm16-modp2048",
+        11,
+        |c, me| {
+            c.child_lifetime = if me == 1 {
+                short(60, 90, 5)
+            } else {
+                short(300, 400, 5)
+            };
+        },
+    );
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    let first = p.a.rec.installs[0].inbound.spi;
+    p.drive_for(Duration::from_secs(200));
+    assert!(p.a.tunnel.is_up() && p.b.tunnel.is_up());
+    assert!(p.a.rec.installs.len() >= 4, "rekeyed about every minute");
+    assert!(p.a.rec.deleted.contains(&first), "the old SA was deleted");
+    assert_eq!(p.a.rec.active().len(), 1);
+    p.assert_keys_match();
+    // Never down during the rekeys: the new SA is installed before the old goes.
+    assert!(p.a.rec.downs.is_empty() && p.b.rec.downs.is_empty());
+    assert_eq!(p.a.rec.ups, 1);
+}
+
+#[test]
+fn ike_sa_rekey_keeps_the_child_sa_and_the_tunnel_up() {
+    let mut p = pair("aes256-sha256-curve25519", "aes256-sha256", 12, |c, me| {
+        c.ike_lifetime = if me == 1 {
+            short(100, 1000, 10)
+        } else {
+            short(500, 1000, 10)
+        };
+    });
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    let child = p.a.rec.installs[0].inbound.spi;
+    let spis = p.a.tunnel.ike_spis();
+    p.drive_for(Duration::from_secs(350));
+    assert_ne!(p.a.tunnel.ike_spis(), spis, "a new IKE SA");
+    assert_eq!(p.a.tunnel.ike_spis(), p.b.tunnel.ike_spis());
+    assert!(p.a.tunnel.is_up() && p.b.tunnel.is_up());
+    assert_eq!(
+        p.a.rec.installs.len(),
+        1,
+        "IKE rekey does not touch the CHILD SA"
+    );
+    assert!(!p.a.rec.deleted.contains(&child));
+    assert!(p.a.rec.downs.is_empty() && p.b.rec.downs.is_empty());
+    // The new IKE SA works: a CHILD rekey over it still succeeds and keys match.
+    let now = p.now;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
+    p.a.tunnel.delete(now, &mut rng);
+    p.drive_for(Duration::from_secs(30));
+    assert_eq!(p.b.rec.downs, vec![DownReason::PeerDelete]);
+}
+
+#[test]
+fn rekeys_converge_under_loss() {
+    for seed in 0..8 {
+        let mut p = pair(
+            "aes128-sha256-ecp256",
+            "aes128gcm16-ecp256",
+            200 + seed,
+            |c, _| {
+                c.child_lifetime = short(60, 200, 20);
+                c.ike_lifetime = short(150, 600, 30);
+            },
+        );
+        assert!(p.drive_until_up(Duration::from_secs(60)));
+        p.loss = 0.2;
+        p.duplicate = 0.1;
+        p.jitter = Duration::from_millis(200);
+        p.drive_for(Duration::from_secs(500));
+        p.loss = 0.0;
+        p.duplicate = 0.0;
+        p.drive_for(Duration::from_secs(30));
+        assert!(p.a.tunnel.is_up() && p.b.tunnel.is_up(), "seed {seed}");
+        p.assert_keys_match();
+    }
+}
+
+#[test]
+fn simultaneous_child_rekeys_leave_one_sa_pair() {
+    // No jitter, and lifetimes set so that each side sends its rekey request before
+    // the other's arrives (latency 100 ms): a CHILD SA rekey collision (RFC 7296 2.8.1).
+    let mut p = pair("aes128-sha256-ecp256", "aes128gcm16", 13, |c, me| {
+        let rekey = if me == 1 { 59_950 } else { 60_000 };
+        c.child_lifetime = Lifetime {
+            rekey: Duration::from_millis(rekey),
+            hard: Duration::from_secs(200),
+            jitter: Duration::ZERO,
+        };
+        c.dpd = None;
+    });
+    p.latency = Duration::from_millis(100);
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    p.drive_for(Duration::from_secs(70));
+    assert!(p.a.tunnel.is_up() && p.b.tunnel.is_up());
+    // Each side made two new SAs (its own rekey and the peer's) ...
+    assert_eq!(p.a.rec.installs.len(), 3, "both rekeys ran");
+    assert_eq!(p.b.rec.installs.len(), 3, "both rekeys ran");
+    // ... and the redundant one and the old one were deleted.
+    assert_eq!(p.a.rec.active().len(), 1, "the redundant SA was deleted");
+    p.assert_keys_match();
+    assert!(p.a.rec.downs.is_empty() && p.b.rec.downs.is_empty());
+}
+
+#[test]
+fn dead_peer_is_detected_and_restart_renegotiates() {
+    let mut p = pair("aes128-sha256-ecp256", "aes128gcm16", 14, |c, _| {
+        c.dpd = Some(Dpd {
+            interval: Duration::from_secs(10),
+            action: DpdAction::Restart,
+        });
+    });
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    p.b.dead = true;
+    p.drive_for(Duration::from_secs(60));
+    assert_eq!(p.a.rec.downs, vec![DownReason::PeerDead]);
+    p.b.dead = false;
+    p.drive_for(Duration::from_secs(120));
+    assert!(p.a.tunnel.is_up(), "restarted");
+    assert!(p.a.rec.ups >= 2);
+}
+
+#[test]
+fn dpd_clear_does_not_renegotiate() {
+    let mut p = pair("aes128-sha256-ecp256", "aes128gcm16", 15, |c, me| {
+        c.dpd = Some(Dpd {
+            interval: Duration::from_secs(10),
+            action: DpdAction::Clear,
+        });
+        c.start_action = if me == 1 {
+            ike::sa::StartAction::Initiate
+        } else {
+            ike::sa::StartAction::Respond
+        };
+    });
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    p.a.dead = true;
+    p.drive_for(Duration::from_secs(120));
+    assert_eq!(p.b.rec.downs, vec![DownReason::PeerDead]);
+    assert_eq!(p.b.rec.ups, 1);
+}
+
+#[test]
+fn hard_lifetime_without_rekey_takes_the_child_down() {
+    // Rekey time beyond the hard lifetime: the SA simply expires.
+    let mut p = pair("aes128-sha256-ecp256", "aes128gcm16", 16, |c, _| {
+        c.child_lifetime = short(1000, 100, 0);
+        c.dpd = None;
+    });
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    p.drive_for(Duration::from_secs(101));
+    assert!(p.a.rec.downs.contains(&DownReason::Expired));
+    assert!(p.a.rec.active().is_empty());
+}
+
+/// A DELETE for the IKE SA sent in the clear: nobody without the keys can close the SA.
+#[test]
+fn unauthenticated_informational_is_ignored() {
+    let mut p = pair("aes128-sha256-ecp256", "aes128gcm16", 17, |_, _| {});
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    let (spi_i, spi_r) = p.b.tunnel.ike_spis().unwrap();
+    let header = Header {
+        spi_i,
+        spi_r,
+        next_payload: 0,
+        version: 0x20,
+        exchange: ExchangeType::Informational,
+        flags: FLAG_INITIATOR,
+        message_id: 1,
+        length: HEADER_LEN as u32,
+    };
+    let forged = Message {
+        header,
+        payloads: vec![Payload::Delete(Delete {
+            protocol: protocol::IKE,
+            spi_size: 0,
+            spis: vec![],
+        })],
+    }
+    .encode();
+    assert!(matches!(
+        p.inject(false, forged.clone()),
+        Err(IkeError::Crypto(_))
+    ));
+    // The same with an SK payload of garbage fails the integrity check.
+    let mut sk = forged[..HEADER_LEN].to_vec();
+    sk[16] = 46;
+    sk.extend_from_slice(&[0, 0, 0, 68]);
+    sk.extend_from_slice(&[0xab; 64]);
+    let len = sk.len() as u32;
+    sk[24..28].copy_from_slice(&len.to_be_bytes());
+    assert!(matches!(p.inject(false, sk), Err(IkeError::Crypto(_))));
+    // Unknown SPIs are dropped too.
+    let mut other = forged;
+    other[0] ^= 0xff;
+    assert_eq!(p.inject(false, other), Err(IkeError::UnknownSpi));
+    p.drive_for(Duration::from_secs(5));
+    assert!(p.b.tunnel.is_up() && p.a.tunnel.is_up());
+    assert!(p.b.rec.downs.is_empty());
+    assert_eq!(p.b.tunnel.stats().integrity_failures, 2);
+}
+
+#[test]
+fn simultaneous_ike_rekeys_converge() {
+    let mut p = pair("aes128-sha256-ecp256", "aes128gcm16", 18, |c, me| {
+        let rekey = if me == 1 { 99_950 } else { 100_000 };
+        c.ike_lifetime = Lifetime {
+            rekey: Duration::from_millis(rekey),
+            hard: Duration::from_secs(1000),
+            jitter: Duration::ZERO,
+        };
+        c.dpd = None;
+    });
+    p.latency = Duration::from_millis(100);
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    let spis = p.a.tunnel.ike_spis();
+    p.drive_for(Duration::from_secs(130));
+    assert!(p.a.tunnel.is_up() && p.b.tunnel.is_up());
+    assert_ne!(p.a.tunnel.ike_spis(), spis);
+    assert_eq!(p.a.tunnel.ike_spis(), p.b.tunnel.ike_spis());
+    assert!(p.a.rec.downs.is_empty() && p.b.rec.downs.is_empty());
+    p.assert_keys_match();
+}
+
+#[test]
+fn large_messages_are_fragmented_and_reassembled() {
+    let mut p = pair("aes128-sha256-modp4096", "aes128gcm16", 19, |c, _| {
+        c.fragment_size = 200;
+    });
+    p.jitter = Duration::from_millis(50);
+    assert!(p.drive_until_up(Duration::from_secs(10)));
+    p.assert_keys_match();
+    // IKE_SA_INIT is never fragmented; IKE_AUTH (over 200 bytes) was.
+    assert!(p.a.rec.sent > 3, "{}", p.a.rec.sent);
+}
