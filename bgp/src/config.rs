@@ -10,6 +10,9 @@ use crate::Ipv4Prefix;
 /// The cloud border gateway's ASN, the default peer AS.
 pub const DEFAULT_PEER_ASN: u32 = 65000;
 
+/// Upper bound of the configurable waits (keeps deadline arithmetic far from overflow).
+const MAX_TIMER: Duration = Duration::from_secs(86_400);
+
 /// Settings of one eBGP session (one per IPsec tunnel).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
@@ -77,8 +80,13 @@ impl SessionConfig {
         if self.hold_time == 1 || self.hold_time == 2 {
             return Err(ConfigError::HoldTime(self.hold_time));
         }
-        if self.connect_retry_time.is_zero() {
-            return Err(ConfigError::ZeroRetry);
+        for (field, d) in [
+            ("connect_retry_time", self.connect_retry_time),
+            ("idle_hold_time", self.idle_hold_time),
+        ] {
+            if d.is_zero() || d > MAX_TIMER {
+                return Err(ConfigError::Timer(field));
+            }
         }
         Ok(())
     }
@@ -95,8 +103,8 @@ pub enum ConfigError {
     ZeroRouterId,
     #[error("hold_time {0} is invalid: use 0 or at least 3 seconds")]
     HoldTime(u16),
-    #[error("connect_retry_time must be positive")]
-    ZeroRetry,
+    #[error("{0} must be between 1 ms and 1 day")]
+    Timer(&'static str),
 }
 
 #[cfg(test)]
@@ -126,5 +134,10 @@ mod tests {
         let mut c = base();
         c.router_id = Ipv4Addr::UNSPECIFIED;
         assert_eq!(c.validate(), Err(ConfigError::ZeroRouterId));
+        let mut c = base();
+        c.idle_hold_time = Duration::MAX;
+        assert_eq!(c.validate(), Err(ConfigError::Timer("idle_hold_time")));
+        c.idle_hold_time = Duration::ZERO;
+        assert_eq!(c.validate(), Err(ConfigError::Timer("idle_hold_time")));
     }
 }

@@ -44,15 +44,13 @@ pub enum Event {
     ManualStart,
     /// [2]
     ManualStop,
-    /// [3] after the idle hold time following an error.
-    AutomaticStart,
     /// [9]
     ConnectRetryTimerExpires,
     /// [10]
     HoldTimerExpires,
     /// [11]
     KeepaliveTimerExpires,
-    /// [13]
+    /// [13] the automatic restart after an error.
     IdleHoldTimerExpires,
     /// [16]/[17] a TCP connection, outgoing or incoming, is up.
     TcpConnectionConfirmed,

@@ -36,7 +36,7 @@ impl Session {
                     Notification::new(code::CEASE, cease_subcode::ADMINISTRATIVE_SHUTDOWN, vec![]);
                 self.fail(now, DownReason::AdminStop, Some(n));
             }
-            (Idle, Event::AutomaticStart | Event::IdleHoldTimerExpires) if !self.admin_down => {
+            (Idle, Event::IdleHoldTimerExpires) if !self.admin_down => {
                 self.begin(now);
             }
             (Connect, Event::ConnectRetryTimerExpires) => {
@@ -201,6 +201,7 @@ impl Session {
         notification: Option<Notification>,
     ) {
         let was_connected = self.state.is_connected();
+        tracing::info!(peer = %self.config.peer_address, state = %self.state, %reason, "bgp session down");
         if let (Some(n), true) = (notification, was_connected) {
             self.send(&Message::Notification(n));
         }
@@ -232,7 +233,8 @@ impl Session {
         self.counters.attributes_discarded += update.discarded.len() as u64;
         let mut withdrawn = update.withdrawn;
         let mut announced = update.nlri;
-        if update.treat_as_withdraw.is_some() {
+        if let Some(err) = update.treat_as_withdraw {
+            tracing::warn!(peer = %self.config.peer_address, %err, routes = announced.len(), "malformed UPDATE treated as withdraw");
             self.counters.updates_treated_as_withdraw += 1;
             withdrawn.append(&mut announced);
         }
@@ -248,6 +250,7 @@ impl Session {
         let attrs = Arc::new(update.attributes);
         let accepted = self.import_allowed(&attrs);
         if !accepted {
+            tracing::debug!(peer = %self.config.peer_address, routes = announced.len(), "routes refused by import policy");
             self.counters.routes_rejected += announced.len() as u64;
         }
         for prefix in announced {

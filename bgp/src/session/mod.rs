@@ -215,6 +215,7 @@ impl Session {
     fn set_state(&mut self, to: State) {
         if to != self.state {
             let from = std::mem::replace(&mut self.state, to);
+            tracing::debug!(peer = %self.config.peer_address, %from, %to, "bgp state");
             self.events
                 .push_back(SessionEvent::StateChanged { from, to });
         }

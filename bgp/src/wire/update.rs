@@ -82,7 +82,7 @@ impl Update {
             p.encode(&mut w);
         }
         let mut a = Vec::new();
-        if !self.nlri.is_empty() {
+        if !self.nlri.is_empty() || self.attributes != PathAttributes::default() {
             self.attributes.encode(ctx, &mut a);
         }
         out.extend_from_slice(&u16::try_from(w.len()).unwrap_or(u16::MAX).to_be_bytes());
