@@ -334,3 +334,22 @@ fn sending_an_update_postpones_the_keepalive() {
     ));
     assert_eq!(s.poll_timeout(), Some(t + SECS(30)));
 }
+
+#[test]
+fn ebgp_peer_may_share_our_identifier() {
+    // RFC 6286 section 2.2: only an internal peer with our identifier is refused.
+    let (mut s, t0) = open_sent();
+    sent(&mut s);
+    let open = Open::ours(CLOUD_ASN, 90, Ipv4Addr::new(10, 0, 0, 2));
+    s.handle_bytes(t0, &Message::Open(open).encode(CodecContext::default()));
+    assert_eq!(s.state(), State::OpenConfirm);
+}
+
+#[test]
+fn long_notification_data_is_cut_to_the_message_limit() {
+    let n = Message::Notification(Notification::new(6, 0, vec![7; 5000]));
+    let bytes = n.encode(CodecContext::default());
+    assert_eq!(bytes.len(), 4096);
+    assert_eq!(&bytes[16..18], &4096u16.to_be_bytes());
+    assert!(Message::decode(&bytes, CodecContext::default()).is_ok());
+}

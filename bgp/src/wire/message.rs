@@ -95,22 +95,26 @@ impl Message {
         })
     }
 
-    /// Encodes the message with its header.
+    /// Encodes the message with its header. NOTIFICATION data is cut to fit 4096 octets;
+    /// UPDATEs must be sized by the caller (`encode_announcements` and
+    /// `encode_withdrawals` do that).
     pub fn encode(&self, ctx: CodecContext) -> Vec<u8> {
         let mut out = vec![0xff; MARKER_LEN];
         out.extend_from_slice(&[0, 0, self.type_code()]);
         match self {
             Self::Open(o) => o.encode_body(&mut out),
             Self::Update(u) => u.encode_body(ctx, &mut out),
-            Self::Notification(n) => n.encode_body(&mut out),
+            Self::Notification(n) => {
+                n.encode_body(&mut out);
+                // Diagnostic data may be long; cut it rather than send an illegal length.
+                out.truncate(MAX_MESSAGE_LEN);
+            }
             Self::Keepalive => {}
             Self::RouteRefresh(rr) => {
                 out.extend_from_slice(&rr.afi.to_be_bytes());
                 out.extend_from_slice(&[rr.subtype, rr.safi]);
             }
         }
-        // NOTIFICATION data could be long; cut it rather than send an illegal length.
-        out.truncate(MAX_MESSAGE_LEN);
         let len = u16::try_from(out.len()).unwrap_or(u16::MAX).to_be_bytes();
         if let Some(field) = out.get_mut(MARKER_LEN..HEADER_LEN - 1) {
             field.copy_from_slice(&len);
