@@ -5,4 +5,4 @@ pub mod proposal;
 pub mod sa;
 pub mod wire;
 
-pub use sa::{Action, Config, DownReason, IkeError, Tunnel};
+pub use sa::{Action, Config, ConfigError, DownReason, IkeError, Tunnel};

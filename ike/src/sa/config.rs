@@ -138,7 +138,49 @@ pub struct Config {
     pub retry_interval: Duration,
 }
 
+/// Why a tunnel configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no IKE proposal")]
+    NoIkeProposal,
+    #[error("no ESP proposal")]
+    NoEspProposal,
+    #[error("DH group {0} is weak; set allow_weak_groups to use it")]
+    WeakGroup(u16),
+    #[error("no traffic selectors")]
+    NoTrafficSelectors,
+    #[error("fragment_size {0} is too small (minimum 576)")]
+    FragmentSize(usize),
+}
+
 impl Config {
+    /// Checks the configuration as a whole.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.ike_proposals.is_empty() {
+            return Err(ConfigError::NoIkeProposal);
+        }
+        if self.esp_proposals.is_empty() {
+            return Err(ConfigError::NoEspProposal);
+        }
+        if self.local_ts.is_empty() || self.remote_ts.is_empty() {
+            return Err(ConfigError::NoTrafficSelectors);
+        }
+        if !self.allow_weak_groups {
+            let groups = self
+                .ike_proposals
+                .iter()
+                .flat_map(|p| p.dh.iter())
+                .chain(self.esp_proposals.iter().flat_map(|p| p.dh.iter()));
+            if let Some(g) = groups.into_iter().find(|g| g.is_weak()) {
+                return Err(ConfigError::WeakGroup(g.id()));
+            }
+        }
+        if self.fragment_size < 576 {
+            return Err(ConfigError::FragmentSize(self.fragment_size));
+        }
+        Ok(())
+    }
+
     /// A configuration with the defaults of a route-based tunnel: TS 0.0.0.0/0 and ::/0,
     /// IKE SA 24 h / CHILD SA 1 h lifetimes, DPD every 30 s, retransmissions 1, 2, 4 .. s.
     pub fn new(

@@ -124,6 +124,20 @@ pub(crate) enum Outcome {
     RetryWithGroup(crate::crypto::DhGroup),
 }
 
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Nothing => f.write_str("Nothing"),
+            Outcome::Established { initial_contact } => {
+                write!(f, "Established {{ initial_contact: {initial_contact} }}")
+            }
+            Outcome::Rekeyed(_) => f.write_str("Rekeyed"),
+            Outcome::Dead => f.write_str("Dead"),
+            Outcome::RetryWithGroup(g) => write!(f, "RetryWithGroup({g:?})"),
+        }
+    }
+}
+
 /// Ni and Nr of one exchange.
 pub(crate) type Nonces = (Vec<u8>, Vec<u8>);
 

@@ -11,10 +11,14 @@ mod error;
 mod ike_sa;
 mod info;
 mod init;
+#[cfg(test)]
+mod replay_tests;
 mod util;
 
 pub use action::{Action, ChildSaInstall, DirectionKeys, DownReason};
-pub use config::{Config, Dpd, DpdAction, Identity, Lifetime, Psk, Retransmit, StartAction};
+pub use config::{
+    Config, ConfigError, Dpd, DpdAction, Identity, Lifetime, Psk, Retransmit, StartAction,
+};
 pub use error::IkeError;
 
 use crate::crypto::{DhGroup, Secret};
@@ -75,9 +79,14 @@ impl std::fmt::Debug for Tunnel {
 impl Tunnel {
     /// A tunnel in its initial state. With [`StartAction::Initiate`] the first
     /// `handle_timeout` (due at once) starts the negotiation.
-    pub fn new(cfg: Config, now: Instant, rng: &mut dyn CryptoRngCore) -> Self {
+    pub fn new(
+        cfg: Config,
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<Self, ConfigError> {
+        cfg.validate()?;
         let retry_at = (cfg.start_action == StartAction::Initiate).then_some(now);
-        Tunnel {
+        Ok(Tunnel {
             cfg,
             ike: None,
             negotiating: Vec::new(),
@@ -89,7 +98,7 @@ impl Tunnel {
             admin_down: false,
             group: None,
             stats: Stats::default(),
-        }
+        })
     }
 
     pub fn config(&self) -> &Config {

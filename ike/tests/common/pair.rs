@@ -18,6 +18,7 @@ pub fn addr(last: u8) -> SocketAddr {
 /// A config for side `me` (1 or 2) talking to the other.
 pub fn config(me: u8, ike: &str, esp: &str) -> Config {
     let other = 3 - me;
+    let weak = ike.contains("modp1024") || ike.contains("modp1536");
     let mut c = Config::new(
         addr(me),
         addr(other),
@@ -27,6 +28,7 @@ pub fn config(me: u8, ike: &str, esp: &str) -> Config {
         vec![IkeProposal::parse(ike, true).unwrap()],
         vec![EspProposal::parse(esp, true).unwrap()],
     );
+    c.allow_weak_groups = weak;
     c.start_action = if me == 1 {
         StartAction::Initiate
     } else {
@@ -87,8 +89,8 @@ impl Pair {
     pub fn new(a: Config, b: Config, seed: u64) -> Self {
         let now = Instant::now();
         let mut rng = StdRng::seed_from_u64(seed);
-        let ta = Tunnel::new(a, now, &mut rng);
-        let tb = Tunnel::new(b, now, &mut rng);
+        let ta = Tunnel::new(a, now, &mut rng).unwrap();
+        let tb = Tunnel::new(b, now, &mut rng).unwrap();
         let side = |t| Side {
             tunnel: t,
             rec: Record::default(),
