@@ -267,3 +267,47 @@ fn loc_rib_fails_over_between_tunnels() {
     assert_eq!(route.session, SessionId(2));
     assert_eq!(route.next_hop, Ipv4Addr::new(169, 254, 11, 1));
 }
+
+/// The cloud initiates by default: a passive customer session still comes up, and two
+/// passive sessions never do.
+#[test]
+fn passive_customer_answers_the_cloud() {
+    let mut c = customer_config();
+    c.passive = true;
+    let mut pair = Pair::new(c.clone(), cloud_config());
+    pair.start();
+    assert!(
+        pair.both(State::Established),
+        "{:?} {:?} {:?}",
+        pair.a.session.state(),
+        pair.b.session.state(),
+        pair.b.events
+    );
+
+    let mut g = cloud_config();
+    g.passive = true;
+    let mut pair = Pair::new(c, g);
+    pair.start();
+    pair.advance(Duration::from_secs(600));
+    assert!(pair.both(State::Active));
+}
+
+/// Thousands of prefixes travel in several 4096-octet UPDATEs and all arrive.
+#[test]
+fn many_prefixes_span_several_updates() {
+    let mut c = customer_config();
+    c.local_prefixes = (0..5000u32)
+        .map(|i| Ipv4Prefix::new(Ipv4Addr::from(0x0a00_0000 | (i << 8)), 24).unwrap())
+        .collect();
+    let mut pair = Pair::new(c, cloud_config());
+    pair.start();
+    assert!(pair.both(State::Established));
+    assert_eq!(pair.b.session.stats().prefixes_accepted, 5000);
+    // 5000 * 4 octets of NLRI need 5 full messages, plus End-of-RIB.
+    assert_eq!(pair.a.session.stats().counters.updates_sent, 6);
+    let now = pair.now;
+    pair.a.session.set_local_prefixes(now, &[]);
+    pair.drive();
+    assert_eq!(pair.b.session.stats().prefixes_received, 0);
+    assert_eq!(withdrawn(&pair.b.take_events()).len(), 5000);
+}

@@ -45,7 +45,7 @@ impl Session {
                 self.events.push_back(SessionEvent::Connect);
                 self.arm_connect_retry(now);
             }
-            (Active, Event::ConnectRetryTimerExpires) => {
+            (Active, Event::ConnectRetryTimerExpires) if !self.config.passive => {
                 self.events.push_back(SessionEvent::Connect);
                 self.arm_connect_retry(now);
                 self.set_state(Connect);
@@ -106,10 +106,11 @@ impl Session {
     /// Idle -> Connect (or Active when passive).
     fn begin(&mut self, now: Instant) {
         self.timers.stop(Timer::IdleHold);
-        self.arm_connect_retry(now);
         if self.config.passive {
+            // No connect-retry timer: a passive session never dials out.
             self.set_state(State::Active);
         } else {
+            self.arm_connect_retry(now);
             self.events.push_back(SessionEvent::Connect);
             self.set_state(State::Connect);
         }
@@ -184,7 +185,8 @@ impl Session {
         let all: Vec<Ipv4Prefix> = self.local_prefixes.iter().copied().collect();
         self.send_announcements(now, &all);
         // End-of-RIB (RFC 4724): our initial advertisement is complete.
-        self.send(&Message::Update(Update::default()));
+        let end_of_rib = Message::Update(Update::default()).encode(self.ctx);
+        self.send_update_bytes(now, end_of_rib);
     }
 
     fn unexpected(&mut self, now: Instant, subcode: u8) {
