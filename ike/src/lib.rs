@@ -1,4 +1,74 @@
-//! IKEv2 (RFC 7296) negotiator, sans-IO.
+//! IKEv2 (RFC 7296) negotiator for one site-to-site tunnel, sans-IO.
+//!
+//! The crate never touches a socket, a clock or a random source: the caller passes the
+//! time (`now: Instant`) and an RNG (`&mut dyn rand_core::CryptoRngCore`) in, feeds
+//! received datagrams, and drains [`Action`]s. Pre-shared-key authentication only.
+//!
+//! # Layers
+//! - [`wire`]: the message codec (header, every RFC 7296 payload, RFC 7383 fragments).
+//! - [`crypto`]: PRF/prf+, SKEYSEED and SK_*, PSK AUTH, the SK payload (AES-CBC+HMAC,
+//!   AES-GCM-16), DH groups 2, 5, 14, 15, 16, 19, 20, 21, 31, CHILD SA KEYMAT.
+//! - [`proposal`]: strongSwan proposal strings (`aes128gcm16-prfsha256-modp2048`) and
+//!   proposal selection.
+//! - [`sa`]: the [`Tunnel`] state machine: IKE_SA_INIT (COOKIE, INVALID_KE_PAYLOAD), IKE_AUTH,
+//!   CREATE_CHILD_SA (CHILD and IKE rekeys, collisions), INFORMATIONAL (DELETE, DPD),
+//!   NAT detection and UDP encapsulation, retransmissions, lifetimes.
+//!
+//! # Driving a tunnel from a UDP loop
+//! ```no_run
+//! use ike::proposal::{EspProposal, IkeProposal};
+//! use ike::sa::{Action, Config, Identity, Psk, StartAction};
+//! use ike::Tunnel;
+//! use std::time::Instant;
+//! # fn recv() -> Option<(std::net::SocketAddr, std::net::SocketAddr, Vec<u8>)> { None }
+//! # fn send(_: std::net::SocketAddr, _: std::net::SocketAddr, _: &[u8]) {}
+//! let mut cfg = Config::new(
+//!     "192.0.2.2:500".parse().unwrap(),
+//!     "192.0.2.1:500".parse().unwrap(),
+//!     Identity::Addr("192.0.2.2".parse().unwrap()),
+//!     Identity::Addr("192.0.2.1".parse().unwrap()),
+//!     Psk::new("secret"),
+//!     vec![IkeProposal::parse("aes128-sha256-modp2048", false).unwrap()],
+//!     vec![EspProposal::parse("aes128gcm16", false).unwrap()],
+//! );
+//! cfg.start_action = StartAction::Respond;
+//! let mut rng = rand_core::OsRng;
+//! let mut tunnel = Tunnel::new(cfg, Instant::now(), &mut rng).unwrap();
+//! loop {
+//!     // Datagrams received on UDP 500, or on 4500 with the non-ESP marker still on.
+//!     if let Some((local, remote, bytes)) = recv() {
+//!         let _ = tunnel.handle_datagram(Instant::now(), local, remote, &bytes, &mut rng);
+//!     }
+//!     if tunnel.poll_timeout().is_some_and(|t| t <= Instant::now()) {
+//!         tunnel.handle_timeout(Instant::now(), &mut rng);
+//!     }
+//!     while let Some(action) = tunnel.poll_action() {
+//!         match action {
+//!             Action::Send { local, remote, bytes } => send(local, remote, &bytes),
+//!             Action::InstallChildSa(sa) => { /* program the ESP dataplane */ }
+//!             Action::DeleteChildSa { .. } => { /* remove it */ }
+//!             Action::Up | Action::Down(_) => { /* tunnel status, BGP */ }
+//!         }
+//!     }
+//! #   break;
+//! }
+//! ```
+//! `handle_datagram` returns an [`IkeError`] for datagrams that were dropped or refused;
+//! they are counted in [`sa::Stats`] and never disturb an established SA. Operator
+//! "disable" is [`Tunnel::delete`], "enable" is [`Tunnel::initiate`].
+//!
+//! # Keys handed to the dataplane
+//! [`sa::ChildSaInstall`] carries, per direction, the SPI, the encryption key (for GCM
+//! the AES key followed by the 4-byte salt) and the integrity key, cut from KEYMAT in
+//! RFC 7296 2.17 order; `DirectionKeys::keymat()` gives them concatenated.
+//!
+//! # Deviations worth knowing
+//! - A CREATE_CHILD_SA that rekeys the IKE SA while one of our rekeys is in flight is
+//!   answered with TEMPORARY_FAILURE and both sides retry after a random pause
+//!   (RFC 7296 2.25), instead of the nonce comparison of 2.8.2. CHILD SA collisions
+//!   follow 2.8.1.
+//! - One CHILD SA per tunnel (route-based, 0.0.0.0/0 and ::/0 by default); requests for
+//!   additional CHILD SAs get NO_ADDITIONAL_SAS.
 
 pub mod crypto;
 pub mod proposal;

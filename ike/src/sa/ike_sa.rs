@@ -283,8 +283,14 @@ impl IkeSa {
         Ok(out)
     }
 
-    /// Decrypts and parses an SK/SKF message. `None` while fragments are missing.
-    pub fn open(&mut self, raw: &[u8]) -> Result<Option<(Header, Vec<Payload>)>, IkeError> {
+    /// Decrypts and parses an SK/SKF message. `None` while fragments are missing. A
+    /// message that decrypts but does not parse is authentic: its decode error comes
+    /// back beside the header, so that a request can be answered with INVALID_SYNTAX.
+    #[allow(clippy::type_complexity)]
+    pub fn open(
+        &mut self,
+        raw: &[u8],
+    ) -> Result<Option<(Header, Result<Vec<Payload>, crate::wire::DecodeError>)>, IkeError> {
         let c = self
             .cipher(false)
             .ok_or(IkeError::Unexpected("encrypted message before keys"))?;
@@ -298,8 +304,7 @@ impl IkeSa {
         } else {
             (opened.inner_first, opened.plaintext)
         };
-        let payloads = decode_chain(first, &plain)?;
-        Ok(Some((header, payloads)))
+        Ok(Some((header, decode_chain(first, &plain))))
     }
 
     /// Queues datagrams for the peer, with the non-ESP marker once on port 4500.

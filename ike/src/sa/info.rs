@@ -48,12 +48,20 @@ impl IkeSa {
         // Authenticated from here on.
         self.last_rx = ctx.now;
         let outcome = if h.is_response() {
+            let payloads = payloads?;
             self.on_response(ctx, &h, &payloads)
         } else {
             if !self.accept_request(ctx, h.message_id)? {
                 return Ok(Outcome::Nothing);
             }
-            self.on_request(ctx, &h, &payloads)
+            match payloads {
+                Ok(p) => self.on_request(ctx, &h, &p),
+                Err(e) => {
+                    let n = Payload::Notify(Notify::new(nt::INVALID_SYNTAX, vec![]));
+                    self.send_response(ctx, h.exchange, h.message_id, &[n])?;
+                    Err(e.into())
+                }
+            }
         };
         self.pump(ctx)?;
         outcome

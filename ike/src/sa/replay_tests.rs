@@ -380,3 +380,107 @@ fn tunnel_answers_strongswan_ike_sa_init_with_its_proposal() {
         }
     }
 }
+
+/// Seals `inner` as the peer (strongSwan, the initiator) would, for message ID `mid`.
+fn as_initiator(
+    sa: &IkeSa,
+    exchange: crate::wire::ExchangeType,
+    mid: u32,
+    first: u8,
+    inner: &[u8],
+) -> Vec<u8> {
+    let k = sa.keys.as_ref().unwrap();
+    let suite = sa.suite.unwrap();
+    let c = SkCipher {
+        encr: suite.encr,
+        integ: suite.integ,
+        encr_key: k.sk_ei.expose(),
+        integ_key: k.sk_ai.expose(),
+    };
+    let mut h = sa.header(exchange, mid, false);
+    h.flags = crate::wire::FLAG_INITIATOR;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    c.seal(&h, first, None, inner, &mut rng).unwrap()
+}
+
+#[test]
+fn authentic_but_malformed_requests_get_the_notify_the_rfc_asks_for() {
+    use crate::wire::{encode_chain, notify as nt, ExchangeType, PayloadType};
+    let v: Value = serde_json::from_str(SETS[0]).unwrap();
+    let now = Instant::now();
+    let cfg = config(&v, true);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut out = VecDeque::new();
+    let mut ctx = Ctx {
+        cfg: &cfg,
+        now,
+        rng: &mut rng,
+        out: &mut out,
+        down: None,
+    };
+    let mut sa = sa_after_init(&v, false, now);
+    sa.state = IkeState::HalfOpen;
+    sa.peer_mid = 1;
+    sa.on_encrypted(&mut ctx, &msg(&v, 2)).unwrap();
+    let info = ExchangeType::Informational;
+    let notify_of = |p: &[Payload]| match p.first() {
+        Some(Payload::Notify(n)) => Some(n.ty),
+        _ => None,
+    };
+    // A nonce of 3 bytes: INVALID_SYNTAX.
+    ctx.out.clear();
+    let bad = as_initiator(&sa, info, 2, PayloadType::NONCE, &[0, 0, 0, 7, 1, 2, 3]);
+    assert!(matches!(
+        sa.on_encrypted(&mut ctx, &bad),
+        Err(super::IkeError::Decode(_))
+    ));
+    let reply = peer_view(&sa, &sent(ctx.out)[0]);
+    assert_eq!(notify_of(&reply), Some(nt::INVALID_SYNTAX));
+    // An unknown payload marked critical: UNSUPPORTED_CRITICAL_PAYLOAD naming its type.
+    ctx.out.clear();
+    let mut inner = Vec::new();
+    encode_chain(
+        &[Payload::Unknown {
+            ty: 200,
+            critical: true,
+            body: vec![1, 2, 3],
+        }],
+        &mut inner,
+    );
+    let crit = as_initiator(&sa, info, 3, 200, &inner);
+    assert_eq!(
+        sa.on_encrypted(&mut ctx, &crit).unwrap_err(),
+        super::IkeError::UnsupportedCritical(200)
+    );
+    let reply = peer_view(&sa, &sent(ctx.out)[0]);
+    let Some(Payload::Notify(n)) = reply.first() else {
+        panic!()
+    };
+    assert_eq!(
+        (n.ty, n.data.as_slice()),
+        (nt::UNSUPPORTED_CRITICAL_PAYLOAD, &[200u8][..])
+    );
+    // The same payload not marked critical is skipped: an empty answer, SA untouched.
+    ctx.out.clear();
+    let mut inner = Vec::new();
+    encode_chain(
+        &[Payload::Unknown {
+            ty: 200,
+            critical: false,
+            body: vec![1, 2, 3],
+        }],
+        &mut inner,
+    );
+    let skip = as_initiator(&sa, info, 4, 200, &inner);
+    sa.on_encrypted(&mut ctx, &skip).unwrap();
+    assert!(peer_view(&sa, &sent(ctx.out)[0]).is_empty());
+    assert!(sa.is_established() && sa.children.len() == 1);
+    // A request far outside the window is dropped without an answer.
+    ctx.out.clear();
+    let far = as_initiator(&sa, info, 40, 0, &[]);
+    assert_eq!(
+        sa.on_encrypted(&mut ctx, &far).unwrap_err(),
+        super::IkeError::OutOfWindow(40)
+    );
+    assert!(sent(ctx.out).is_empty());
+}
