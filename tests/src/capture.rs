@@ -52,6 +52,25 @@ impl PacketCapture {
         Ok(PacketCapture { process, pcap })
     }
 
+    /// Waits until at least `n` captured packets match `filter`, reading the file while
+    /// tcpdump still writes it (`-U` writes whole packets). Use it before [`Self::stop`]
+    /// when the traffic is known, so a slow tcpdump cannot lose the tail.
+    pub fn wait_count(&mut self, filter: &str, n: usize, timeout: Duration) -> Result<usize> {
+        let live = Capture {
+            pcap: self.pcap.clone(),
+        };
+        let what = format!("{n} packets matching {filter:?} in {}", self.pcap.display());
+        wait_for(&what, timeout, || {
+            self.process.check_running()?;
+            // A record being written makes tcpdump -r fail on the truncated tail: retry.
+            Ok(match live.count(filter) {
+                Ok(seen) if seen >= n => Poll::Ready(seen),
+                Ok(seen) => Poll::Pending(format!("{seen} so far")),
+                Err(e) => Poll::Pending(e.to_string()),
+            })
+        })
+    }
+
     /// Stops the capture and returns the finished file. Waits first until the file has
     /// stopped growing for 100 ms (at most 2 s), so packets just sent are in it.
     pub fn stop(mut self) -> Result<Capture> {

@@ -20,6 +20,7 @@ pub enum Tool {
     Ping,
     Ss,
     Unshare,
+    Nsenter,
     Tcpdump,
     /// charon's userspace IPsec plugin (not a program, but charon is useless without it).
     LibipsecPlugin,
@@ -38,6 +39,7 @@ impl Tool {
             Tool::Ping => "/usr/bin/ping",
             Tool::Ss => "/usr/bin/ss",
             Tool::Unshare => "/usr/bin/unshare",
+            Tool::Nsenter => "/usr/bin/nsenter",
             Tool::Tcpdump => "/usr/bin/tcpdump",
             Tool::LibipsecPlugin => "/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so",
         }
@@ -52,7 +54,7 @@ impl Tool {
             Tool::Bird | Tool::Birdc => "bird2",
             Tool::Iperf3 => "iperf3",
             Tool::Ping => "iputils-ping",
-            Tool::Unshare => "util-linux",
+            Tool::Unshare | Tool::Nsenter => "util-linux",
             Tool::Tcpdump => "tcpdump",
             Tool::LibipsecPlugin => "libcharon-extra-plugins",
         }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use e2e::{
     iperf_client, list_namespaces, pid_alive, ping, plan, skip_unless_root, sweep_stale_namespaces,
-    IperfOptions, IperfServer, Netns, PingOptions, SiteToSite, TopologyBuilder, WorkDir,
+    wait_until, IperfOptions, IperfServer, Netns, PingOptions, SiteToSite, TopologyBuilder,
+    WorkDir,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -167,7 +168,13 @@ fn drop_removes_namespaces_and_processes() -> anyhow::Result<()> {
     for n in &names {
         anyhow::ensure!(existing.contains(n), "{n} missing before drop");
     }
-    anyhow::ensure!(topo.ns("right")?.pids()?.contains(&stray.id()));
+    // `ip netns exec` needs a moment before the process is inside the namespace.
+    let right = topo.ns("right")?;
+    wait_until(
+        "stray process inside the namespace",
+        Duration::from_secs(10),
+        || right.pids().is_ok_and(|p| p.contains(&stray.id())),
+    )?;
 
     drop(guarded);
     drop(topo);
@@ -215,6 +222,16 @@ fn sweep_removes_namespaces_of_dead_test_processes() -> anyhow::Result<()> {
     let mut leftover = Command::new("ip")
         .args(["netns", "exec", &stale, "sleep", "600"])
         .spawn()?;
+    wait_until(
+        "leftover process inside the stale namespace",
+        Duration::from_secs(10),
+        || {
+            e2e::run_argv(&["ip", "netns", "pids", &stale]).is_ok_and(|out| {
+                out.split_whitespace()
+                    .any(|p| p == leftover.id().to_string())
+            })
+        },
+    )?;
     // A namespace of a live process (this one) must survive the sweep.
     let mine = Netns::new("alive")?;
 

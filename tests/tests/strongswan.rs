@@ -82,7 +82,7 @@ fn two_tunnels_cloud_initiates_and_vpc_pings_idc_through_esp() -> anyhow::Result
 
     s2s.route_sites_via("ipsec0", "ipsec0")?;
     let dir = WorkDir::new("s2s-capture")?;
-    let capture = PacketCapture::start(s2s.customer_gw(), "wan0", "", dir.join("wan0.pcap"))?;
+    let mut capture = PacketCapture::start(s2s.customer_gw(), "wan0", "", dir.join("wan0.pcap"))?;
     let before_cloud = total_packets(&cloud.list_sas()?);
     let before_if = s2s.cloud_gw().link_stats("ipsec0")?;
     let opts = PingOptions {
@@ -122,6 +122,7 @@ fn two_tunnels_cloud_initiates_and_vpc_pings_idc_through_esp() -> anyhow::Result
     );
 
     // On the underlay only ESP in UDP/4500 is seen, never the inner ICMP.
+    capture.wait_count("udp port 4500", 10, Duration::from_secs(10))?;
     let wire = capture.stop()?;
     let esp = wire.count("udp port 4500")?;
     let plain = wire.count("icmp")?;
