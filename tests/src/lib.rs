@@ -42,7 +42,9 @@ pub use ping::{ping, PingOptions, PingStats, Rtt};
 pub use process::{pid_alive, tail_of_file, ProcessGuard};
 pub use secret::Psk;
 pub use site_to_site::{plan, SiteToSite, TunnelPlan};
-pub use tools::{is_root, require, skip_unless_root, Tool, INSTALL_HINT};
+pub use tools::{
+    is_root, require, skip_unless_root, vpngw_binary, Tool, INSTALL_HINT, VPNGW_BIN_ENV,
+};
 pub use topology::{Topology, TopologyBuilder};
 pub use wait::{wait_for, wait_until, Poll};
 pub use workdir::{WorkDir, KEEP_ENV};

@@ -1,7 +1,8 @@
 //! The external programs the harness drives, and a check that they are installed.
 
+use std::ffi::OsString;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{HarnessError, Result};
 
@@ -84,6 +85,38 @@ fn check(tools: &[Tool], exists: impl Fn(&Path) -> bool) -> Result<()> {
     })
 }
 
+/// Overrides where [`vpngw_binary`] looks for the daemon.
+pub const VPNGW_BIN_ENV: &str = "VPNGW_BIN";
+
+/// The vpngw daemon built by cargo: `$VPNGW_BIN` if set, else `vpngw` in the target
+/// profile directory of the running test (`target/<profile>/deps/<test>` ->
+/// `target/<profile>/vpngw`), which `cargo test --workspace` builds.
+pub fn vpngw_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(|e| HarnessError::io("locate the test binary", e))?;
+    vpngw_binary_from(std::env::var_os(VPNGW_BIN_ENV), &exe)
+}
+
+fn vpngw_binary_from(env: Option<OsString>, test_exe: &Path) -> Result<PathBuf> {
+    let candidate = match env {
+        Some(path) => PathBuf::from(path),
+        None => test_exe
+            .parent()
+            .and_then(Path::parent)
+            .map(|profile| profile.join("vpngw"))
+            .ok_or_else(|| {
+                HarnessError::Invalid(format!("no target dir above {}", test_exe.display()))
+            })?,
+    };
+    if candidate.is_file() {
+        Ok(candidate)
+    } else {
+        Err(HarnessError::MissingTool {
+            tool: candidate.display().to_string(),
+            hint: format!("build it with `cargo build -p gateway` or set {VPNGW_BIN_ENV}"),
+        })
+    }
+}
+
 /// Whether the tests run with the privileges namespaces need.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -110,6 +143,26 @@ pub fn skip_unless_root(test: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vpngw_binary_next_to_deps_or_from_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let deps = dir.path().join("debug/deps");
+        std::fs::create_dir_all(&deps).unwrap();
+        let test_exe = deps.join("gateway_e2e-0123");
+        let err = vpngw_binary_from(None, &test_exe).unwrap_err().to_string();
+        assert!(err.contains("cargo build -p gateway"), "{err}");
+        let bin = dir.path().join("debug/vpngw");
+        std::fs::write(&bin, b"").unwrap();
+        assert_eq!(vpngw_binary_from(None, &test_exe).unwrap(), bin);
+        let other = dir.path().join("custom-vpngw");
+        assert!(vpngw_binary_from(Some(other.clone().into()), &test_exe).is_err());
+        std::fs::write(&other, b"").unwrap();
+        assert_eq!(
+            vpngw_binary_from(Some(other.clone().into()), &test_exe).unwrap(),
+            other
+        );
+    }
 
     #[test]
     fn missing_tools_are_named_with_package_and_hint() {
