@@ -3,4 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod packet;
 pub mod routing;
+#[cfg(target_os = "linux")]
+pub mod sys;

@@ -1,0 +1,320 @@
+#![cfg(target_os = "linux")]
+//! TUN device, netlink routes and packet helpers against the real Linux kernel, each test in
+//! a fresh network namespace (needs root; CI runs as root). The namespace is deleted by a Drop
+//! guard even when the test fails.
+
+use gateway::packet::checksum::{checksum, finish, pseudo_header, sum};
+use gateway::packet::{icmp_too_big, Ipv4Fragmenter};
+use gateway::sys::{RouteManager, Tun, TunConfig};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A named network namespace, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new() -> Netns {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "vpngw-gw-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .expect("run ip");
+        assert!(
+            ok.success(),
+            "ip netns add {name} failed (these tests need root)"
+        );
+        Netns { name }
+    }
+
+    /// Runs `f` on a thread that has entered the namespace, so every device and socket it
+    /// creates lives there.
+    fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let path = format!("/var/run/netns/{}", self.name);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let ns = std::fs::File::open(&path).expect("open netns");
+                // SAFETY: setns on a valid namespace fd affects only this thread.
+                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                f()
+            })
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        })
+    }
+
+    fn ip(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["-n", &self.name])
+            .args(args)
+            .output()
+            .expect("run ip");
+        assert!(
+            out.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+const TUN_ADDR: Ipv4Addr = Ipv4Addr::new(169, 254, 10, 2);
+const REMOTE: Ipv4Addr = Ipv4Addr::new(10, 99, 1, 1);
+
+fn tun_up() -> Tun {
+    Tun::create(&TunConfig {
+        name: "vpngw-t0".into(),
+        mtu: 1400,
+        addresses: vec!["169.254.10.2/30".parse().unwrap()],
+    })
+    .expect("create TUN")
+}
+
+/// Reads from the TUN until a packet matching `want` arrives (the kernel may also emit
+/// unrelated packets); fails after a few seconds.
+fn read_matching(tun: &Tun, want: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let mut buf = [0u8; 65536];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Some(n) = tun
+            .recv_timeout(&mut buf, Duration::from_millis(200))
+            .unwrap()
+        {
+            if want(&buf[..n]) {
+                return buf[..n].to_vec();
+            }
+        }
+    }
+    panic!("no matching packet on the TUN");
+}
+
+fn is_udp_to(pkt: &[u8], dst: Ipv4Addr, port: u16) -> bool {
+    pkt.len() >= 28
+        && pkt[0] >> 4 == 4
+        && pkt[9] == 17
+        && pkt[16..20] == dst.octets()
+        && pkt[22..24] == port.to_be_bytes()
+}
+
+/// An IPv4/UDP packet built by hand (header and UDP checksums filled in).
+fn udp4(src: SocketAddr, dst: SocketAddr, payload: &[u8], id: u16) -> Vec<u8> {
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (src.ip(), dst.ip()) else {
+        panic!("v4 only")
+    };
+    let total = 28 + payload.len();
+    let mut p = vec![0u8; total];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[4..6].copy_from_slice(&id.to_be_bytes());
+    p[8] = 64;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&s.octets());
+    p[16..20].copy_from_slice(&d.octets());
+    let c = checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..22].copy_from_slice(&src.port().to_be_bytes());
+    p[22..24].copy_from_slice(&dst.port().to_be_bytes());
+    p[24..26].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    p[28..].copy_from_slice(payload);
+    let c = finish(sum(
+        pseudo_header(s.into(), d.into(), 17, (8 + payload.len()) as u32),
+        &p[20..],
+    ));
+    p[26..28].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+#[test]
+fn tun_and_route_carry_packets_both_ways() {
+    let ns = Netns::new();
+    ns.run(|| {
+        let tun = tun_up();
+        assert_eq!(tun.mtu().unwrap(), 1400);
+        let mut routes = RouteManager::new().unwrap();
+        routes
+            .add("10.99.0.0/16".parse().unwrap(), tun.index(), 0)
+            .unwrap();
+
+        // Independent check with iproute2.
+        let table = ns.ip(&["route", "show", "10.99.0.0/16"]);
+        assert!(
+            table.contains("dev vpngw-t0") && table.contains("proto 86"),
+            "{table}"
+        );
+        let addr = ns.ip(&["-4", "addr", "show", "dev", "vpngw-t0"]);
+        assert!(addr.contains("169.254.10.2/30"), "{addr}");
+
+        // Socket -> kernel routing -> TUN.
+        let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+        sock.send_to(b"hello tunnel", (REMOTE, 5555)).unwrap();
+        let pkt = read_matching(&tun, |p| is_udp_to(p, REMOTE, 5555));
+        assert_eq!(&pkt[28..], b"hello tunnel");
+        assert_eq!(
+            pkt[12..16],
+            TUN_ADDR.octets(),
+            "source is the tunnel address"
+        );
+
+        // TUN -> kernel -> socket: a datagram "from the far side".
+        let rx = UdpSocket::bind((TUN_ADDR, 6666)).unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let pkt = udp4(
+            (REMOTE, 5555).into(),
+            (TUN_ADDR, 6666).into(),
+            b"hello back",
+            1,
+        );
+        tun.send(&pkt).unwrap();
+        let mut buf = [0u8; 100];
+        let (n, from) = rx.recv_from(&mut buf).expect("datagram from the TUN");
+        assert_eq!(&buf[..n], b"hello back");
+        assert_eq!(from, SocketAddr::from((REMOTE, 5555)));
+
+        routes.remove_all().unwrap();
+        assert_eq!(ns.ip(&["route", "show", "10.99.0.0/16"]), "");
+        assert!(routes.installed().is_empty());
+    });
+}
+
+#[test]
+fn routes_are_removed_on_drop_and_duplicates_refused() {
+    let ns = Netns::new();
+    ns.run(|| {
+        let tun = tun_up();
+        {
+            let mut routes = RouteManager::new().unwrap();
+            routes
+                .add("10.99.0.0/16".parse().unwrap(), tun.index(), 0)
+                .unwrap();
+            routes
+                .add("fd99::/64".parse().unwrap(), tun.index(), 0)
+                .unwrap();
+            let dup = routes
+                .add("10.99.0.0/16".parse().unwrap(), tun.index(), 0)
+                .unwrap_err();
+            assert!(dup.to_string().contains("exists"), "{dup}");
+            assert!(ns
+                .ip(&["-6", "route", "show", "fd99::/64"])
+                .contains("vpngw-t0"));
+            assert!(
+                routes
+                    .remove("10.1.0.0/16".parse().unwrap(), tun.index())
+                    .is_err(),
+                "not ours"
+            );
+        }
+        assert_eq!(ns.ip(&["route", "show", "proto", "86"]), "");
+        assert_eq!(ns.ip(&["-6", "route", "show", "proto", "86"]), "");
+    });
+}
+
+#[test]
+fn kernel_reassembles_our_fragments() {
+    let ns = Netns::new();
+    ns.run(|| {
+        let tun = tun_up();
+        let mut routes = RouteManager::new().unwrap();
+        routes
+            .add("10.99.0.0/16".parse().unwrap(), tun.index(), 0)
+            .unwrap();
+        let rx = UdpSocket::bind((TUN_ADDR, 6667)).unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let payload: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+        let whole = udp4(
+            (REMOTE, 5555).into(),
+            (TUN_ADDR, 6667).into(),
+            &payload,
+            0x4242,
+        );
+        let mut frag = Ipv4Fragmenter::new(&whole, 1000).unwrap();
+        assert_eq!(frag.remaining(), 4);
+        let mut buf = [0u8; 1500];
+        while let Some(n) = frag.next_into(&mut buf) {
+            tun.send(&buf[..n.unwrap()]).unwrap();
+        }
+        let mut got = [0u8; 4000];
+        let (n, _) = rx.recv_from(&mut got).expect("reassembled datagram");
+        assert_eq!(&got[..n], &payload[..]);
+    });
+}
+
+#[test]
+fn kernel_lowers_path_mtu_on_our_frag_needed() {
+    let ns = Netns::new();
+    ns.run(|| {
+        let tun = tun_up();
+        let mut routes = RouteManager::new().unwrap();
+        routes
+            .add("10.99.0.0/16".parse().unwrap(), tun.index(), 0)
+            .unwrap();
+        let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+        sock.connect((REMOTE, 7777)).unwrap();
+        let fd = sock.as_raw_fd();
+        let set = libc::IP_PMTUDISC_DO;
+        // SAFETY: setsockopt with an int option on a valid socket.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                (&set as *const i32).cast(),
+                4,
+            )
+        };
+        assert_eq!(rc, 0);
+        sock.send(&[0u8; 1300]).unwrap();
+        let pkt = read_matching(&tun, |p| is_udp_to(p, REMOTE, 7777));
+        assert_ne!(pkt[6] & 0x40, 0, "DF set");
+        let mut reply = [0u8; 600];
+        let n = icmp_too_big(
+            &pkt,
+            1200,
+            IpAddr::V4(Ipv4Addr::new(169, 254, 10, 1)),
+            &mut reply,
+        )
+        .unwrap();
+        tun.send(&reply[..n]).unwrap();
+        // The kernel now refuses datagrams over the new path MTU.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut mtu: i32 = 0;
+            let mut len = 4 as libc::socklen_t;
+            // SAFETY: getsockopt into a valid int.
+            let rc = unsafe {
+                libc::getsockopt(
+                    fd,
+                    libc::IPPROTO_IP,
+                    libc::IP_MTU,
+                    (&mut mtu as *mut i32).cast(),
+                    &mut len,
+                )
+            };
+            assert_eq!(rc, 0);
+            if mtu == 1200 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "path MTU still {mtu}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let err = sock.send(&[0u8; 1300]).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EMSGSIZE));
+    });
+}
