@@ -22,6 +22,7 @@ mod ping;
 mod process;
 mod secret;
 pub mod site_to_site;
+mod snmp;
 mod tools;
 mod topology;
 mod wait;
@@ -42,6 +43,7 @@ pub use ping::{ping, PingOptions, PingStats, Rtt};
 pub use process::{pid_alive, tail_of_file, ProcessGuard};
 pub use secret::Psk;
 pub use site_to_site::{plan, SiteToSite, TunnelPlan};
+pub use snmp::SnmpCounters;
 pub use tools::{
     is_root, require, skip_unless_root, vpngw_binary, Tool, INSTALL_HINT, VPNGW_BIN_ENV,
 };

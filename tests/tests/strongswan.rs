@@ -7,7 +7,7 @@ use e2e::charon::StartAction;
 use e2e::charon::{find_up, summary, ChildSa, IkeSa};
 use e2e::{
     iperf_client, ping, plan, skip_unless_root, Charon, CharonConfig, IperfOptions, IperfServer,
-    PacketCapture, PingOptions, Psk, Side, SiteToSite, WorkDir,
+    PacketCapture, PingOptions, Psk, Side, SiteToSite, SnmpCounters, WorkDir,
 };
 
 const UP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -83,6 +83,7 @@ fn two_tunnels_cloud_initiates_and_vpc_pings_idc_through_esp() -> anyhow::Result
     s2s.route_sites_via("ipsec0", "ipsec0")?;
     let dir = WorkDir::new("s2s-capture")?;
     let mut capture = PacketCapture::start(s2s.customer_gw(), "wan0", "", dir.join("wan0.pcap"))?;
+    let udp_before = SnmpCounters::read(s2s.customer_gw())?;
     let before_cloud = total_packets(&cloud.list_sas()?);
     let before_if = s2s.cloud_gw().link_stats("ipsec0")?;
     let opts = PingOptions {
@@ -119,6 +120,14 @@ fn two_tunnels_cloud_initiates_and_vpc_pings_idc_through_esp() -> anyhow::Result
     anyhow::ensure!(
         after_if.rx_packets >= before_if.rx_packets + 5,
         "ipsec0 rx {before_if:?} -> {after_if:?}"
+    );
+
+    // The customer gateway received the ESP as UDP datagrams, in its own namespace.
+    let udp = SnmpCounters::read(s2s.customer_gw())?.since(&udp_before);
+    let esp_in = udp.get("Udp", "InDatagrams").unwrap_or(0);
+    anyhow::ensure!(
+        esp_in >= 5,
+        "UDP InDatagrams on customer_gw grew by {esp_in}"
     );
 
     // On the underlay only ESP in UDP/4500 is seen, never the inner ICMP.
