@@ -28,21 +28,32 @@ pub enum Tool {
 }
 
 impl Tool {
-    /// The absolute path of the program.
+    /// The absolute path of the program: the first of its usual places that exists
+    /// (merged-/usr systems have them all), else the first.
     pub fn path(self) -> &'static str {
+        let places = self.places();
+        places
+            .iter()
+            .copied()
+            .find(|p| Path::new(p).exists())
+            .or_else(|| places.first().copied())
+            .unwrap_or_default()
+    }
+
+    fn places(self) -> &'static [&'static str] {
         match self {
-            Tool::Ip => "/usr/sbin/ip",
-            Tool::Charon => "/usr/lib/ipsec/charon",
-            Tool::Swanctl => "/usr/sbin/swanctl",
-            Tool::Bird => "/usr/sbin/bird",
-            Tool::Birdc => "/usr/sbin/birdc",
-            Tool::Iperf3 => "/usr/bin/iperf3",
-            Tool::Ping => "/usr/bin/ping",
-            Tool::Ss => "/usr/bin/ss",
-            Tool::Unshare => "/usr/bin/unshare",
-            Tool::Nsenter => "/usr/bin/nsenter",
-            Tool::Tcpdump => "/usr/bin/tcpdump",
-            Tool::LibipsecPlugin => "/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so",
+            Tool::Ip => &["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"],
+            Tool::Charon => &["/usr/lib/ipsec/charon"],
+            Tool::Swanctl => &["/usr/sbin/swanctl", "/sbin/swanctl"],
+            Tool::Bird => &["/usr/sbin/bird", "/sbin/bird"],
+            Tool::Birdc => &["/usr/sbin/birdc", "/sbin/birdc"],
+            Tool::Iperf3 => &["/usr/bin/iperf3"],
+            Tool::Ping => &["/usr/bin/ping", "/bin/ping"],
+            Tool::Ss => &["/usr/bin/ss", "/bin/ss"],
+            Tool::Unshare => &["/usr/bin/unshare", "/bin/unshare"],
+            Tool::Nsenter => &["/usr/bin/nsenter", "/bin/nsenter"],
+            Tool::Tcpdump => &["/usr/bin/tcpdump", "/usr/sbin/tcpdump"],
+            Tool::LibipsecPlugin => &["/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so"],
         }
     }
 

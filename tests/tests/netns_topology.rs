@@ -217,16 +217,16 @@ fn sweep_removes_namespaces_of_dead_test_processes() -> anyhow::Result<()> {
     let dead_pid = gone.id();
     anyhow::ensure!(!pid_alive(dead_pid));
     let stale = format!("{}{dead_pid}-0-stale", e2e::PREFIX);
-    e2e::run_argv(&["ip", "netns", "add", &stale])?;
+    e2e::run_argv(&[e2e::Tool::Ip.path(), "netns", "add", &stale])?;
     // Something left running inside, like a charon of a killed run.
-    let mut leftover = Command::new("ip")
+    let mut leftover = Command::new(e2e::Tool::Ip.path())
         .args(["netns", "exec", &stale, "sleep", "600"])
         .spawn()?;
     wait_until(
         "leftover process inside the stale namespace",
         Duration::from_secs(10),
         || {
-            e2e::run_argv(&["ip", "netns", "pids", &stale]).is_ok_and(|out| {
+            e2e::run_argv(&[e2e::Tool::Ip.path(), "netns", "pids", &stale]).is_ok_and(|out| {
                 out.split_whitespace()
                     .any(|p| p == leftover.id().to_string())
             })
