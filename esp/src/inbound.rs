@@ -75,6 +75,18 @@ pub struct InboundSa {
     drops: DropCounters,
 }
 
+// Keys stay out of Debug: only identity and state.
+impl std::fmt::Debug for InboundSa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundSa")
+            .field("spi", &format_args!("{:#010x}", self.spi))
+            .field("suite", &self.suite)
+            .field("esn", &self.esn)
+            .field("expired", &self.is_expired())
+            .finish_non_exhaustive()
+    }
+}
+
 impl InboundSa {
     pub fn new(
         spi: u32,

@@ -58,6 +58,18 @@ pub struct OutboundSa {
     refused_invalid: AtomicU64,
 }
 
+// Keys stay out of Debug: only identity and state.
+impl std::fmt::Debug for OutboundSa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundSa")
+            .field("spi", &format_args!("{:#010x}", self.spi))
+            .field("suite", &self.suite)
+            .field("esn", &self.esn)
+            .field("expired", &self.is_expired())
+            .finish_non_exhaustive()
+    }
+}
+
 impl OutboundSa {
     /// `keys` are the keys of this direction; `iv_key` is fresh random bytes
     /// from the caller (used by CBC suites only).

@@ -144,6 +144,29 @@ impl Suite {
         }
     }
 
+    /// strongSwan-style proposal name: `aes128gcm16`, `aes256-sha256`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::AesGcm16(AesKeySize::Aes128) => "aes128gcm16",
+            Suite::AesGcm16(AesKeySize::Aes256) => "aes256gcm16",
+            Suite::AesCbc(AesKeySize::Aes128, Integrity::HmacSha1_96) => "aes128-sha1",
+            Suite::AesCbc(AesKeySize::Aes128, Integrity::HmacSha256_128) => "aes128-sha256",
+            Suite::AesCbc(AesKeySize::Aes128, Integrity::HmacSha384_192) => "aes128-sha384",
+            Suite::AesCbc(AesKeySize::Aes128, Integrity::HmacSha512_256) => "aes128-sha512",
+            Suite::AesCbc(AesKeySize::Aes256, Integrity::HmacSha1_96) => "aes256-sha1",
+            Suite::AesCbc(AesKeySize::Aes256, Integrity::HmacSha256_128) => "aes256-sha256",
+            Suite::AesCbc(AesKeySize::Aes256, Integrity::HmacSha384_192) => "aes256-sha384",
+            Suite::AesCbc(AesKeySize::Aes256, Integrity::HmacSha512_256) => "aes256-sha512",
+        }
+    }
+
+    /// The suite with this [`Suite::name`] (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Suite> {
+        Suite::ALL
+            .into_iter()
+            .find(|s| s.name().eq_ignore_ascii_case(name))
+    }
+
     /// Length of the encryption key in the IKEv2 KEYMAT, including the 4-byte
     /// salt for GCM (RFC 4106 section 8.1).
     pub const fn encr_key_len(self) -> usize {
@@ -221,6 +244,12 @@ impl Suite {
     }
 }
 
+impl std::fmt::Display for Suite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +282,19 @@ mod tests {
                 assert_eq!((len + p + 2) % s.block_size(), 0);
             }
         }
+    }
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        for s in Suite::ALL {
+            assert_eq!(Suite::from_name(s.name()), Some(s));
+            assert_eq!(s.to_string(), s.name());
+        }
+        assert_eq!(
+            Suite::from_name("AES256-SHA256"),
+            Some(Suite::AesCbc(AesKeySize::Aes256, Integrity::HmacSha256_128))
+        );
+        assert_eq!(Suite::from_name("aes192gcm16"), None);
     }
 
     #[test]

@@ -208,3 +208,21 @@ fn sas_are_send_and_sync() {
     check::<InboundSa>();
     check::<SaTable>();
 }
+
+#[test]
+fn debug_output_has_no_key_material() {
+    let suite = Suite::AesGcm16(AesKeySize::Aes128);
+    let out = format!("{:?}", outbound(suite, false, Limits::default()));
+    let inb = format!("{:?}", inbound(suite, false, 64, Limits::default()));
+    assert!(
+        out.contains("0xc0de0001") && inb.contains("AesGcm16"),
+        "{out} {inb}"
+    );
+    // Only identity and state fields: nothing from the transform or keys.
+    for d in [&out, &inb] {
+        assert!(
+            !d.contains("key") && !d.contains("transform") && !d.contains('['),
+            "{d}"
+        );
+    }
+}
