@@ -318,3 +318,185 @@ fn kernel_lowers_path_mtu_on_our_frag_needed() {
         assert_eq!(err.raw_os_error(), Some(libc::EMSGSIZE));
     });
 }
+
+#[test]
+fn kernel_lowers_ipv6_path_mtu_on_our_packet_too_big() {
+    let ns = Netns::new();
+    ns.run(|| {
+        // tun-rs adds IPv6 addresses without IFA_F_NODAD: skip DAD so the address is usable at once.
+        std::fs::write("/proc/sys/net/ipv6/conf/default/accept_dad", "0").unwrap();
+        let tun = Tun::create(&TunConfig {
+            name: "vpngw-t6".into(),
+            mtu: 1400,
+            addresses: vec!["fd00:10::2/64".parse().unwrap()],
+        })
+        .expect("create TUN");
+        let mut routes = RouteManager::new().unwrap();
+        routes
+            .add("fd99::/64".parse().unwrap(), tun.index(), 0)
+            .unwrap();
+        let remote: std::net::Ipv6Addr = "fd99::1".parse().unwrap();
+        let sock = UdpSocket::bind("[fd00:10::2]:0").unwrap();
+        sock.connect((remote, 7777)).unwrap();
+        let fd = sock.as_raw_fd();
+        let set = libc::IPV6_PMTUDISC_DO;
+        // SAFETY: setsockopt with an int option on a valid socket.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_IPV6,
+                libc::IPV6_MTU_DISCOVER,
+                (&set as *const i32).cast(),
+                4,
+            )
+        };
+        assert_eq!(rc, 0);
+        sock.send(&[0u8; 1300]).unwrap();
+        let pkt = read_matching(&tun, |p| {
+            p.len() > 48 && p[0] >> 4 == 6 && p[6] == 17 && p[24..40] == remote.octets()
+        });
+        let mut reply = [0u8; 1500];
+        let from: IpAddr = "fd00:10::1".parse().unwrap();
+        let n = icmp_too_big(&pkt, 1280, from, &mut reply).unwrap();
+        tun.send(&reply[..n]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut mtu: i32 = 0;
+            let mut len = 4 as libc::socklen_t;
+            // SAFETY: getsockopt into a valid int.
+            let rc = unsafe {
+                libc::getsockopt(
+                    fd,
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_MTU,
+                    (&mut mtu as *mut i32).cast(),
+                    &mut len,
+                )
+            };
+            assert_eq!(rc, 0);
+            if mtu == 1280 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "IPv6 path MTU still {mtu}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+}
+
+/// Fills in the IPv4 header and TCP checksums of `p` from scratch (test-side reference).
+fn fix_tcp4_checksums(p: &mut [u8]) {
+    p[10..12].copy_from_slice(&[0, 0]);
+    let c = checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[36..38].copy_from_slice(&[0, 0]);
+    let (s, d): ([u8; 4], [u8; 4]) = (p[12..16].try_into().unwrap(), p[16..20].try_into().unwrap());
+    let c = finish(sum(
+        pseudo_header(s.into(), d.into(), 6, (p.len() - 20) as u32),
+        &p[20..],
+    ));
+    p[36..38].copy_from_slice(&c.to_be_bytes());
+}
+
+fn kernel_syn() -> Vec<u8> {
+    let path = format!("{}/testdata/tcp4_syn.hex", env!("CARGO_MANIFEST_DIR"));
+    let line = std::fs::read_to_string(path).unwrap();
+    let line = line.trim();
+    (0..line.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&line[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn is_synack_to(p: &[u8], port: u16) -> bool {
+    p.len() >= 40
+        && p[0] == 0x45
+        && p[9] == 6
+        && p[22..24] == port.to_be_bytes()
+        && p[33] & 0x12 == 0x12
+}
+
+#[test]
+fn kernel_accepts_clamped_syn_and_honours_the_mss() {
+    use gateway::packet::{clamp_mss, MssClamp};
+    let ns = Netns::new();
+    ns.run(|| {
+        let tun = tun_up();
+        let mut routes = RouteManager::new().unwrap();
+        routes
+            .add("10.99.0.0/16".parse().unwrap(), tun.index(), 0)
+            .unwrap();
+        let listener = std::net::TcpListener::bind((TUN_ADDR, 8080)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+
+        // A real kernel SYN (MSS 1460), re-addressed 10.99.1.1:40000 -> 169.254.10.2:8080.
+        let mut syn = kernel_syn();
+        syn[12..16].copy_from_slice(&REMOTE.octets());
+        syn[16..20].copy_from_slice(&TUN_ADDR.octets());
+        syn[20..22].copy_from_slice(&40000u16.to_be_bytes());
+        syn[22..24].copy_from_slice(&8080u16.to_be_bytes());
+        fix_tcp4_checksums(&mut syn);
+
+        // Control: an MSS rewritten without fixing the checksum is dropped by the kernel.
+        let mut broken = syn.clone();
+        broken[20..22].copy_from_slice(&40001u16.to_be_bytes());
+        broken[44..46].copy_from_slice(&1000u16.to_be_bytes());
+        tun.send(&broken).unwrap();
+
+        assert_eq!(
+            clamp_mss(&mut syn, 1000),
+            Ok(MssClamp::Clamped {
+                from: 1460,
+                to: 1000
+            })
+        );
+        tun.send(&syn).unwrap();
+        let synack = read_matching(&tun, |p| is_synack_to(p, 40000) || is_synack_to(p, 40001));
+        assert!(
+            is_synack_to(&synack, 40000),
+            "the corrupted SYN must not be answered"
+        );
+
+        // Complete the handshake with a hand-built ACK.
+        let isn = u32::from_be_bytes(syn[24..28].try_into().unwrap());
+        let their_isn = u32::from_be_bytes(synack[24..28].try_into().unwrap());
+        let mut ack = vec![0u8; 40];
+        ack[..20].copy_from_slice(&syn[..20]);
+        ack[0] = 0x45;
+        ack[2..4].copy_from_slice(&40u16.to_be_bytes());
+        ack[20..24].copy_from_slice(&syn[20..24]);
+        ack[24..28].copy_from_slice(&isn.wrapping_add(1).to_be_bytes());
+        ack[28..32].copy_from_slice(&their_isn.wrapping_add(1).to_be_bytes());
+        ack[32] = 0x50;
+        ack[33] = 0x10;
+        ack[34..36].copy_from_slice(&64240u16.to_be_bytes());
+        fix_tcp4_checksums(&mut ack);
+        tun.send(&ack).unwrap();
+
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let stream = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "handshake did not complete");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        };
+        let mut mss: i32 = 0;
+        let mut len = 4 as libc::socklen_t;
+        // SAFETY: getsockopt into a valid int.
+        let rc = unsafe {
+            libc::getsockopt(
+                stream.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_MAXSEG,
+                (&mut mss as *mut i32).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0);
+        // 1000 minus TCP options (timestamps) in use; unclamped it would be about 1348.
+        assert!((960..=1000).contains(&mss), "TCP_MAXSEG {mss}");
+    });
+}

@@ -33,3 +33,5 @@ pub(crate) fn put16(b: &mut [u8], at: usize, v: u16) -> Result<(), PacketError> 
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+#[cfg(test)]
+mod robustness;
