@@ -336,7 +336,18 @@ fn kernel_lowers_ipv6_path_mtu_on_our_packet_too_big() {
             .add("fd99::/64".parse().unwrap(), tun.index(), 0)
             .unwrap();
         let remote: std::net::Ipv6Addr = "fd99::1".parse().unwrap();
-        let sock = UdpSocket::bind("[fd00:10::2]:0").unwrap();
+        // Even without DAD the address turns usable asynchronously once the link is up.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let sock = loop {
+            match UdpSocket::bind("[fd00:10::2]:0") {
+                Ok(s) => break s,
+                Err(e) if Instant::now() < deadline => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::AddrNotAvailable, "{e}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("bind [fd00:10::2]: {e}"),
+            }
+        };
         sock.connect((remote, 7777)).unwrap();
         let fd = sock.as_raw_fd();
         let set = libc::IPV6_PMTUDISC_DO;
