@@ -10,6 +10,10 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub local: Local,
+    /// The one TUN device carrying every tunnel.
+    pub tun_name: String,
+    /// Where the daemon listens for `vpngw status` and friends.
+    pub control_socket: std::path::PathBuf,
     pub connections: Vec<Connection>,
 }
 
@@ -128,6 +132,8 @@ pub mod defaults {
     /// Cloud border gateways use ASN 65000.
     pub const PEER_ASN: u32 = 65000;
     pub const MTU: u16 = 1400;
+    pub const TUN_NAME: &str = "vpngw0";
+    pub const CONTROL_SOCKET: &str = "/run/vpngw/vpngw.sock";
     pub const MTU_RANGE: std::ops::RangeInclusive<i64> = 576..=9000;
     pub const IKE_SOFT: Duration = Duration::from_secs(21 * 3600);
     pub const IKE_HARD: Duration = Duration::from_secs(24 * 3600);

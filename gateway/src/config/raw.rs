@@ -8,6 +8,10 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub local: Option<RawLocal>,
+    /// TUN device carrying every tunnel (default `vpngw0`).
+    pub tun_name: Option<String>,
+    /// Control socket path (default `/run/vpngw/vpngw.sock`).
+    pub control_socket: Option<String>,
     #[serde(default)]
     pub connections: Vec<RawConnection>,
 }

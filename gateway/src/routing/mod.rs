@@ -6,12 +6,14 @@
 
 mod fib;
 mod flow;
+mod from_config;
 mod rib;
 mod table;
 
 pub use crate::config::SelectionMode;
 pub use fib::{Fib, NextHops};
 pub use flow::{flow_hash, FlowKey};
+pub use from_config::TunnelNames;
 pub use rib::{Rib, RouteError};
 pub use table::RoutingTable;
 

@@ -17,6 +17,10 @@ pub enum RouteError {
     NextHopCount(usize),
     #[error("tunnel {0:?} is named twice as next hop")]
     DuplicateNextHop(TunnelId),
+    #[error("no tunnel is named `{0}`")]
+    UnknownTunnelName(String),
+    #[error("more than 65536 tunnels")]
+    TooManyTunnels,
 }
 
 #[derive(Debug, Clone, Copy)]

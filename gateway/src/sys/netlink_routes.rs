@@ -11,6 +11,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const RTM_NEWROUTE: u16 = 24;
 const RTM_DELROUTE: u16 = 25;
+const RTM_NEWADDR: u16 = 20;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
 const NLMSG_ERROR: u16 = 2;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
@@ -135,6 +138,22 @@ impl RouteManager {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// Adds `addr` (with its prefix length) to interface `ifindex`, like `ip addr add`.
+    /// Addresses go away with the interface, so they are not tracked for cleanup.
+    pub fn add_address(&mut self, ifindex: u32, addr: IpNet) -> Result<(), SysError> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut buf = [0u8; 128];
+        let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+        let r = encode_addr(&mut buf, flags, self.seq, ifindex, addr)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "message too long"))
+            .and_then(|len| self.send_and_ack(buf.get(..len).unwrap_or_default()));
+        r.map_err(|source| SysError::Route {
+            op: "add address",
+            prefix: addr,
+            source,
+        })
+    }
+
     fn request(&mut self, kind: u16, flags: u16, route: &KernelRoute) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let mut buf = [0u8; 128];
@@ -146,7 +165,10 @@ impl RouteManager {
             route,
         )
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "message too long"))?;
-        let msg = buf.get(..len).unwrap_or_default();
+        self.send_and_ack(buf.get(..len).unwrap_or_default())
+    }
+
+    fn send_and_ack(&mut self, msg: &[u8]) -> io::Result<()> {
         // SAFETY: sending `msg` from a valid buffer on our socket (kernel is the default peer).
         let sent = unsafe { libc::send(self.sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
         if sent < 0 {
@@ -229,6 +251,32 @@ fn encode(buf: &mut [u8], kind: u16, flags: u16, seq: u32, r: &KernelRoute) -> O
     put(buf, &mut h, &seq.to_ne_bytes())?;
     put(buf, &mut h, &0u32.to_ne_bytes())?;
     Some(len)
+}
+
+/// nlmsghdr + ifaddrmsg + IFA_LOCAL + IFA_ADDRESS (RTM_NEWADDR).
+fn encode_addr(buf: &mut [u8], flags: u16, seq: u32, ifindex: u32, a: IpNet) -> Option<usize> {
+    let (family, bytes, len) = match a {
+        IpNet::V4(n) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&n.addr().octets());
+            (libc::AF_INET as u8, b, 4)
+        }
+        IpNet::V6(n) => (libc::AF_INET6 as u8, n.addr().octets(), 16),
+    };
+    let addr = bytes.get(..len)?;
+    let mut at = 16;
+    put(buf, &mut at, &[family, a.prefix_len(), 0, 0])?; // family, prefixlen, flags, scope
+    put(buf, &mut at, &ifindex.to_ne_bytes())?;
+    put_attr(buf, &mut at, IFA_LOCAL, addr)?;
+    put_attr(buf, &mut at, IFA_ADDRESS, addr)?;
+    let total = at;
+    let mut h = 0;
+    put(buf, &mut h, &(total as u32).to_ne_bytes())?;
+    put(buf, &mut h, &RTM_NEWADDR.to_ne_bytes())?;
+    put(buf, &mut h, &flags.to_ne_bytes())?;
+    put(buf, &mut h, &seq.to_ne_bytes())?;
+    put(buf, &mut h, &0u32.to_ne_bytes())?;
+    Some(total)
 }
 
 fn ne_u32(b: &[u8], at: usize) -> Option<u32> {

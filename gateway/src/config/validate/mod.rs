@@ -53,6 +53,15 @@ pub fn config(ctx: &mut Ctx, raw: RawConfig) -> Option<Config> {
     if raw.connections.is_empty() {
         ctx.bad("connections", "at least one [[connections]] is required");
     }
+    let tun_name = match raw.tun_name.as_deref() {
+        Some(n) => ctx.check("tun_name", values::tunnel_name(n)),
+        None => Some(super::model::defaults::TUN_NAME.to_owned()),
+    };
+    let control_socket = match raw.control_socket.as_deref() {
+        Some("") => ctx.fail("control_socket", "empty path"),
+        Some(s) => Some(std::path::PathBuf::from(s)),
+        None => Some(super::model::defaults::CONTROL_SOCKET.into()),
+    };
     let local_ref = local.as_ref().map(|l| (&l.id, l.address));
     let connections: Vec<Option<Connection>> = raw
         .connections
@@ -68,6 +77,8 @@ pub fn config(ctx: &mut Ctx, raw: RawConfig) -> Option<Config> {
     }
     Some(Config {
         local: local?,
+        tun_name: tun_name?,
+        control_socket: control_socket?,
         connections,
     })
 }

@@ -1,0 +1,82 @@
+//! Maps a validated tunnel config onto the IKE engine's per-tunnel config.
+
+use crate::config::{self, DpdAction, Identity, StartAction};
+use ike::sa::{self as ikesa, Psk};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Why a tunnel cannot be handed to the IKE engine.
+#[derive(Debug, thiserror::Error)]
+pub enum IkeConfigError {
+    #[error("tunnel {tunnel}: {what} identity `{id}`: email identities are not supported")]
+    Identity {
+        tunnel: String,
+        what: &'static str,
+        id: String,
+    },
+    #[error("tunnel {tunnel}: {source}")]
+    Ike {
+        tunnel: String,
+        #[source]
+        source: ike::ConfigError,
+    },
+}
+
+/// After giving up on an unreachable peer, wait this long before trying again.
+const RETRY_INTERVAL: Duration = Duration::from_secs(10);
+
+pub fn ike_config(t: &config::Tunnel) -> Result<ikesa::Config, IkeConfigError> {
+    let id = |what, i: &Identity| match i {
+        Identity::Ip(a) => Ok(ikesa::Identity::Addr(*a)),
+        Identity::Fqdn(f) => Ok(ikesa::Identity::Fqdn(f.clone())),
+        Identity::Email(e) => Err(IkeConfigError::Identity {
+            tunnel: t.name.clone(),
+            what,
+            id: e.clone(),
+        }),
+    };
+    let mut cfg = ikesa::Config::new(
+        SocketAddr::new(t.local_address, 500),
+        SocketAddr::new(t.peer, 500),
+        id("local", &t.local_id)?,
+        id("remote", &t.remote_id)?,
+        Psk::new(t.psk.expose().to_vec()),
+        t.ike_proposals.proposals.clone(),
+        t.esp_proposals.proposals.clone(),
+    );
+    cfg.ike_lifetime = lifetime(t.ike_lifetime);
+    cfg.child_lifetime = lifetime(t.child_lifetime);
+    cfg.dpd = match t.dpd.action {
+        DpdAction::None => None,
+        DpdAction::Restart | DpdAction::Clear => Some(ikesa::Dpd {
+            interval: t.dpd.interval,
+            action: if t.dpd.action == DpdAction::Restart {
+                ikesa::DpdAction::Restart
+            } else {
+                ikesa::DpdAction::Clear
+            },
+        }),
+    };
+    cfg.start_action = match t.start_action {
+        StartAction::Initiate => ikesa::StartAction::Initiate,
+        StartAction::Respond => ikesa::StartAction::Respond,
+    };
+    // ESP always travels in UDP/4500: one socket type, no raw ESP socket, NAT-proof.
+    cfg.force_encap = true;
+    cfg.allow_weak_groups = t.allow_weak_groups;
+    cfg.retry_interval = RETRY_INTERVAL;
+    cfg.validate().map_err(|source| IkeConfigError::Ike {
+        tunnel: t.name.clone(),
+        source,
+    })?;
+    Ok(cfg)
+}
+
+/// Rekey jitter: a tenth of the soft lifetime, at most five minutes.
+fn lifetime(l: config::Lifetime) -> ikesa::Lifetime {
+    ikesa::Lifetime {
+        rekey: l.soft,
+        hard: l.hard,
+        jitter: (l.soft / 10).min(Duration::from_secs(300)),
+    }
+}

@@ -1,0 +1,419 @@
+//! The daemon's control-plane state and its event handlers (IKE datagrams, timers,
+//! control requests). Owned by the main loop; never touched by the dataplane threads.
+
+use super::ike_config::ike_config;
+use super::status::{Request, Response, RouteStatus, Routes, Status, TunnelAction};
+use super::tunnels::{TunnelCtl, Transition};
+use crate::config::{Config, SelectionMode};
+use crate::dataplane::{IkeDatagram, Shared};
+use crate::routing::{Rib, TunnelId};
+use crate::sys::{RouteManager, SysError};
+use esp::udp_encap::NAT_KEEPALIVE;
+use ipnet::IpNet;
+use rand_core::OsRng;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// IKE header: exchange type at byte 18, flags at 19 (RFC 7296 3.1).
+const IKE_SA_INIT: u8 = 34;
+const FLAG_RESPONSE: u8 = 0x20;
+
+#[derive(Debug)]
+pub struct Daemon {
+    config_path: PathBuf,
+    config: Config,
+    tunnels: Vec<TunnelCtl>,
+    rib: Rib,
+    shared: Arc<Shared>,
+    kroutes: RouteManager,
+    tun_index: u32,
+}
+
+impl Daemon {
+    pub fn new(
+        config_path: PathBuf,
+        config: Config,
+        tunnels: Vec<TunnelCtl>,
+        rib: Rib,
+        shared: Arc<Shared>,
+        kroutes: RouteManager,
+        tun_index: u32,
+    ) -> Self {
+        Daemon {
+            config_path,
+            config,
+            tunnels,
+            rib,
+            shared,
+            kroutes,
+            tun_index,
+        }
+    }
+
+    pub fn tunnel_count(&self) -> usize {
+        self.tunnels.len()
+    }
+
+    /// Registers tunnels, connected and static routes in the RIB and the static prefixes in
+    /// the kernel (towards the TUN device).
+    pub fn install_routes(&mut self) -> Result<(), SysError> {
+        for c in &self.config.connections {
+            for t in &c.tunnels {
+                if let Some(ctl) = self.tunnels.iter().find(|x| x.cfg.name == t.name) {
+                    self.rib.add_tunnel(ctl.id, c.mode);
+                }
+            }
+        }
+        for t in &self.tunnels {
+            if let Ok(net) = IpNet::new(t.cfg.inner.local, t.cfg.inner.prefix_len) {
+                let _ = self.rib.add_static(net.trunc(), &[t.id]);
+            }
+        }
+        self.load_static_routes();
+        for prefix in self.static_prefixes() {
+            self.kroutes.add(prefix, self.tun_index, 0)?;
+        }
+        self.publish();
+        Ok(())
+    }
+
+    fn static_prefixes(&self) -> Vec<IpNet> {
+        let mut v: Vec<IpNet> = self
+            .config
+            .connections
+            .iter()
+            .flat_map(|c| c.routes.iter().map(|r| r.prefix.trunc()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    fn load_static_routes(&mut self) {
+        for c in &self.config.connections {
+            for r in &c.routes {
+                let via: Vec<TunnelId> = r.via.iter().filter_map(|n| self.id_of(n)).collect();
+                if let Err(e) = self.rib.add_static(r.prefix.trunc(), &via) {
+                    tracing::warn!(prefix = %r.prefix, error = %e, "static route not installed");
+                }
+            }
+        }
+    }
+
+    fn id_of(&self, name: &str) -> Option<TunnelId> {
+        self.tunnels.iter().find(|t| t.cfg.name == name).map(|t| t.id)
+    }
+
+    fn publish(&self) {
+        self.shared.routing.publish_rib(&self.rib);
+    }
+
+    fn set_up(&mut self, id: TunnelId, up: bool) {
+        let _ = self.rib.set_tunnel_up(id, up);
+        self.publish();
+    }
+
+    pub fn on_ike(&mut self, now: Instant, dg: &IkeDatagram) {
+        let Some(t) = self
+            .tunnels
+            .iter_mut()
+            .find(|t| t.cfg.local_address == dg.local.ip() && t.cfg.peer == dg.remote.ip())
+        else {
+            tracing::debug!(local = %dg.local, remote = %dg.remote, "IKE from an unknown peer dropped");
+            return;
+        };
+        if t.disabled && is_init_request(&dg.bytes, dg.local.port()) {
+            tracing::debug!(tunnel = %t.cfg.name, "disabled: IKE_SA_INIT ignored");
+            return;
+        }
+        t.handle_datagram(now, dg.local, dg.remote, &dg.bytes);
+    }
+
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.tunnels.iter().filter_map(|t| t.ike.poll_timeout()).min()
+    }
+
+    pub fn on_timeouts(&mut self, now: Instant) {
+        for t in &mut self.tunnels {
+            if t.ike.poll_timeout().is_some_and(|d| d <= now) {
+                t.ike.handle_timeout(now, &mut OsRng);
+            }
+        }
+    }
+
+    /// Carries out every tunnel's pending actions and follows UP/DOWN in the routing table.
+    pub fn drain(&mut self) {
+        let mut changes = Vec::new();
+        for t in &mut self.tunnels {
+            if let Some(tr) = t.drain(&self.shared) {
+                changes.push((t.id, tr));
+            }
+        }
+        for (id, tr) in changes {
+            self.set_up(id, tr == Transition::Up);
+        }
+    }
+
+    pub fn send_keepalives(&self) {
+        for t in self.tunnels.iter().filter(|t| t.is_up()) {
+            if let Some(peer) = t.path.peer.load().as_deref().copied() {
+                let local = SocketAddr::new(t.cfg.local_address, 4500);
+                let _ = self.shared.sockets.send(local, peer, &NAT_KEEPALIVE);
+            }
+        }
+    }
+
+    pub fn handle(&mut self, req: Request, now: Instant) -> Response {
+        let json = |v: Result<serde_json::Value, serde_json::Error>| match v {
+            Ok(v) => Response::ok(v),
+            Err(e) => Response::err(format!("serialise: {e}")),
+        };
+        match req {
+            Request::Status => json(serde_json::to_value(self.status())),
+            Request::Routes => json(serde_json::to_value(self.routes())),
+            Request::Tunnel { action, name } => match self.tunnel_action(action, &name, now) {
+                Ok(()) => Response::ok(serde_json::json!({ "tunnel": name })),
+                Err(e) => Response::err(e),
+            },
+            Request::Reload => match self.reload(now) {
+                Ok(changed) => Response::ok(serde_json::json!({ "renegotiated": changed })),
+                Err(e) => Response::err(e),
+            },
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        let mut dataplane: BTreeMap<String, u64> =
+            serde_json::to_value(self.shared.counters.snapshot())
+                .ok()
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or_default();
+        dataplane.insert("unknown_spi".into(), self.shared.sas.unknown_spi_drops());
+        Status {
+            tunnels: self.tunnels.iter().map(TunnelCtl::status).collect(),
+            dataplane,
+        }
+    }
+
+    pub fn routes(&self) -> Routes {
+        let name = |id: TunnelId| {
+            self.tunnels
+                .iter()
+                .find(|t| t.id == id)
+                .map(|t| t.cfg.name.clone())
+        };
+        let active = |via: &[TunnelId], mode: SelectionMode| {
+            let up: Vec<String> = via
+                .iter()
+                .filter(|id| self.tunnels.iter().any(|t| t.id == **id && t.is_up()))
+                .filter_map(|id| name(*id))
+                .collect();
+            match mode {
+                SelectionMode::ActiveStandby => up.into_iter().take(1).collect(),
+                SelectionMode::Ecmp => up,
+            }
+        };
+        let mut routes = Vec::new();
+        for t in &self.tunnels {
+            if let Ok(net) = IpNet::new(t.cfg.inner.local, t.cfg.inner.prefix_len) {
+                routes.push(RouteStatus {
+                    prefix: net.trunc().to_string(),
+                    source: "connected".into(),
+                    via: vec![t.cfg.name.clone()],
+                    active: active(&[t.id], SelectionMode::ActiveStandby),
+                });
+            }
+        }
+        for c in &self.config.connections {
+            for r in &c.routes {
+                let via: Vec<TunnelId> = r.via.iter().filter_map(|n| self.id_of(n)).collect();
+                routes.push(RouteStatus {
+                    prefix: r.prefix.trunc().to_string(),
+                    source: "static".into(),
+                    via: r.via.clone(),
+                    active: active(&via, c.mode),
+                });
+            }
+        }
+        Routes { routes }
+    }
+
+    fn tunnel_action(&mut self, action: TunnelAction, name: &str, now: Instant) -> Result<(), String> {
+        let i = self
+            .tunnels
+            .iter()
+            .position(|t| t.cfg.name == name)
+            .ok_or_else(|| format!("no tunnel named `{name}`"))?;
+        match action {
+            TunnelAction::Disable => {
+                let Some(t) = self.tunnels.get(i) else {
+                    return Err(format!("no tunnel named `{name}`"));
+                };
+                // Routes first, so traffic is on the other tunnel before the SAs go.
+                let id = t.id;
+                self.set_up(id, false);
+                if let Some(t) = self.tunnels.get_mut(i) {
+                    tracing::info!(tunnel = name, "disabled by operator");
+                    t.set_disabled_reason();
+                    t.ike.delete(now, &mut OsRng);
+                }
+                self.drain();
+                Ok(())
+            }
+            TunnelAction::Enable => {
+                let Some(t) = self.tunnels.get_mut(i) else {
+                    return Err(format!("no tunnel named `{name}`"));
+                };
+                let cfg = t.cfg.clone();
+                let engine = ike_config(&cfg)
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| ike::Tunnel::new(c, now, &mut OsRng).map_err(|e| e.to_string()))?;
+                t.clear_sas(&self.shared);
+                t.restart(engine, cfg);
+                tracing::info!(tunnel = name, "enabled by operator");
+                Ok(())
+            }
+        }
+    }
+
+    /// Re-reads the config file. Tunnels whose settings changed renegotiate from scratch;
+    /// unchanged ones keep their SAs. Adding, removing or re-addressing tunnels needs a
+    /// restart (the TUN device and sockets are set up once).
+    fn reload(&mut self, now: Instant) -> Result<Vec<String>, String> {
+        let new = Config::load(&self.config_path).map_err(|e| e.lines().join("; "))?;
+        let shape = |c: &Config| -> Vec<(String, String, std::net::IpAddr, String, u16, bool)> {
+            c.connections
+                .iter()
+                .flat_map(|c| {
+                    c.tunnels.iter().map(move |t| {
+                        (
+                            c.name.clone(),
+                            t.name.clone(),
+                            t.local_address,
+                            format!("{:?}", t.inner),
+                            t.mtu,
+                            t.mss_clamp,
+                        )
+                    })
+                })
+                .collect()
+        };
+        if shape(&new) != shape(&self.config) || new.tun_name != self.config.tun_name {
+            return Err("reload cannot add, remove or rename tunnels, or change their local \
+                        address, inner address, MTU or the TUN device: restart vpngw"
+                .into());
+        }
+        let new_tunnels: Vec<crate::config::Tunnel> = new
+            .connections
+            .iter()
+            .flat_map(|c| c.tunnels.iter().cloned())
+            .collect();
+        // Build every engine first: a bad tunnel refuses the whole reload.
+        let mut engines = Vec::new();
+        for (old, t) in self.tunnels.iter().zip(&new_tunnels) {
+            let same = format!("{:?}", old.cfg) == format!("{t:?}")
+                && old.cfg.psk.expose() == t.psk.expose();
+            if same {
+                engines.push(None);
+            } else {
+                let c = ike_config(t).map_err(|e| e.to_string())?;
+                let e = ike::Tunnel::new(c, now, &mut OsRng).map_err(|e| e.to_string())?;
+                engines.push(Some(e));
+            }
+        }
+        let mut changed = Vec::new();
+        for (i, (engine, t)) in engines.into_iter().zip(new_tunnels).enumerate() {
+            let Some(engine) = engine else { continue };
+            let Some(ctl) = self.tunnels.get_mut(i) else { continue };
+            let id = ctl.id;
+            let _ = self.rib.set_tunnel_up(id, false);
+            self.shared.routing.publish_rib(&self.rib);
+            ctl.ike.delete(now, &mut OsRng);
+            let _ = ctl.drain(&self.shared);
+            ctl.clear_sas(&self.shared);
+            ctl.restart(engine, t);
+            changed.push(ctl.cfg.name.clone());
+        }
+        // Static routes may have changed too.
+        let old_prefixes = self.static_prefixes();
+        for p in &old_prefixes {
+            self.rib.remove_static(*p);
+        }
+        self.config = new;
+        self.load_static_routes();
+        let new_prefixes = self.static_prefixes();
+        for p in old_prefixes.iter().filter(|p| !new_prefixes.contains(p)) {
+            let _ = self.kroutes.remove(*p, self.tun_index);
+        }
+        for p in new_prefixes.iter().filter(|p| !old_prefixes.contains(p)) {
+            if let Err(e) = self.kroutes.add(*p, self.tun_index, 0) {
+                tracing::warn!(error = %e, "kernel route not added");
+            }
+        }
+        self.publish();
+        tracing::info!(?changed, "config reloaded");
+        Ok(changed)
+    }
+
+    /// Shutdown, step 1: withdraw routes and send DELETE for every IKE SA.
+    pub fn delete_all(&mut self, now: Instant) {
+        for t in &mut self.tunnels {
+            let _ = self.rib.set_tunnel_up(t.id, false);
+            t.disabled = true;
+            t.ike.delete(now, &mut OsRng);
+        }
+        self.publish();
+    }
+
+    /// Whether some peer still owes us the answer to a DELETE.
+    pub fn awaiting_deletes(&self) -> bool {
+        self.tunnels.iter().any(|t| t.ike.poll_timeout().is_some())
+    }
+
+    /// Shutdown, last step: SAs out of the dataplane, kernel routes removed.
+    pub fn finish(&mut self) {
+        for t in &mut self.tunnels {
+            t.clear_sas(&self.shared);
+        }
+        if let Err(e) = self.kroutes.remove_all() {
+            tracing::warn!(error = %e, "kernel routes not all removed");
+        }
+    }
+}
+
+/// Whether `bytes` (an IKE datagram, on 4500 with the non-ESP marker) is an IKE_SA_INIT request.
+fn is_init_request(bytes: &[u8], port: u16) -> bool {
+    let msg = if port == 4500 { bytes.get(4..) } else { Some(bytes) };
+    let (Some(&exchange), Some(&flags)) = (
+        msg.and_then(|m| m.get(18)),
+        msg.and_then(|m| m.get(19)),
+    ) else {
+        return false;
+    };
+    exchange == IKE_SA_INIT && flags & FLAG_RESPONSE == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_init_requests_on_both_ports() {
+        let mut m = vec![0u8; 28];
+        m[18] = IKE_SA_INIT;
+        m[19] = 0x08; // initiator flag only
+        assert!(is_init_request(&m, 500));
+        let mut on4500 = vec![0u8; 4];
+        on4500.extend_from_slice(&m);
+        assert!(is_init_request(&on4500, 4500));
+        m[19] = 0x20;
+        assert!(!is_init_request(&m, 500), "a response is not a request");
+        m[18] = 37;
+        m[19] = 0;
+        assert!(!is_init_request(&m, 500), "INFORMATIONAL");
+        assert!(!is_init_request(&[0u8; 5], 500), "truncated");
+    }
+}

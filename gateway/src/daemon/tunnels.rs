@@ -1,0 +1,394 @@
+//! One configured tunnel under control: its IKE engine, the ESP SAs it installed, its
+//! state for `vpngw status`.
+
+use super::clock::unix_now;
+use super::status::{ChildStatus, IkeStatus, TunnelStatus};
+use crate::config;
+use crate::dataplane::{Shared, TunnelPath};
+use crate::routing::TunnelId;
+use esp::{DropCounts, InboundConfig, InboundSa, IvKey, OutboundConfig, OutboundSa, SaKeys, Suite};
+use ike::sa::{Action, ChildSaInstall, DownReason};
+use ike::{IkeError, Tunnel};
+use rand_core::{OsRng, RngCore};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// An installed CHILD SA pair.
+#[derive(Debug)]
+struct Child {
+    inbound: Arc<InboundSa>,
+    outbound: Arc<OutboundSa>,
+    established: u64,
+}
+
+/// Counters of SAs already deleted, so totals survive rekeys.
+#[derive(Debug, Default, Clone, Copy)]
+struct Retired {
+    bytes_in: u64,
+    packets_in: u64,
+    bytes_out: u64,
+    packets_out: u64,
+    drops: DropCounts,
+}
+
+/// What changed in the tunnel's UP/DOWN state while draining actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Up,
+    Down,
+}
+
+#[derive(Debug)]
+pub struct TunnelCtl {
+    pub id: TunnelId,
+    pub connection: String,
+    pub cfg: config::Tunnel,
+    pub ike: Tunnel,
+    pub path: Arc<TunnelPath>,
+    up: bool,
+    since: u64,
+    reason: Option<String>,
+    pub disabled: bool,
+    children: Vec<Child>,
+    retired: Retired,
+    last_heard: Option<u64>,
+}
+
+impl TunnelCtl {
+    pub fn new(
+        id: TunnelId,
+        connection: &str,
+        cfg: config::Tunnel,
+        ike: Tunnel,
+        path: Arc<TunnelPath>,
+    ) -> Self {
+        let reason = initial_reason(&cfg);
+        TunnelCtl {
+            id,
+            connection: connection.to_owned(),
+            cfg,
+            ike,
+            path,
+            up: false,
+            since: unix_now(),
+            reason: Some(reason),
+            disabled: false,
+            children: Vec::new(),
+            retired: Retired::default(),
+            last_heard: None,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up
+    }
+
+    /// Replaces the IKE engine (enable, reload): negotiation starts from scratch.
+    pub fn restart(&mut self, ike: Tunnel, cfg: config::Tunnel) {
+        self.ike = ike;
+        self.reason = Some(initial_reason(&cfg));
+        self.cfg = cfg;
+        self.disabled = false;
+        self.since = unix_now();
+    }
+
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
+        match self.ike.handle_datagram(now, local, remote, bytes, &mut OsRng) {
+            Ok(()) => self.last_heard = Some(unix_now()),
+            Err(e) => {
+                tracing::debug!(tunnel = %self.cfg.name, %remote, error = %e, "IKE datagram refused");
+                if !self.up {
+                    if let Some(r) = failure_reason(&e) {
+                        self.set_reason(r);
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_reason(&mut self, r: &str) {
+        if self.reason.as_deref() != Some(r) {
+            tracing::warn!(tunnel = %self.cfg.name, reason = r, "tunnel negotiation failed");
+            self.reason = Some(r.to_owned());
+        }
+    }
+
+    /// Carries out the engine's actions; returns the last UP/DOWN transition, if any.
+    pub fn drain(&mut self, shared: &Shared) -> Option<Transition> {
+        let mut transition = None;
+        while let Some(action) = self.ike.poll_action() {
+            match action {
+                Action::Send {
+                    local,
+                    remote,
+                    bytes,
+                } => {
+                    if let Err(e) = shared.sockets.send(local, remote, &bytes) {
+                        tracing::debug!(tunnel = %self.cfg.name, %remote, error = %e, "IKE send failed");
+                    }
+                }
+                Action::InstallChildSa(sa) => self.install(shared, &sa),
+                Action::DeleteChildSa {
+                    inbound_spi,
+                    outbound_spi,
+                } => self.remove(shared, inbound_spi, outbound_spi),
+                Action::Up => {
+                    self.up = true;
+                    self.since = unix_now();
+                    self.reason = None;
+                    tracing::info!(tunnel = %self.cfg.name, peer = %self.cfg.peer, "tunnel UP");
+                    transition = Some(Transition::Up);
+                }
+                Action::Down(why) => {
+                    self.up = false;
+                    self.since = unix_now();
+                    let r = down_reason(why, self.disabled);
+                    tracing::info!(tunnel = %self.cfg.name, reason = r, "tunnel DOWN");
+                    self.reason = Some(r.to_owned());
+                    transition = Some(Transition::Down);
+                }
+            }
+        }
+        transition
+    }
+
+    fn install(&mut self, shared: &Shared, sa: &ChildSaInstall) {
+        let name = &self.cfg.name;
+        let suite = Suite::from_ikev2(
+            sa.suite.encr.id(),
+            sa.suite.encr.key_bits(),
+            sa.suite.integ.map(|i| i.id()),
+        );
+        let Some(suite) = suite else {
+            tracing::error!(tunnel = %name, suite = ?sa.suite, "negotiated ESP suite has no dataplane transform");
+            return;
+        };
+        let built = (|| {
+            let in_keys = SaKeys::from_keymat(suite, sa.inbound.keymat().expose())?;
+            let out_keys = SaKeys::from_keymat(suite, sa.outbound.keymat().expose())?;
+            let in_cfg = InboundConfig {
+                esn: sa.suite.esn,
+                ..InboundConfig::default()
+            };
+            let out_cfg = OutboundConfig {
+                esn: sa.suite.esn,
+                ..OutboundConfig::default()
+            };
+            let mut iv = [0u8; 16];
+            OsRng.fill_bytes(&mut iv);
+            let inbound = InboundSa::new(sa.inbound.spi, suite, &in_keys, in_cfg)?;
+            let outbound = OutboundSa::new(sa.outbound.spi, suite, &out_keys, out_cfg, IvKey::new(iv))?;
+            Ok::<_, esp::SaError>((Arc::new(inbound), Arc::new(outbound)))
+        })();
+        let (inbound, outbound) = match built {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::error!(tunnel = %name, error = %e, "cannot build ESP SAs");
+                return;
+            }
+        };
+        let peer = sa
+            .udp_encap
+            .map(|(_, remote)| remote)
+            .unwrap_or_else(|| SocketAddr::new(self.cfg.peer, 4500));
+        shared.sas.insert(inbound.clone());
+        // Make before break: the new SA carries traffic before the old one goes.
+        self.path.peer.store(Some(Arc::new(peer)));
+        self.path.set_outbound(Some(outbound.clone()));
+        tracing::info!(tunnel = %name, spi_in = format_args!("{:08x}", sa.inbound.spi),
+            spi_out = format_args!("{:08x}", sa.outbound.spi), suite = suite.name(), %peer, "CHILD SA installed");
+        self.children.push(Child {
+            inbound,
+            outbound,
+            established: unix_now(),
+        });
+    }
+
+    fn remove(&mut self, shared: &Shared, inbound_spi: u32, outbound_spi: u32) {
+        shared.sas.remove(inbound_spi);
+        let Some(i) = self
+            .children
+            .iter()
+            .position(|c| c.inbound.spi() == inbound_spi || c.outbound.spi() == outbound_spi)
+        else {
+            return;
+        };
+        let child = self.children.remove(i);
+        self.retire(&child);
+        let current = self.path.outbound.load().as_ref().map(|s| s.spi());
+        if current == Some(outbound_spi) {
+            let next = self.children.last().map(|c| c.outbound.clone());
+            self.path.set_outbound(next);
+        }
+        tracing::info!(tunnel = %self.cfg.name, spi_in = format_args!("{inbound_spi:08x}"),
+            spi_out = format_args!("{outbound_spi:08x}"), "CHILD SA deleted");
+    }
+
+    fn retire(&mut self, c: &Child) {
+        let i = c.inbound.stats();
+        let o = c.outbound.stats();
+        let r = &mut self.retired;
+        r.bytes_in += i.bytes;
+        r.packets_in += i.packets;
+        r.bytes_out += o.bytes;
+        r.packets_out += o.packets;
+        add_drops(&mut r.drops, &i.drops);
+    }
+
+    /// Removes every SA from the dataplane (tunnel stopped or replaced).
+    pub fn clear_sas(&mut self, shared: &Shared) {
+        self.path.set_outbound(None);
+        for c in std::mem::take(&mut self.children) {
+            shared.sas.remove(c.inbound.spi());
+            self.retire(&c);
+        }
+    }
+
+    pub fn status(&self) -> TunnelStatus {
+        let mut t = self.retired;
+        for c in &self.children {
+            let i = c.inbound.stats();
+            let o = c.outbound.stats();
+            t.bytes_in += i.bytes;
+            t.packets_in += i.packets;
+            t.bytes_out += o.bytes;
+            t.packets_out += o.packets;
+            add_drops(&mut t.drops, &i.drops);
+        }
+        let ike = self.ike.ike_spis().map(|(i, r)| IkeStatus {
+            spi_i: hex(&i),
+            spi_r: hex(&r),
+            proposal: self.cfg.ike_proposals.text.clone(),
+        });
+        let peer = self
+            .path
+            .peer
+            .load()
+            .as_deref()
+            .copied()
+            .filter(|_| self.up)
+            .unwrap_or_else(|| SocketAddr::new(self.cfg.peer, 500));
+        TunnelStatus {
+            connection: self.connection.clone(),
+            name: self.cfg.name.clone(),
+            state: if self.up { "UP" } else { "DOWN" }.to_owned(),
+            since: self.since,
+            reason: if self.up { None } else { self.reason.clone() },
+            local: SocketAddr::new(self.cfg.local_address, peer.port()).to_string(),
+            peer: peer.to_string(),
+            ike,
+            child_sas: self
+                .children
+                .iter()
+                .map(|c| ChildStatus {
+                    spi_in: format!("{:08x}", c.inbound.spi()),
+                    spi_out: format!("{:08x}", c.outbound.spi()),
+                    proposal: c.inbound.suite().name().to_owned(),
+                    established: c.established,
+                })
+                .collect(),
+            bytes_in: t.bytes_in,
+            bytes_out: t.bytes_out,
+            packets_in: t.packets_in,
+            packets_out: t.packets_out,
+            drops: drops_map(&t.drops),
+            last_dpd: self.last_heard,
+        }
+    }
+
+    pub fn set_disabled_reason(&mut self) {
+        self.disabled = true;
+        self.reason = Some("disabled".to_owned());
+        if !self.up {
+            self.since = unix_now();
+        }
+    }
+}
+
+fn initial_reason(cfg: &config::Tunnel) -> String {
+    match cfg.start_action {
+        config::StartAction::Initiate => "negotiating",
+        config::StartAction::Respond => "waiting_for_peer",
+    }
+    .to_owned()
+}
+
+/// Notify types (RFC 7296 3.10.1) worth naming in the status.
+const NO_PROPOSAL_CHOSEN: u16 = 14;
+const AUTHENTICATION_FAILED: u16 = 24;
+const TS_UNACCEPTABLE: u16 = 38;
+
+fn failure_reason(e: &IkeError) -> Option<&'static str> {
+    Some(match e {
+        IkeError::AuthenticationFailed | IkeError::PeerNotify(AUTHENTICATION_FAILED) => {
+            "auth_failed"
+        }
+        IkeError::NoProposalChosen | IkeError::PeerNotify(NO_PROPOSAL_CHOSEN) => {
+            "no_proposal_chosen"
+        }
+        IkeError::TsUnacceptable | IkeError::PeerNotify(TS_UNACCEPTABLE) => "ts_unacceptable",
+        _ => return None,
+    })
+}
+
+fn down_reason(why: DownReason, disabled: bool) -> &'static str {
+    match why {
+        DownReason::LocalDelete if disabled => "disabled",
+        DownReason::LocalDelete => "local_delete",
+        DownReason::PeerDelete => "peer_delete",
+        DownReason::PeerDead => "peer_dead",
+        DownReason::PeerRefused(AUTHENTICATION_FAILED) | DownReason::AuthFailed => "auth_failed",
+        DownReason::PeerRefused(NO_PROPOSAL_CHOSEN) => "no_proposal_chosen",
+        DownReason::PeerRefused(_) => "peer_refused",
+        DownReason::NegotiationFailed => "negotiation_failed",
+        DownReason::Expired => "expired",
+        DownReason::Replaced => "replaced",
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn add_drops(a: &mut DropCounts, b: &DropCounts) {
+    a.truncated += b.truncated;
+    a.bad_length += b.bad_length;
+    a.unknown_spi += b.unknown_spi;
+    a.replayed += b.replayed;
+    a.outside_window += b.outside_window;
+    a.icv_mismatch += b.icv_mismatch;
+    a.bad_padding += b.bad_padding;
+    a.bad_next_header += b.bad_next_header;
+    a.bad_inner_packet += b.bad_inner_packet;
+    a.tfc_dummy += b.tfc_dummy;
+    a.sa_expired += b.sa_expired;
+}
+
+/// Every drop reason by snake_case name, non-zero ones only.
+fn drops_map(d: &DropCounts) -> BTreeMap<String, u64> {
+    [
+        ("truncated", d.truncated),
+        ("bad_length", d.bad_length),
+        ("unknown_spi", d.unknown_spi),
+        ("replayed", d.replayed),
+        ("outside_window", d.outside_window),
+        ("icv_mismatch", d.icv_mismatch),
+        ("bad_padding", d.bad_padding),
+        ("bad_next_header", d.bad_next_header),
+        ("bad_inner_packet", d.bad_inner_packet),
+        ("tfc_dummy", d.tfc_dummy),
+        ("sa_expired", d.sa_expired),
+    ]
+    .into_iter()
+    .filter(|(_, v)| *v > 0)
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
