@@ -61,3 +61,43 @@ proptest! {
         prop_assert!(inb.decap(&mut good).is_ok());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Whatever offsets and lengths the caller passes, encap either refuses
+    /// with a typed error or produces a packet that decapsulates to the input.
+    #[test]
+    fn encap_with_arbitrary_offsets_never_panics(
+        suite in suite_strategy(),
+        buf_len in 0usize..600,
+        inner_start in 0usize..700,
+        inner_len in 0usize..700,
+        v6 in any::<bool>(),
+    ) {
+        let out = outbound(suite, false, Limits::default());
+        let mut buf: Vec<u8> = (0..buf_len).map(|i| i as u8).collect();
+        if let Some(b) = buf.get_mut(inner_start) {
+            *b = if v6 { 0x60 } else { 0x45 };
+        }
+        let original = buf.clone();
+        match out.encap(&mut buf, inner_start, inner_len) {
+            Ok(ok) => {
+                let inner = &original[inner_start..inner_start + inner_len];
+                let inb = inbound(suite, false, 64, Limits::default());
+                let mut pkt = buf[ok.range].to_vec();
+                let d = inb.decap(&mut pkt).unwrap();
+                prop_assert_eq!(&pkt[d.inner], inner);
+            }
+            Err(e) => {
+                let caller_error = matches!(
+                    e,
+                    EncapError::NotIpPacket
+                        | EncapError::HeadroomTooSmall { .. }
+                        | EncapError::TailroomTooSmall { .. }
+                );
+                prop_assert!(caller_error, "unexpected {:?}", e);
+            }
+        }
+    }
+}
