@@ -4,6 +4,8 @@
 mod events;
 mod handlers;
 mod timers;
+#[cfg(test)]
+mod transition_table;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::Ipv4Addr;
