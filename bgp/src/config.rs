@@ -28,7 +28,8 @@ pub struct SessionConfig {
     pub hold_time: u16,
     /// Wait between outgoing connection attempts.
     pub connect_retry_time: Duration,
-    /// Wait in Idle after a failure before starting again automatically.
+    /// Wait in Idle after a failure before starting again automatically; doubled for
+    /// each further failure before the session gets Established, up to 8 times.
     pub idle_hold_time: Duration,
     /// Never connect out; only accept the peer's connection.
     pub passive: bool,

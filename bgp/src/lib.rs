@@ -40,7 +40,8 @@
 //! second (a connection collision) is refused by `handle_connected` and must be closed.
 //! `SessionEvent::Down` means every route of that session is gone; `Rib::apply` removes
 //! them. After an error the session waits `idle_hold_time` in Idle and starts again by
-//! itself; after `stop` it stays Idle until `start`.
+//! itself (doubling the wait, up to 8 times, while it keeps failing before reaching
+//! Established); after `stop` it stays Idle until `start`.
 //!
 //! # Policy (kept simple on purpose)
 //! - Only IPv4 unicast. Learned routes are never re-advertised: we announce only the

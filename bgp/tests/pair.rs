@@ -311,3 +311,31 @@ fn many_prefixes_span_several_updates() {
     assert_eq!(pair.b.session.stats().prefixes_received, 0);
     assert_eq!(withdrawn(&pair.b.take_events()).len(), 5000);
 }
+
+/// A peer that keeps refusing us (wrong AS configured) is retried less and less often.
+#[test]
+fn idle_hold_backs_off_while_failing() {
+    let mut c = customer_config();
+    c.peer_asn = 64999;
+    let mut pair = Pair::new(c, cloud_config());
+    pair.start();
+    let t0 = pair.now;
+    let first = pair.a.take_events();
+    assert!(first.iter().any(|e| matches!(e, SessionEvent::Down { .. })));
+    let mut downs = vec![0];
+    for _ in 0..400 {
+        pair.advance(Duration::from_secs(1));
+        let n = pair
+            .a
+            .take_events()
+            .into_iter()
+            .filter(|e| matches!(e, SessionEvent::Down { .. }))
+            .count();
+        if n > 0 {
+            downs.push((pair.now - t0).as_secs());
+        }
+    }
+    let gaps: Vec<u64> = downs.windows(2).map(|w| w[1] - w[0]).collect();
+    // 5 s, 10 s, 20 s, then capped at 40 s.
+    assert_eq!(&gaps[..5], &[5, 10, 20, 40, 40], "downs at {downs:?}");
+}

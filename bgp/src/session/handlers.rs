@@ -173,6 +173,7 @@ impl Session {
         self.arm_hold(now);
         self.set_state(State::Established);
         self.established_since = Some(now);
+        self.failures_in_a_row = 0;
         self.counters.established_transitions += 1;
         if let Some(p) = self.peer {
             self.events.push_back(SessionEvent::Established {
@@ -225,9 +226,17 @@ impl Session {
         self.timers.stop_all();
         self.set_state(State::Idle);
         if !self.admin_down {
-            self.timers
-                .set(Timer::IdleHold, now + self.config.idle_hold_time);
+            self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
+            self.timers.set(Timer::IdleHold, now + self.idle_hold());
         }
+    }
+
+    /// The idle hold time doubles with each failure that did not reach Established,
+    /// up to 8 times the configured value, so a peer that keeps refusing us is not
+    /// hammered while a single flap still recovers quickly.
+    fn idle_hold(&self) -> Duration {
+        let doublings = self.failures_in_a_row.saturating_sub(1).min(3);
+        self.config.idle_hold_time * (1u32 << doublings)
     }
 
     fn update_received(&mut self, now: Instant, update: Update) {

@@ -50,6 +50,8 @@ pub struct Session {
     admin_down: bool,
     established_since: Option<Instant>,
     last_error: Option<DownReason>,
+    /// Failures since the last Established, for the idle hold back-off.
+    failures_in_a_row: u32,
 }
 
 impl Session {
@@ -72,6 +74,7 @@ impl Session {
             admin_down: true,
             established_since: None,
             last_error: None,
+            failures_in_a_row: 0,
         })
     }
 
