@@ -40,7 +40,12 @@ fn two_octet_session() {
     assert_eq!(open.bgp_id, Ipv4Addr::new(192, 0, 2, 1));
     assert!(open.supports_ipv4_unicast());
     assert!(open.supports_route_refresh());
-    // Enhanced route refresh (70) and long-lived graceful restart (71) are kept as unknown.
+    // Graceful restart (64, restart time 120 s), enhanced route refresh (70) and
+    // long-lived graceful restart (71) are kept as unknown.
+    assert!(open.capabilities.contains(&Capability::Unknown {
+        code: 64,
+        value: vec![0x00, 0x78]
+    }));
     assert!(open.capabilities.contains(&Capability::Unknown {
         code: 70,
         value: vec![]
