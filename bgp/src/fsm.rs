@@ -37,34 +37,34 @@ impl std::fmt::Display for State {
     }
 }
 
-/// FSM input events (RFC 4271 section 8.1; the RFC's event number in brackets).
+/// FSM input events (RFC 4271 section 8.1, with the RFC event numbers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// [1]
+    /// RFC event 1.
     ManualStart,
-    /// [2]
+    /// RFC event 2.
     ManualStop,
-    /// [9]
+    /// RFC event 9.
     ConnectRetryTimerExpires,
-    /// [10]
+    /// RFC event 10.
     HoldTimerExpires,
-    /// [11]
+    /// RFC event 11.
     KeepaliveTimerExpires,
-    /// [13] the automatic restart after an error.
+    /// RFC event 13: the automatic restart after an error.
     IdleHoldTimerExpires,
-    /// [16]/[17] a TCP connection, outgoing or incoming, is up.
+    /// RFC events 16/17: a TCP connection, outgoing or incoming, is up.
     TcpConnectionConfirmed,
-    /// [18]
+    /// RFC event 18.
     TcpConnectionFails,
-    /// [19]
+    /// RFC event 19.
     BgpOpen(Open),
-    /// [21]/[22]/[28] a message that cannot be accepted; its NOTIFICATION is in the error.
+    /// RFC events 21/22/28: a message that cannot be accepted; its NOTIFICATION is in the error.
     MessageError(DecodeError),
-    /// [25]
+    /// RFC event 25.
     NotifMsg(Notification),
-    /// [26]
+    /// RFC event 26.
     KeepAliveMsg,
-    /// [27]
+    /// RFC event 27.
     UpdateMsg(Update),
     /// RFC 2918.
     RouteRefreshMsg(RouteRefresh),
