@@ -1,0 +1,424 @@
+//! The results: a table for people, JSON and CSV for machines. Every figure comes with
+//! its ratio to the reference candidate (vpngw, or the plain path while vpngw cannot run).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::candidates::CandidateId;
+use crate::measure::load::DISTURBED_BUSY_PERCENT;
+use crate::metric::{Metric, TABLE_COLUMNS};
+use crate::runner::Outcome;
+use crate::stats::ratio;
+
+/// Candidates that can be the reference, most preferred first.
+const REFERENCE_ORDER: [CandidateId; 3] = [
+    CandidateId::VpngwGcm,
+    CandidateId::VpngwCbc,
+    CandidateId::Plain,
+];
+
+/// One candidate's line of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateReport {
+    pub name: &'static str,
+    pub description: &'static str,
+    #[serde(skip)]
+    pub id: CandidateId,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// Median of each metric divided by the reference's median.
+    pub ratios: BTreeMap<Metric, f64>,
+}
+
+/// Everything one harness invocation found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub runs: u32,
+    pub duration_secs: u64,
+    /// The candidate ratios are relative to.
+    pub reference: Option<&'static str>,
+    pub candidates: Vec<CandidateReport>,
+}
+
+impl Report {
+    /// Derives the added RTT (against the plain path, when measured), picks the reference
+    /// and computes every ratio.
+    pub fn new(runs: u32, duration_secs: u64, results: Vec<(CandidateId, Outcome)>) -> Self {
+        let mut results = results;
+        let plain_rtt = results.iter().find_map(|(id, o)| {
+            (*id == CandidateId::Plain)
+                .then(|| o.median().and_then(|m| m.get(&Metric::RttMs).copied()))
+                .flatten()
+        });
+        if let Some(plain_rtt) = plain_rtt {
+            for (_, outcome) in &mut results {
+                if let Outcome::Measured { median, .. } = outcome {
+                    if let Some(rtt) = median.get(&Metric::RttMs).copied() {
+                        median.insert(Metric::AddedRttMs, rtt - plain_rtt);
+                    }
+                }
+            }
+        }
+        let reference = REFERENCE_ORDER.into_iter().find(|r| {
+            results
+                .iter()
+                .any(|(id, o)| id == r && o.median().is_some())
+        });
+        let reference_median = reference.and_then(|r| {
+            results
+                .iter()
+                .find(|(id, _)| *id == r)
+                .and_then(|(_, o)| o.median().cloned())
+        });
+        let candidates = results
+            .into_iter()
+            .map(|(id, outcome)| {
+                let ratios = match (outcome.median(), &reference_median) {
+                    (Some(own), Some(base)) => own
+                        .iter()
+                        .filter_map(|(m, v)| {
+                            base.get(m).and_then(|b| ratio(*v, *b)).map(|r| (*m, r))
+                        })
+                        .collect(),
+                    _ => BTreeMap::new(),
+                };
+                CandidateReport {
+                    name: id.name(),
+                    description: id.describe(),
+                    id,
+                    outcome,
+                    ratios,
+                }
+            })
+            .collect();
+        Report {
+            runs,
+            duration_secs,
+            reference: reference.map(CandidateId::name),
+            candidates,
+        }
+    }
+
+    /// The table for people: one row per candidate, each figure with its ratio.
+    pub fn table(&self) -> String {
+        let mut header = vec!["candidate".to_owned(), "runs".to_owned()];
+        header.extend(TABLE_COLUMNS.iter().map(|c| c.header.to_owned()));
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut notes: Vec<String> = Vec::new();
+        for c in &self.candidates {
+            let (median, runs_cell) = match (&c.outcome, c.outcome.disturbed()) {
+                (Outcome::Measured { median, .. }, Some((disturbed, total))) => {
+                    let cell = if disturbed > 0 {
+                        format!("{total} ({disturbed} disturbed)")
+                    } else {
+                        total.to_string()
+                    };
+                    (median, cell)
+                }
+                (Outcome::Skipped { reason }, _) => {
+                    notes.push(format!("{}: skipped: {reason}", c.name));
+                    rows.push(vec![c.name.to_owned(), "skipped".into()]);
+                    continue;
+                }
+                (Outcome::Unavailable { reason }, _) => {
+                    notes.push(format!("{}: unavailable: {reason}", c.name));
+                    rows.push(vec![c.name.to_owned(), "unavailable".into()]);
+                    continue;
+                }
+                (Outcome::Failed { reason }, _) => {
+                    notes.push(format!("{}: FAILED: {reason}", c.name));
+                    rows.push(vec![c.name.to_owned(), "FAILED".into()]);
+                    continue;
+                }
+                (Outcome::Measured { .. }, None) => continue,
+            };
+            let mut row = vec![c.name.to_owned(), runs_cell];
+            for col in TABLE_COLUMNS {
+                row.push(match median.get(&col.metric) {
+                    None => "-".into(),
+                    Some(v) => {
+                        let value = format!("{:.*}", col.decimals, v / col.divisor);
+                        match c.ratios.get(&col.metric) {
+                            Some(r) => format!("{value} ({r:.2}x)"),
+                            None => value,
+                        }
+                    }
+                });
+            }
+            rows.push(row);
+            if let Outcome::Measured {
+                cpu_note: Some(note),
+                ..
+            } = &c.outcome
+            {
+                notes.push(format!("{}: {note}", c.name));
+            }
+            if let Outcome::Measured { runs, .. } = &c.outcome {
+                for (n, run) in runs.iter().enumerate() {
+                    for e in &run.errors {
+                        notes.push(format!("{} run {}: {e}", c.name, n + 1));
+                    }
+                }
+            }
+        }
+        let mut out = render_columns(&header, &rows);
+        let _ = writeln!(
+            out,
+            "\nMedian of {} run(s) of {} s per test. {}",
+            self.runs,
+            self.duration_secs,
+            match self.reference {
+                Some(r) => format!("Ratios: figure / {r}'s figure."),
+                None => "No ratios: neither vpngw nor the plain path was measured.".into(),
+            }
+        );
+        out.push_str(
+            "UDP: datagrams filling the path MTU, sent unlimited; rate = received. \
+             64B: 64-byte UDP payloads, datagrams received per second.\n\
+             RTT: ping host_a -> host_b, path idle; +RTT: minus the plain path's RTT. \
+             CPU: gateway process during TCPx1, % of one core (utime+stime).\n",
+        );
+        let _ = writeln!(
+            out,
+            "Disturbed: over {DISTURBED_BUSY_PERCENT}% of all CPUs busy in the 1 s quiet window before or after the run."
+        );
+        for note in notes {
+            let _ = writeln!(out, "  {note}");
+        }
+        out
+    }
+
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string_pretty(self)
+    }
+
+    /// One line per candidate and metric: `candidate,status,metric,median,ratio,runs,disturbed_runs,reason`.
+    pub fn to_csv(&self) -> String {
+        let mut out =
+            String::from("candidate,status,metric,median,ratio,runs,disturbed_runs,reason\n");
+        for c in &self.candidates {
+            match &c.outcome {
+                Outcome::Measured { median, .. } => {
+                    let (disturbed, runs) = c.outcome.disturbed().unwrap_or((0, 0));
+                    for (metric, value) in median {
+                        let ratio = c
+                            .ratios
+                            .get(metric)
+                            .map(|r| r.to_string())
+                            .unwrap_or_default();
+                        let _ = writeln!(
+                            out,
+                            "{},measured,{},{value},{ratio},{runs},{disturbed},",
+                            c.name,
+                            metric.key()
+                        );
+                    }
+                }
+                Outcome::Skipped { reason } => csv_status(&mut out, c.name, "skipped", reason),
+                Outcome::Unavailable { reason } => {
+                    csv_status(&mut out, c.name, "unavailable", reason)
+                }
+                Outcome::Failed { reason } => csv_status(&mut out, c.name, "failed", reason),
+            }
+        }
+        out
+    }
+}
+
+fn csv_status(out: &mut String, name: &str, status: &str, reason: &str) {
+    let _ = writeln!(out, "{name},{status},,,,,,{}", csv_quote(reason));
+}
+
+/// RFC 4180 quoting: in double quotes, inner quotes doubled; newlines become spaces.
+fn csv_quote(field: &str) -> String {
+    let one_line = field.replace(['\n', '\r'], " ");
+    format!("\"{}\"", one_line.replace('"', "\"\""))
+}
+
+/// Left-aligned text columns separated by two spaces; short rows end early.
+fn render_columns(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[String]| {
+        let text: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", text.join("  ").trim_end());
+    };
+    line(header);
+    line(
+        &widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<String>>(),
+    );
+    for row in rows {
+        line(row);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::load::LoadCheck;
+    use crate::runner::{medians, RunFigures};
+
+    fn measured(pairs: &[(Metric, f64)], disturbed: bool) -> Outcome {
+        let run = RunFigures {
+            figures: pairs.iter().copied().collect(),
+            load: LoadCheck::new(if disturbed { 90.0 } else { 1.0 }, 1.0, 0.5),
+            errors: Vec::new(),
+        };
+        let median = medians(std::slice::from_ref(&run));
+        Outcome::Measured {
+            runs: vec![run],
+            median,
+            path_mtu: 1500,
+            cpu_note: None,
+        }
+    }
+
+    fn sample() -> Report {
+        Report::new(
+            1,
+            10,
+            vec![
+                (
+                    CandidateId::VpngwGcm,
+                    Outcome::Unavailable {
+                        reason: "no driver".into(),
+                    },
+                ),
+                (
+                    CandidateId::Plain,
+                    measured(&[(Metric::Tcp1Bps, 10e9), (Metric::RttMs, 0.05)], false),
+                ),
+                (
+                    CandidateId::StrongswanGcm,
+                    measured(
+                        &[
+                            (Metric::Tcp1Bps, 0.3e9),
+                            (Metric::RttMs, 0.25),
+                            (Metric::CpuATcp1Pct, 97.0),
+                        ],
+                        true,
+                    ),
+                ),
+                (
+                    CandidateId::Boringtun,
+                    Outcome::Skipped {
+                        reason: "cargo \"install\" failed,\nsee log".into(),
+                    },
+                ),
+            ],
+        )
+    }
+
+    #[test]
+    fn plain_is_the_reference_while_vpngw_is_unavailable() {
+        let r = sample();
+        assert_eq!(r.reference, Some("plain"));
+        let ss = &r.candidates[2];
+        assert!((ss.ratios[&Metric::Tcp1Bps] - 0.03).abs() < 1e-9);
+        assert!((ss.ratios[&Metric::RttMs] - 5.0).abs() < 1e-9);
+        assert!(
+            !ss.ratios.contains_key(&Metric::CpuATcp1Pct),
+            "plain has no CPU figure"
+        );
+        let added = ss.outcome.median().unwrap()[&Metric::AddedRttMs];
+        assert!((added - 0.2).abs() < 1e-9);
+        assert_eq!(r.candidates[1].ratios[&Metric::Tcp1Bps], 1.0);
+        assert!(r.candidates[0].ratios.is_empty());
+    }
+
+    #[test]
+    fn vpngw_is_the_reference_when_measured() {
+        let r = Report::new(
+            1,
+            10,
+            vec![
+                (
+                    CandidateId::VpngwGcm,
+                    measured(&[(Metric::Tcp1Bps, 2e9)], false),
+                ),
+                (
+                    CandidateId::Plain,
+                    measured(&[(Metric::Tcp1Bps, 10e9)], false),
+                ),
+            ],
+        );
+        assert_eq!(r.reference, Some("vpngw-gcm"));
+        assert_eq!(r.candidates[1].ratios[&Metric::Tcp1Bps], 5.0);
+    }
+
+    #[test]
+    fn table_shows_figures_ratios_and_reasons() {
+        let table = sample().table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("candidate") && lines[0].contains("TCPx1 Gbit/s"));
+        let plain = lines.iter().find(|l| l.starts_with("plain")).unwrap();
+        assert!(plain.contains("10.000 (1.00x)"), "{plain}");
+        let ss = lines
+            .iter()
+            .find(|l| l.starts_with("strongswan-gcm"))
+            .unwrap();
+        assert!(ss.contains("0.300 (0.03x)"), "{ss}");
+        assert!(ss.contains("1 (1 disturbed)"), "{ss}");
+        assert!(ss.contains("0.200"), "added RTT: {ss}");
+        assert!(ss.contains("97"), "CPU without ratio: {ss}");
+        assert!(table.contains("vpngw-gcm: unavailable: no driver"));
+        assert!(table.contains("boringtun: skipped: cargo"));
+        assert!(table.contains("figure / plain's figure"));
+    }
+
+    #[test]
+    fn csv_has_one_line_per_metric_and_quotes_reasons() {
+        let csv = sample().to_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            lines[0],
+            "candidate,status,metric,median,ratio,runs,disturbed_runs,reason"
+        );
+        assert!(lines.contains(&"vpngw-gcm,unavailable,,,,,,\"no driver\""));
+        assert!(lines.contains(&"plain,measured,tcp1_bps,10000000000,1,1,0,"));
+        assert!(lines.contains(&"strongswan-gcm,measured,tcp1_bps,300000000,0.03,1,1,"));
+        assert!(lines.contains(&"boringtun,skipped,,,,,,\"cargo \"\"install\"\" failed, see log\""));
+        // Every line has the same number of fields outside quotes.
+        for line in &lines {
+            let mut commas = 0;
+            let mut quoted = false;
+            for ch in line.chars() {
+                match ch {
+                    '"' => quoted = !quoted,
+                    ',' if !quoted => commas += 1,
+                    _ => {}
+                }
+            }
+            assert_eq!(commas, 7, "{line}");
+        }
+    }
+
+    #[test]
+    fn json_carries_status_runs_and_ratios() {
+        let json: serde_json::Value = serde_json::from_str(&sample().to_json().unwrap()).unwrap();
+        assert_eq!(json["reference"], "plain");
+        let c = &json["candidates"];
+        assert_eq!(c[0]["status"], "unavailable");
+        assert_eq!(c[1]["status"], "measured");
+        assert_eq!(c[1]["median"]["tcp1_bps"], 10e9);
+        assert_eq!(c[2]["runs"][0]["load"]["disturbed"], true);
+        assert_eq!(c[2]["ratios"]["tcp1_bps"], 0.03);
+    }
+}

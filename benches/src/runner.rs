@@ -1,0 +1,313 @@
+//! Runs each candidate in a fresh topology: set up, check the path, measure N times.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use e2e::{wait_for, IperfResult, IperfServer, Poll, WorkDir};
+use serde::Serialize;
+
+use crate::candidates::{self, CandidateId, Ready, Setup, ToolPaths};
+use crate::error::{BenchError, Result};
+use crate::measure::cpu::CpuMeter;
+use crate::measure::load::{self, LoadCheck};
+use crate::measure::{iperf, latency, pps};
+use crate::metric::Metric;
+use crate::stats::median;
+use crate::topology::{BenchTopology, HOST_B_ADDR};
+
+/// iperf3 server port on host_b.
+pub const IPERF_PORT: u16 = 5201;
+/// How long a freshly set up path may take to carry its first ping.
+const PATH_TIMEOUT: Duration = Duration::from_secs(20);
+/// Lets the iperf3 server go back to listening between tests.
+const BETWEEN_TESTS: Duration = Duration::from_millis(300);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub candidates: Vec<CandidateId>,
+    pub runs: u32,
+    pub duration: Duration,
+    pub tools: ToolPaths,
+}
+
+/// The figures of one run, and what the machine was doing around it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunFigures {
+    pub figures: BTreeMap<Metric, f64>,
+    pub load: LoadCheck,
+    /// Tests of this run that failed (their figures are missing).
+    pub errors: Vec<String>,
+}
+
+/// How a candidate fared.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Measured {
+        runs: Vec<RunFigures>,
+        median: BTreeMap<Metric, f64>,
+        path_mtu: u32,
+        cpu_note: Option<&'static str>,
+    },
+    Skipped {
+        reason: String,
+    },
+    Unavailable {
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// Median figures, when measured.
+    pub fn median(&self) -> Option<&BTreeMap<Metric, f64>> {
+        match self {
+            Outcome::Measured { median, .. } => Some(median),
+            _ => None,
+        }
+    }
+
+    /// How many runs were flagged disturbed, of how many.
+    pub fn disturbed(&self) -> Option<(usize, usize)> {
+        match self {
+            Outcome::Measured { runs, .. } => {
+                Some((runs.iter().filter(|r| r.load.disturbed).count(), runs.len()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The median of every metric present in at least one run.
+pub fn medians(runs: &[RunFigures]) -> BTreeMap<Metric, f64> {
+    Metric::ALL
+        .into_iter()
+        .filter_map(|m| {
+            let values: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.figures.get(&m).copied())
+                .collect();
+            median(&values).map(|v| (m, v))
+        })
+        .collect()
+}
+
+/// Sets up, checks and measures one candidate. Never fails: a failure is an outcome.
+pub fn run_candidate(id: CandidateId, opts: &Options, progress: &mut dyn FnMut(&str)) -> Outcome {
+    match try_candidate(id, opts, progress) {
+        Ok(outcome) => outcome,
+        Err(e) => Outcome::Failed {
+            reason: e.to_string(),
+        },
+    }
+}
+
+fn try_candidate(
+    id: CandidateId,
+    opts: &Options,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Outcome> {
+    if let Some(reason) = candidates::unavailable(id) {
+        return Ok(Outcome::Unavailable { reason });
+    }
+    progress(&format!("{id}: building topology and setting up"));
+    let topo = BenchTopology::build()?;
+    let ready = match candidates::setup(id, &topo, &opts.tools)? {
+        Setup::Ready(ready) => ready,
+        Setup::Skipped(reason) => return Ok(Outcome::Skipped { reason }),
+        Setup::Unavailable(reason) => return Ok(Outcome::Unavailable { reason }),
+    };
+    wait_for_path(id, &topo)?;
+    let logs = WorkDir::new("bench-iperf")?;
+    let _server = IperfServer::start(
+        topo.host_b()?,
+        HOST_B_ADDR.into(),
+        IPERF_PORT,
+        &logs.join("iperf3-server.log"),
+    )?;
+    let mut runs = Vec::new();
+    for n in 1..=opts.runs {
+        progress(&format!("{id}: run {n}/{}", opts.runs));
+        runs.push(measure_run(&topo, &ready, opts.duration)?);
+    }
+    let median = medians(&runs);
+    Ok(Outcome::Measured {
+        runs,
+        median,
+        path_mtu: ready.path_mtu,
+        cpu_note: ready.cpu_note,
+    })
+}
+
+fn wait_for_path(id: CandidateId, topo: &BenchTopology) -> Result<()> {
+    let host_a = topo.host_a()?;
+    wait_for("a ping through the path", PATH_TIMEOUT, || {
+        Ok(if latency::reachable(host_a, BenchTopology::target())? {
+            Poll::Ready(())
+        } else {
+            Poll::Pending("no echo reply from host_b".into())
+        })
+    })
+    .map_err(|e| BenchError::TunnelDown {
+        candidate: id.to_string(),
+        detail: e.to_string(),
+    })
+}
+
+/// One iperf3 test, retried once (the server may still be closing the last one).
+fn with_retry(mut test: impl FnMut() -> Result<IperfResult>) -> Result<IperfResult> {
+    match test() {
+        Ok(r) => Ok(r),
+        Err(_) => {
+            std::thread::sleep(Duration::from_secs(1));
+            test()
+        }
+    }
+}
+
+struct Recorder<'a> {
+    ready: &'a Ready,
+    figures: BTreeMap<Metric, f64>,
+    errors: Vec<String>,
+}
+
+impl Recorder<'_> {
+    /// Runs a throughput test with the gateway CPU metered; records what `record` picks.
+    fn throughput(
+        &mut self,
+        name: &str,
+        cpu: [Metric; 2],
+        test: impl FnMut() -> Result<IperfResult>,
+        record: impl FnOnce(&IperfResult, &mut BTreeMap<Metric, f64>),
+    ) -> Result<()> {
+        let meter = CpuMeter::start(&self.ready.gateway_pids)?;
+        let result = with_retry(test);
+        // A gateway that died mid-test is a failure of the candidate, not of one test.
+        let used = meter.finish()?;
+        match result {
+            Ok(r) => {
+                record(&r, &mut self.figures);
+                for (metric, pct) in cpu.into_iter().zip(used) {
+                    if let Some(pct) = pct {
+                        self.figures.insert(metric, pct);
+                    }
+                }
+            }
+            Err(e) => self.errors.push(format!("{name}: {e}")),
+        }
+        std::thread::sleep(BETWEEN_TESTS);
+        Ok(())
+    }
+}
+
+fn measure_run(topo: &BenchTopology, ready: &Ready, duration: Duration) -> Result<RunFigures> {
+    let (busy_before, loadavg) = load::before_run()?;
+    let client = topo.host_a()?;
+    let server = BenchTopology::target();
+    let mut rec = Recorder {
+        ready,
+        figures: BTreeMap::new(),
+        errors: Vec::new(),
+    };
+    match latency::measure(client, server).and_then(|s| latency::average_rtt_ms(&s)) {
+        Ok(rtt) => {
+            rec.figures.insert(Metric::RttMs, rtt);
+        }
+        Err(e) => rec.errors.push(format!("rtt: {e}")),
+    }
+    rec.throughput(
+        "tcp1",
+        [Metric::CpuATcp1Pct, Metric::CpuBTcp1Pct],
+        || iperf::tcp(client, server, IPERF_PORT, 1, duration),
+        |r, f| {
+            f.insert(Metric::Tcp1Bps, r.received_bits_per_second);
+            if let Some(retr) = r.retransmits {
+                f.insert(Metric::Tcp1Retransmits, retr as f64);
+            }
+        },
+    )?;
+    rec.throughput(
+        "tcp4",
+        [Metric::CpuATcp4Pct, Metric::CpuBTcp4Pct],
+        || iperf::tcp(client, server, IPERF_PORT, 4, duration),
+        |r, f| {
+            f.insert(Metric::Tcp4Bps, r.received_bits_per_second);
+        },
+    )?;
+    let payload = iperf::udp_payload_for_mtu(ready.path_mtu);
+    rec.throughput(
+        "udp",
+        [Metric::CpuAUdpPct, Metric::CpuBUdpPct],
+        || iperf::udp(client, server, IPERF_PORT, payload, duration),
+        |r, f| {
+            f.insert(Metric::UdpBps, r.received_bits_per_second);
+            if let Some(loss) = r.lost_percent {
+                f.insert(Metric::UdpLossPct, loss);
+            }
+        },
+    )?;
+    rec.throughput(
+        "pps64",
+        [Metric::CpuAPps64Pct, Metric::CpuBPps64Pct],
+        || pps::small_udp(client, server, IPERF_PORT, duration),
+        |r, f| {
+            if let Some(rate) = pps::received_pps(r, pps::SMALL_PAYLOAD) {
+                f.insert(Metric::Pps64, rate);
+            }
+            if let Some(loss) = r.lost_percent {
+                f.insert(Metric::Pps64LossPct, loss);
+            }
+        },
+    )?;
+    let busy_after = load::quiet_window_busy_percent(load::WINDOW)?;
+    Ok(RunFigures {
+        figures: rec.figures,
+        load: LoadCheck::new(busy_before, busy_after, loadavg),
+        errors: rec.errors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(pairs: &[(Metric, f64)]) -> RunFigures {
+        RunFigures {
+            figures: pairs.iter().copied().collect(),
+            load: LoadCheck::new(1.0, 1.0, 0.1),
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn medians_per_metric_over_runs_that_have_it() {
+        let runs = [
+            run(&[(Metric::Tcp1Bps, 3e8), (Metric::RttMs, 0.2)]),
+            run(&[(Metric::Tcp1Bps, 1e8)]),
+            run(&[(Metric::Tcp1Bps, 2e8), (Metric::RttMs, 0.4)]),
+        ];
+        let m = medians(&runs);
+        assert_eq!(m.get(&Metric::Tcp1Bps), Some(&2e8));
+        assert!((m[&Metric::RttMs] - 0.3).abs() < 1e-12);
+        assert_eq!(m.get(&Metric::Pps64), None);
+    }
+
+    #[test]
+    fn disturbed_runs_are_counted() {
+        let mut busy = run(&[]);
+        busy.load = LoadCheck::new(80.0, 1.0, 3.0);
+        let outcome = Outcome::Measured {
+            runs: vec![run(&[]), busy],
+            median: BTreeMap::new(),
+            path_mtu: 1500,
+            cpu_note: None,
+        };
+        assert_eq!(outcome.disturbed(), Some((1, 2)));
+        let skipped = Outcome::Skipped { reason: "x".into() };
+        assert_eq!(skipped.disturbed(), None);
+        assert!(skipped.median().is_none());
+    }
+}
