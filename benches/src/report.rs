@@ -278,6 +278,8 @@ mod tests {
     fn measured(pairs: &[(Metric, f64)], disturbed: bool) -> Outcome {
         let run = RunFigures {
             figures: pairs.iter().copied().collect(),
+            received_payload_bytes: 1,
+            path_tx_bytes: 1,
             load: LoadCheck::new(if disturbed { 90.0 } else { 1.0 }, 1.0, 0.5),
             errors: Vec::new(),
         };

@@ -13,7 +13,7 @@ use crate::measure::load::{self, LoadCheck};
 use crate::measure::{iperf, latency, pps};
 use crate::metric::Metric;
 use crate::stats::median;
-use crate::topology::{BenchTopology, HOST_B_ADDR};
+use crate::topology::{BenchTopology, Side, HOST_B_ADDR};
 
 /// iperf3 server port on host_b.
 pub const IPERF_PORT: u16 = 5201;
@@ -35,6 +35,11 @@ pub struct Options {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunFigures {
     pub figures: BTreeMap<Metric, f64>,
+    /// Payload bytes iperf3 received over all tests of the run.
+    pub received_payload_bytes: u64,
+    /// Bytes gw_a sent through the candidate's path device meanwhile (a lower bound
+    /// check: every received payload byte went through it, plus headers).
+    pub path_tx_bytes: u64,
     pub load: LoadCheck,
     /// Tests of this run that failed (their figures are missing).
     pub errors: Vec<String>,
@@ -171,6 +176,7 @@ fn with_retry(mut test: impl FnMut() -> Result<IperfResult>) -> Result<IperfResu
 struct Recorder<'a> {
     ready: &'a Ready,
     figures: BTreeMap<Metric, f64>,
+    received_bytes: u64,
     errors: Vec<String>,
 }
 
@@ -189,6 +195,7 @@ impl Recorder<'_> {
         let used = meter.finish()?;
         match result {
             Ok(r) => {
+                self.received_bytes = self.received_bytes.saturating_add(r.received_bytes);
                 record(&r, &mut self.figures);
                 for (metric, pct) in cpu.into_iter().zip(used) {
                     if let Some(pct) = pct {
@@ -203,13 +210,31 @@ impl Recorder<'_> {
     }
 }
 
+/// Every payload byte iperf3 received must have left gw_a through the path device;
+/// fewer bytes there means the figures measured some other path.
+pub fn check_path(dev: &str, received_payload: u64, path_tx: u64) -> Result<()> {
+    if received_payload == 0 || path_tx < received_payload {
+        return Err(BenchError::parse(
+            "path counters",
+            format!(
+                "iperf3 received {received_payload} payload bytes but {dev} on gw_a sent only \
+                 {path_tx}: the traffic did not take the candidate's path"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn measure_run(topo: &BenchTopology, ready: &Ready, duration: Duration) -> Result<RunFigures> {
     let (busy_before, loadavg) = load::before_run()?;
+    let gw_a = topo.gw(Side::A)?;
+    let path_before = gw_a.link_stats(&ready.path_dev)?;
     let client = topo.host_a()?;
     let server = BenchTopology::target();
     let mut rec = Recorder {
         ready,
         figures: BTreeMap::new(),
+        received_bytes: 0,
         errors: Vec::new(),
     };
     match latency::measure(client, server).and_then(|s| latency::average_rtt_ms(&s)) {
@@ -262,9 +287,16 @@ fn measure_run(topo: &BenchTopology, ready: &Ready, duration: Duration) -> Resul
             }
         },
     )?;
+    let path_tx_bytes = gw_a
+        .link_stats(&ready.path_dev)?
+        .tx_bytes
+        .saturating_sub(path_before.tx_bytes);
+    check_path(&ready.path_dev, rec.received_bytes, path_tx_bytes)?;
     let busy_after = load::quiet_window_busy_percent(load::WINDOW)?;
     Ok(RunFigures {
         figures: rec.figures,
+        received_payload_bytes: rec.received_bytes,
+        path_tx_bytes,
         load: LoadCheck::new(busy_before, busy_after, loadavg),
         errors: rec.errors,
     })
@@ -277,6 +309,8 @@ mod tests {
     fn run(pairs: &[(Metric, f64)]) -> RunFigures {
         RunFigures {
             figures: pairs.iter().copied().collect(),
+            received_payload_bytes: 0,
+            path_tx_bytes: 0,
             load: LoadCheck::new(1.0, 1.0, 0.1),
             errors: Vec::new(),
         }
@@ -293,6 +327,17 @@ mod tests {
         assert_eq!(m.get(&Metric::Tcp1Bps), Some(&2e8));
         assert!((m[&Metric::RttMs] - 0.3).abs() < 1e-12);
         assert_eq!(m.get(&Metric::Pps64), None);
+    }
+
+    #[test]
+    fn path_check_needs_every_payload_byte_on_the_device() {
+        assert!(check_path("wg1a", 1_000, 1_100).is_ok());
+        let err = check_path("wg1a", 1_000, 999).unwrap_err().to_string();
+        assert!(
+            err.contains("wg1a") && err.contains("did not take"),
+            "{err}"
+        );
+        assert!(check_path("wg1a", 0, 5).is_err(), "nothing measured");
     }
 
     #[test]

@@ -131,6 +131,9 @@ pub struct Ready {
     pub cpu_note: Option<&'static str>,
     /// MTU of the tunnel (or link) between the sites.
     pub path_mtu: u32,
+    /// gw_a's device towards site B (tunnel device, or the underlay link): all measured
+    /// traffic must leave through it, which its counters confirm.
+    pub path_dev: String,
     /// Daemons, configs, keys: dropped in order (processes first).
     pub keep: Vec<Box<dyn std::any::Any>>,
 }
@@ -141,6 +144,7 @@ impl fmt::Debug for Ready {
             .field("gateway_pids", &self.gateway_pids)
             .field("cpu_note", &self.cpu_note)
             .field("path_mtu", &self.path_mtu)
+            .field("path_dev", &self.path_dev)
             .field("keep", &self.keep.len())
             .finish()
     }

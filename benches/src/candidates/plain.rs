@@ -19,6 +19,7 @@ pub fn setup(topo: &BenchTopology) -> Result<Setup> {
         gateway_pids: [None, None],
         cpu_note: Some("kernel forwarding: CPU not attributable to a process"),
         path_mtu: LINK_MTU,
+        path_dev: "wan0".to_owned(),
         keep: Vec::new(),
     }))
 }

@@ -93,6 +93,7 @@ pub fn setup(topo: &BenchTopology, esp: Esp) -> Result<Setup> {
         gateway_pids: [Some(a.pid()), Some(b.pid())],
         cpu_note: None,
         path_mtu: DEV_MTU,
+        path_dev: DEV.to_owned(),
         keep: vec![Box::new(a), Box::new(b)],
     }))
 }

@@ -197,6 +197,7 @@ pub fn setup_pair(
         gateway_pids: pids,
         cpu_note: None,
         path_mtu: MTU,
+        path_dev: ifname(tag, Side::A),
         keep,
     }))
 }
