@@ -282,3 +282,42 @@ fn large_messages_are_fragmented_and_reassembled() {
     assert!(p.a.rec.sent >= 3, "{}", p.a.rec.sent);
     assert_eq!(p.a.rec.active()[0].local_ts.len(), 40);
 }
+
+#[test]
+fn peer_restart_with_initial_contact_replaces_the_old_sa() {
+    let mut p = pair("aes128-sha256-ecp256", "aes128gcm16", 20, |c, _| {
+        c.dpd = None
+    });
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    let old = p.b.rec.installs[0].inbound.spi;
+    let old_spis = p.b.tunnel.ike_spis();
+    p.drive_for(Duration::from_secs(100));
+    p.restart_a(common::pair::config(
+        1,
+        "aes128-sha256-ecp256",
+        "aes128gcm16",
+    ));
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    assert!(p.b.rec.deleted.contains(&old), "the stale CHILD SA went");
+    assert_ne!(p.b.tunnel.ike_spis(), old_spis);
+    assert_eq!(p.b.rec.active().len(), 1);
+    p.assert_keys_match();
+    // The tunnel never went down on b: the new CHILD SA came with the new IKE SA.
+    assert!(p.b.rec.downs.is_empty());
+}
+
+#[test]
+fn simultaneous_initiation_converges_on_one_ike_sa() {
+    for seed in 0..10 {
+        let mut p = pair("aes128-sha256-ecp256", "aes128gcm16", 300 + seed, |c, _| {
+            c.start_action = ike::sa::StartAction::Initiate;
+        });
+        p.latency = Duration::from_millis(20);
+        assert!(p.drive_until_up(Duration::from_secs(10)), "seed {seed}");
+        p.drive_for(Duration::from_secs(120));
+        assert!(p.a.tunnel.is_up() && p.b.tunnel.is_up(), "seed {seed}");
+        assert_eq!(p.a.tunnel.ike_spis(), p.b.tunnel.ike_spis(), "seed {seed}");
+        assert_eq!(p.a.rec.active().len(), 1, "seed {seed}");
+        p.assert_keys_match();
+    }
+}

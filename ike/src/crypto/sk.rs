@@ -317,7 +317,7 @@ impl Reassembler {
         if n == 1 {
             self.inner_first = o.inner_first;
         }
-        *self.parts.get_mut(usize::from(n) - 1)? = Some(o.plaintext);
+        *self.parts.get_mut(usize::from(n).checked_sub(1)?)? = Some(o.plaintext);
         if self.parts.iter().any(Option::is_none) {
             return None;
         }

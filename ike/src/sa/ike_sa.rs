@@ -446,6 +446,12 @@ impl IkeSa {
             remote_ts: remote_ts.clone(),
             udp_encap: self.udp_encap.then_some((self.local, self.remote)),
         }));
+        tracing::info!(
+            peer = %self.remote,
+            spi_in = format_args!("{inbound_spi:08x}"),
+            spi_out = format_args!("{outbound_spi:08x}"),
+            "CHILD SA installed"
+        );
         let (rekey_at, expire_at) = ctx.jittered(ctx.cfg.child_lifetime);
         self.children.push(ChildSa {
             inbound_spi,
@@ -465,6 +471,12 @@ impl IkeSa {
             .iter()
             .position(|c| c.inbound_spi == inbound_spi)?;
         let c = self.children.remove(pos);
+        tracing::info!(
+            peer = %self.remote,
+            spi_in = format_args!("{:08x}", c.inbound_spi),
+            spi_out = format_args!("{:08x}", c.outbound_spi),
+            "CHILD SA removed"
+        );
         ctx.out.push_back(Action::DeleteChildSa {
             inbound_spi: c.inbound_spi,
             outbound_spi: c.outbound_spi,

@@ -199,6 +199,9 @@ impl Tunnel {
     ) -> Result<(), IkeError> {
         self.stats.received += 1;
         let r = self.dispatch(now, local, remote, datagram, rng);
+        if let Err(e) = &r {
+            tracing::debug!(peer = %remote, error = %e, "IKE datagram dropped or refused");
+        }
         match &r {
             Err(IkeError::Decode(_)) => self.stats.malformed += 1,
             Err(IkeError::Crypto(_)) => self.stats.integrity_failures += 1,
@@ -305,6 +308,7 @@ impl Tunnel {
             }
         }
         if let Some(new) = rekeyed {
+            tracing::info!(peer = %self.cfg.remote, spi_i = %hex8(&new.spi_i), spi_r = %hex8(&new.spi_r), "IKE SA rekeyed");
             if let Some(prev) = self.ike.replace(new) {
                 self.old.push(prev);
             }
@@ -478,10 +482,12 @@ impl Tunnel {
             .as_ref()
             .is_some_and(|s| s.is_established() && !s.children.is_empty());
         if up && !self.up {
+            tracing::info!(peer = %self.cfg.remote, "tunnel up");
             self.actions.push_back(Action::Up);
         } else if !up && self.up {
-            self.actions
-                .push_back(Action::Down(down.unwrap_or(DownReason::NegotiationFailed)));
+            let reason = down.unwrap_or(DownReason::NegotiationFailed);
+            tracing::warn!(peer = %self.cfg.remote, ?reason, "tunnel down");
+            self.actions.push_back(Action::Down(reason));
         }
         self.up = up;
         let idle = self.ike.is_none() && !self.negotiating.iter().any(|s| s.initiator);
@@ -493,4 +499,8 @@ impl Tunnel {
             }
         }
     }
+}
+
+fn hex8(spi: &[u8; 8]) -> String {
+    spi.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -222,6 +222,12 @@ impl Pair {
         self.a.tunnel.is_up() && self.b.tunnel.is_up()
     }
 
+    /// Side a loses all state (a reboot) and comes back with `cfg`.
+    pub fn restart_a(&mut self, cfg: Config) {
+        self.a.tunnel = Tunnel::new(cfg, self.now, &mut self.rng).unwrap();
+        self.a.rec = Record::default();
+    }
+
     pub fn rng(&mut self) -> &mut StdRng {
         &mut self.rng
     }
