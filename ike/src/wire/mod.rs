@@ -9,6 +9,8 @@ mod header;
 mod payload;
 mod reader;
 mod sa;
+#[cfg(test)]
+mod tests;
 mod ts;
 
 pub use error::DecodeError;
