@@ -1,8 +1,13 @@
 //! vpngw: the gateway daemon's building blocks (config, routing table, packet helpers, kernel
-//! integration). The binary `vpngw` is a thin CLI over this library.
+//! integration, dataplane workers, the daemon's control plane). The binary `vpngw` is a thin
+//! CLI over this library.
 
 pub mod cli;
 pub mod config;
+#[cfg(target_os = "linux")]
+pub mod daemon;
+#[cfg(target_os = "linux")]
+pub mod dataplane;
 pub mod packet;
 pub mod routing;
 #[cfg(target_os = "linux")]

@@ -25,6 +25,7 @@ pub mod site_to_site;
 mod snmp;
 mod tools;
 mod topology;
+pub mod vpngw;
 mod wait;
 mod workdir;
 
@@ -48,5 +49,6 @@ pub use tools::{
     is_root, require, skip_unless_root, vpngw_binary, Tool, INSTALL_HINT, VPNGW_BIN_ENV,
 };
 pub use topology::{Topology, TopologyBuilder};
+pub use vpngw::{Vpngw, VpngwConfig, VpngwStatus, VpngwTunnel};
 pub use wait::{wait_for, wait_until, Poll};
 pub use workdir::{WorkDir, KEEP_ENV};

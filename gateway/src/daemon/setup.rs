@@ -89,7 +89,8 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
         kroutes.add_address(tun.index(), net)?;
     }
     let locals: BTreeSet<_> = all.iter().map(|(_, t)| t.local_address).collect();
-    let sockets = UnderlaySockets::bind(&locals, Duration::from_millis(200)).map_err(io("underlay sockets"))?;
+    let sockets = UnderlaySockets::bind(&locals, Duration::from_millis(200))
+        .map_err(io("underlay sockets"))?;
     let mut paths = Vec::new();
     for (_, t) in &all {
         paths.push(Arc::new(TunnelPath::new(
@@ -101,7 +102,12 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
         )));
     }
     let tun_index = tun.index();
-    let shared = Arc::new(Shared::new(tun, sockets, RoutingTable::new(), paths.clone()));
+    let shared = Arc::new(Shared::new(
+        tun,
+        sockets,
+        RoutingTable::new(),
+        paths.clone(),
+    ));
     let now = Instant::now();
     let mut tunnels = Vec::new();
     for (i, ((conn, t), cfg)) in all.iter().zip(ike_cfgs).enumerate() {
@@ -111,17 +117,35 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
         })?;
         let id = TunnelId(u16::try_from(i).unwrap_or(u16::MAX));
         let path = paths.get(i).cloned().unwrap_or_else(|| {
-            Arc::new(TunnelPath::new(&t.name, t.local_address, t.mtu, t.mss_clamp, t.inner.local))
+            Arc::new(TunnelPath::new(
+                &t.name,
+                t.local_address,
+                t.mtu,
+                t.mss_clamp,
+                t.inner.local,
+            ))
         });
         tunnels.push(TunnelCtl::new(id, conn, (*t).clone(), engine, path));
     }
-    let mut daemon = Daemon::new(opts.config.clone(), config.clone(), tunnels, Rib::new(), shared.clone(), kroutes, tun_index);
+    let mut daemon = Daemon::new(
+        opts.config.clone(),
+        config.clone(),
+        tunnels,
+        Rib::new(),
+        shared.clone(),
+        kroutes,
+        tun_index,
+    );
     daemon.install_routes()?;
 
     let (ike_tx, mut ike_rx) = mpsc::unbounded_channel::<IkeDatagram>();
     let workers = Workers::start(shared.clone(), ike_tx).map_err(io("worker threads"))?;
-    let socket_path = opts.socket.clone().unwrap_or_else(|| config.control_socket.clone());
-    let listener = control::bind(&socket_path).map_err(io(format!("control socket {}", socket_path.display())))?;
+    let socket_path = opts
+        .socket
+        .clone()
+        .unwrap_or_else(|| config.control_socket.clone());
+    let listener = control::bind(&socket_path)
+        .map_err(io(format!("control socket {}", socket_path.display())))?;
     let _socket_file = SocketFile(socket_path.clone());
     let (call_tx, mut call_rx) = mpsc::channel::<Call>(16);
     tokio::spawn(control::serve(listener, call_tx));

@@ -3,7 +3,7 @@
 
 use super::ike_config::ike_config;
 use super::status::{Request, Response, RouteStatus, Routes, Status, TunnelAction};
-use super::tunnels::{TunnelCtl, Transition};
+use super::tunnels::{Transition, TunnelCtl};
 use crate::config::{Config, SelectionMode};
 use crate::dataplane::{IkeDatagram, Shared};
 use crate::routing::{Rib, TunnelId};
@@ -104,7 +104,10 @@ impl Daemon {
     }
 
     fn id_of(&self, name: &str) -> Option<TunnelId> {
-        self.tunnels.iter().find(|t| t.cfg.name == name).map(|t| t.id)
+        self.tunnels
+            .iter()
+            .find(|t| t.cfg.name == name)
+            .map(|t| t.id)
     }
 
     fn publish(&self) {
@@ -133,7 +136,10 @@ impl Daemon {
     }
 
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.tunnels.iter().filter_map(|t| t.ike.poll_timeout()).min()
+        self.tunnels
+            .iter()
+            .filter_map(|t| t.ike.poll_timeout())
+            .min()
     }
 
     pub fn on_timeouts(&mut self, now: Instant) {
@@ -241,7 +247,12 @@ impl Daemon {
         Routes { routes }
     }
 
-    fn tunnel_action(&mut self, action: TunnelAction, name: &str, now: Instant) -> Result<(), String> {
+    fn tunnel_action(
+        &mut self,
+        action: TunnelAction,
+        name: &str,
+        now: Instant,
+    ) -> Result<(), String> {
         let i = self
             .tunnels
             .iter()
@@ -268,9 +279,9 @@ impl Daemon {
                     return Err(format!("no tunnel named `{name}`"));
                 };
                 let cfg = t.cfg.clone();
-                let engine = ike_config(&cfg)
-                    .map_err(|e| e.to_string())
-                    .and_then(|c| ike::Tunnel::new(c, now, &mut OsRng).map_err(|e| e.to_string()))?;
+                let engine = ike_config(&cfg).map_err(|e| e.to_string()).and_then(|c| {
+                    ike::Tunnel::new(c, now, &mut OsRng).map_err(|e| e.to_string())
+                })?;
                 t.clear_sas(&self.shared);
                 t.restart(engine, cfg);
                 tracing::info!(tunnel = name, "enabled by operator");
@@ -302,9 +313,11 @@ impl Daemon {
                 .collect()
         };
         if shape(&new) != shape(&self.config) || new.tun_name != self.config.tun_name {
-            return Err("reload cannot add, remove or rename tunnels, or change their local \
+            return Err(
+                "reload cannot add, remove or rename tunnels, or change their local \
                         address, inner address, MTU or the TUN device: restart vpngw"
-                .into());
+                    .into(),
+            );
         }
         let new_tunnels: Vec<crate::config::Tunnel> = new
             .connections
@@ -327,7 +340,9 @@ impl Daemon {
         let mut changed = Vec::new();
         for (i, (engine, t)) in engines.into_iter().zip(new_tunnels).enumerate() {
             let Some(engine) = engine else { continue };
-            let Some(ctl) = self.tunnels.get_mut(i) else { continue };
+            let Some(ctl) = self.tunnels.get_mut(i) else {
+                continue;
+            };
             let id = ctl.id;
             let _ = self.rib.set_tunnel_up(id, false);
             self.shared.routing.publish_rib(&self.rib);
@@ -386,11 +401,14 @@ impl Daemon {
 
 /// Whether `bytes` (an IKE datagram, on 4500 with the non-ESP marker) is an IKE_SA_INIT request.
 fn is_init_request(bytes: &[u8], port: u16) -> bool {
-    let msg = if port == 4500 { bytes.get(4..) } else { Some(bytes) };
-    let (Some(&exchange), Some(&flags)) = (
-        msg.and_then(|m| m.get(18)),
-        msg.and_then(|m| m.get(19)),
-    ) else {
+    let msg = if port == 4500 {
+        bytes.get(4..)
+    } else {
+        Some(bytes)
+    };
+    let (Some(&exchange), Some(&flags)) =
+        (msg.and_then(|m| m.get(18)), msg.and_then(|m| m.get(19)))
+    else {
         return false;
     };
     exchange == IKE_SA_INIT && flags & FLAG_RESPONSE == 0

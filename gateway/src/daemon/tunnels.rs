@@ -101,7 +101,10 @@ impl TunnelCtl {
         remote: SocketAddr,
         bytes: &[u8],
     ) {
-        match self.ike.handle_datagram(now, local, remote, bytes, &mut OsRng) {
+        match self
+            .ike
+            .handle_datagram(now, local, remote, bytes, &mut OsRng)
+        {
             Ok(()) => self.last_heard = Some(unix_now()),
             Err(e) => {
                 tracing::debug!(tunnel = %self.cfg.name, %remote, error = %e, "IKE datagram refused");
@@ -185,7 +188,8 @@ impl TunnelCtl {
             let mut iv = [0u8; 16];
             OsRng.fill_bytes(&mut iv);
             let inbound = InboundSa::new(sa.inbound.spi, suite, &in_keys, in_cfg)?;
-            let outbound = OutboundSa::new(sa.outbound.spi, suite, &out_keys, out_cfg, IvKey::new(iv))?;
+            let outbound =
+                OutboundSa::new(sa.outbound.spi, suite, &out_keys, out_cfg, IvKey::new(iv))?;
             Ok::<_, esp::SaError>((Arc::new(inbound), Arc::new(outbound)))
         })();
         let (inbound, outbound) = match built {

@@ -57,7 +57,11 @@ fn esp_in(shared: &Shared, packet: &mut [u8]) {
     match shared.sas.decap(packet) {
         Ok((spi, d)) => {
             if let Some(event) = d.event {
-                tracing::info!(spi = format_args!("{spi:08x}"), ?event, "inbound SA lifetime");
+                tracing::info!(
+                    spi = format_args!("{spi:08x}"),
+                    ?event,
+                    "inbound SA lifetime"
+                );
             }
             let Some(inner) = packet.get(d.inner) else {
                 return;

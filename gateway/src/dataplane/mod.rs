@@ -24,7 +24,6 @@ use std::time::Duration;
 const POLL: Duration = Duration::from_millis(200);
 
 /// Everything the workers share.
-#[derive(Debug)]
 pub struct Shared {
     pub tun: Tun,
     pub sockets: UnderlaySockets,
@@ -34,6 +33,16 @@ pub struct Shared {
     pub tunnels: Vec<Arc<TunnelPath>>,
     pub counters: Counters,
     stop: AtomicBool,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("tun", &self.tun)
+            .field("sas", &self.sas.len())
+            .field("tunnels", &self.tunnels)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {

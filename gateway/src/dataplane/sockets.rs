@@ -29,9 +29,8 @@ impl UnderlaySockets {
         for ip in locals {
             for port in [IKE_PORT, NAT_T_PORT] {
                 let addr = SocketAddr::new(*ip, port);
-                let sock = UdpSocket::bind(addr).map_err(|e| {
-                    io::Error::new(e.kind(), format!("bind UDP {addr}: {e}"))
-                })?;
+                let sock = UdpSocket::bind(addr)
+                    .map_err(|e| io::Error::new(e.kind(), format!("bind UDP {addr}: {e}")))?;
                 sock.set_read_timeout(Some(read_timeout))?;
                 sockets.push((addr, sock));
             }
@@ -61,7 +60,10 @@ impl UnderlaySockets {
 
     pub fn send(&self, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) -> io::Result<usize> {
         let sock = self.find(local).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::AddrNotAvailable, format!("no socket on {local}"))
+            io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("no socket on {local}"),
+            )
         })?;
         sock.send_to(bytes, remote)
     }

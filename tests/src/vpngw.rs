@@ -1,0 +1,462 @@
+//! The vpngw daemon under test: a config for one side of the [`SiteToSite`] plan, the
+//! process in that side's namespace, and its control commands (`vpngw status --json` ...).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::charon::Side;
+use crate::command::{describe, failure};
+use crate::error::{HarnessError, Result};
+use crate::netns::Netns;
+use crate::process::ProcessGuard;
+use crate::secret::Psk;
+use crate::site_to_site::{plan, SiteToSite};
+use crate::tools::vpngw_binary;
+use crate::wait::{wait_for, wait_until, Poll};
+use crate::workdir::WorkDir;
+
+/// One tunnel of a vpngw config.
+#[derive(Debug, Clone)]
+pub struct VpngwTunnel {
+    pub name: String,
+    /// Underlay source address when it differs from the config's `local.address`.
+    pub local_address: Option<IpAddr>,
+    pub peer: IpAddr,
+    pub psk: Psk,
+    pub ike_proposals: String,
+    pub esp_proposals: String,
+    /// `"initiate"` or `"respond"`.
+    pub start_action: String,
+    /// (soft, hard) lifetimes in the config's duration syntax, e.g. `("20s", "30s")`.
+    pub ike_lifetime: (String, String),
+    pub child_lifetime: (String, String),
+    pub inner_address: String,
+    pub inner_peer: Ipv4Addr,
+    pub mtu: u16,
+}
+
+/// A whole vpngw config: one connection with two tunnels and static routes.
+#[derive(Debug, Clone)]
+pub struct VpngwConfig {
+    pub local_address: IpAddr,
+    pub tun_name: String,
+    pub connection: String,
+    pub tunnels: Vec<VpngwTunnel>,
+    /// (prefix, tunnel names in preference order).
+    pub routes: Vec<(String, Vec<String>)>,
+}
+
+impl VpngwConfig {
+    /// Both plan tunnels as seen from `side`, with strongSwan's default proposals of the
+    /// harness (IKE aes256-sha256-modp2048, ESP aes256gcm16-modp2048), the other site's
+    /// prefix routed over tunnel1 then tunnel2. The cloud initiates, the customer responds.
+    pub fn for_plan(side: Side, psks: [Psk; 2]) -> Self {
+        let tunnels = plan::TUNNELS
+            .iter()
+            .zip(psks)
+            .map(|(t, psk)| {
+                let (local, peer, inner, inner_peer) = match side {
+                    Side::Cloud => (
+                        t.cloud_public,
+                        t.customer_public,
+                        t.cloud_inner,
+                        t.customer_inner,
+                    ),
+                    Side::Customer => (
+                        t.customer_public,
+                        t.cloud_public,
+                        t.customer_inner,
+                        t.cloud_inner,
+                    ),
+                };
+                VpngwTunnel {
+                    name: t.name.to_owned(),
+                    local_address: (side == Side::Cloud).then_some(local.into()),
+                    peer: peer.into(),
+                    psk,
+                    ike_proposals: "aes256-sha256-modp2048".into(),
+                    esp_proposals: "aes256gcm16-modp2048".into(),
+                    start_action: if side == Side::Cloud {
+                        "initiate"
+                    } else {
+                        "respond"
+                    }
+                    .into(),
+                    ike_lifetime: ("1h".into(), "2h".into()),
+                    child_lifetime: ("50m".into(), "1h".into()),
+                    inner_address: format!("{inner}/{}", t.inner_prefix_len),
+                    inner_peer,
+                    mtu: 1400,
+                }
+            })
+            .collect();
+        let (local_address, remote_prefix) = match side {
+            Side::Cloud => (plan::TUNNELS[0].cloud_public, plan::IDC_PREFIX),
+            Side::Customer => (plan::CUSTOMER_GW_WAN, plan::VPC_PREFIX),
+        };
+        VpngwConfig {
+            local_address: local_address.into(),
+            tun_name: "vpngw0".into(),
+            connection: "lab".into(),
+            tunnels,
+            routes: vec![(
+                remote_prefix.into(),
+                vec![plan::TUNNELS[0].name.into(), plan::TUNNELS[1].name.into()],
+            )],
+        }
+    }
+
+    pub fn tunnel_mut(&mut self, name: &str) -> Option<&mut VpngwTunnel> {
+        self.tunnels.iter_mut().find(|t| t.name == name)
+    }
+
+    /// The TOML text (PSKs inline: the file lives in a private work directory).
+    pub fn render(&self) -> String {
+        let q = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
+        let mut out = format!(
+            "tun_name = {}\n\n[local]\naddress = \"{}\"\n\n[[connections]]\nname = {}\nmode = \"active-standby\"\n",
+            q(&self.tun_name),
+            self.local_address,
+            q(&self.connection)
+        );
+        for t in &self.tunnels {
+            out.push_str("\n[[connections.tunnels]]\n");
+            out.push_str(&format!("name = {}\n", q(&t.name)));
+            if let Some(a) = t.local_address {
+                out.push_str(&format!("local_address = \"{a}\"\n"));
+            }
+            out.push_str(&format!(
+                "peer = \"{}\"\npsk = {}\nike_proposals = {}\nesp_proposals = {}\nstart_action = {}\n\
+                 ike_lifetime = {{ soft = {}, hard = {} }}\nchild_lifetime = {{ soft = {}, hard = {} }}\n\
+                 dpd = {{ interval = \"10s\", timeout = \"60s\", action = \"restart\" }}\n\
+                 inner_address = {}\ninner_peer = \"{}\"\nmtu = {}\n",
+                t.peer,
+                q(&String::from_utf8_lossy(t.psk.as_bytes())),
+                q(&t.ike_proposals),
+                q(&t.esp_proposals),
+                q(&t.start_action),
+                q(&t.ike_lifetime.0),
+                q(&t.ike_lifetime.1),
+                q(&t.child_lifetime.0),
+                q(&t.child_lifetime.1),
+                q(&t.inner_address),
+                t.inner_peer,
+                t.mtu
+            ));
+        }
+        for (prefix, via) in &self.routes {
+            let via: Vec<String> = via.iter().map(|v| q(v)).collect();
+            out.push_str(&format!(
+                "\n[[connections.routes]]\nprefix = {}\nvia = [{}]\n",
+                q(prefix),
+                via.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+/// `vpngw status --json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VpngwStatus {
+    pub tunnels: Vec<VpngwTunnelStatus>,
+    #[serde(default)]
+    pub dataplane: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VpngwTunnelStatus {
+    pub connection: String,
+    pub name: String,
+    pub state: String,
+    pub since: u64,
+    pub reason: Option<String>,
+    pub local: String,
+    pub peer: String,
+    pub ike: Option<VpngwIkeStatus>,
+    pub child_sas: Vec<VpngwChildStatus>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub drops: std::collections::BTreeMap<String, u64>,
+    pub last_dpd: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VpngwIkeStatus {
+    pub spi_i: String,
+    pub spi_r: String,
+    pub proposal: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VpngwChildStatus {
+    pub spi_in: String,
+    pub spi_out: String,
+    pub proposal: String,
+    pub established: u64,
+}
+
+impl VpngwChildStatus {
+    pub fn spi_in(&self) -> u32 {
+        u32::from_str_radix(&self.spi_in, 16).unwrap_or(0)
+    }
+
+    pub fn spi_out(&self) -> u32 {
+        u32::from_str_radix(&self.spi_out, 16).unwrap_or(0)
+    }
+}
+
+impl VpngwStatus {
+    pub fn tunnel(&self, name: &str) -> Option<&VpngwTunnelStatus> {
+        self.tunnels.iter().find(|t| t.name == name)
+    }
+
+    /// One line per tunnel, for timeout messages.
+    pub fn summary(&self) -> String {
+        self.tunnels
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} {} reason={:?} children={:?} in={} out={}",
+                    t.name,
+                    t.state,
+                    t.reason,
+                    t.child_sas
+                        .iter()
+                        .map(|c| (&c.spi_in, &c.spi_out))
+                        .collect::<Vec<_>>(),
+                    t.packets_in,
+                    t.packets_out
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// `vpngw routes --json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VpngwRoutes {
+    pub routes: Vec<VpngwRoute>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VpngwRoute {
+    pub prefix: String,
+    pub source: String,
+    pub via: Vec<String>,
+    pub active: Vec<String>,
+}
+
+/// A running `vpngw run` in a namespace. Stopped (SIGTERM, then SIGKILL) on drop.
+#[derive(Debug)]
+pub struct Vpngw {
+    // The process first: it must stop before its work directory goes.
+    process: ProcessGuard,
+    binary: PathBuf,
+    socket: PathBuf,
+    config_path: PathBuf,
+    namespace: String,
+    dir: WorkDir,
+}
+
+impl Vpngw {
+    /// Writes `config`, starts the daemon in `ns` and waits for its control socket.
+    pub fn start(ns: &Netns, config: &VpngwConfig) -> Result<Self> {
+        let binary = vpngw_binary()?;
+        let dir = WorkDir::new(&format!("vpngw-{}", ns.name()))?;
+        let config_path = dir.write("vpngw.toml", &config.render())?;
+        let socket = dir.join("vpngw.sock");
+        let log = dir.join("vpngw.log");
+        let argv = [
+            binary.display().to_string(),
+            "run".into(),
+            "--config".into(),
+            config_path.display().to_string(),
+            "--socket".into(),
+            socket.display().to_string(),
+        ];
+        let mut process = ns.spawn("vpngw", &argv, &log)?;
+        let ready = wait_until("vpngw control socket", Duration::from_secs(10), || {
+            socket.exists() || process.check_running().is_err()
+        });
+        let mut v = Vpngw {
+            process,
+            binary,
+            socket,
+            config_path,
+            namespace: ns.name().to_owned(),
+            dir,
+        };
+        ready.map_err(|e| v.with_log(e))?;
+        v.process.check_running().map_err(|e| v.with_log(e))?;
+        Ok(v)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    pub fn work_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.process.log_tail(lines)
+    }
+
+    /// Wraps `err` with the daemon's log tail.
+    pub fn with_log(&self, err: HarnessError) -> HarnessError {
+        HarnessError::WithLog {
+            daemon: "vpngw".into(),
+            log: self.process.log_path().to_path_buf(),
+            tail: self.log_tail(40),
+            source: Box::new(err),
+        }
+    }
+
+    /// Runs `vpngw <args> --socket S` (the socket is a file: no namespace needed).
+    pub fn cli(&self, args: &[&str]) -> Result<Output> {
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(args).arg("--socket").arg(&self.socket);
+        cmd.output().map_err(|source| HarnessError::Spawn {
+            command: describe(&cmd),
+            source,
+        })
+    }
+
+    fn cli_ok(&self, args: &[&str]) -> Result<String> {
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(args).arg("--socket").arg(&self.socket);
+        let out = self.cli(args)?;
+        if !out.status.success() {
+            return Err(self.with_log(failure(&cmd, &out)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    pub fn status(&self) -> Result<VpngwStatus> {
+        let text = self.cli_ok(&["status", "--json"])?;
+        serde_json::from_str(&text).map_err(|e| HarnessError::Parse {
+            what: "vpngw status --json".into(),
+            detail: format!("{e}: {text}"),
+        })
+    }
+
+    pub fn routes(&self) -> Result<VpngwRoutes> {
+        let text = self.cli_ok(&["routes", "--json"])?;
+        serde_json::from_str(&text).map_err(|e| HarnessError::Parse {
+            what: "vpngw routes --json".into(),
+            detail: format!("{e}: {text}"),
+        })
+    }
+
+    pub fn disable(&self, tunnel: &str) -> Result<()> {
+        self.cli_ok(&["tunnel", "disable", tunnel]).map(drop)
+    }
+
+    pub fn enable(&self, tunnel: &str) -> Result<()> {
+        self.cli_ok(&["tunnel", "enable", tunnel]).map(drop)
+    }
+
+    pub fn reload(&self) -> Result<()> {
+        self.cli_ok(&["reload"]).map(drop)
+    }
+
+    /// Waits until `pred` holds for the status; returns that status.
+    pub fn wait_status(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&VpngwStatus) -> bool,
+    ) -> Result<VpngwStatus> {
+        let r = wait_for(what, timeout, || {
+            self.process.check_running()?;
+            let s = self.status()?;
+            Ok(if pred(&s) {
+                Poll::Ready(s)
+            } else {
+                Poll::Pending(s.summary())
+            })
+        });
+        r.map_err(|e| self.with_log(e))
+    }
+
+    /// Waits until every tunnel in `names` is UP.
+    pub fn wait_up(&mut self, names: &[&str], timeout: Duration) -> Result<VpngwStatus> {
+        let what = format!("vpngw tunnels {names:?} UP");
+        self.wait_status(&what, timeout, |s| {
+            names
+                .iter()
+                .all(|n| s.tunnel(n).is_some_and(|t| t.state == "UP"))
+        })
+    }
+
+    /// CPU time (user + system) the daemon used so far.
+    pub fn cpu_time(&self) -> Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .map_err(|e| HarnessError::io("read /proc/<pid>/stat", e))?;
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        let total = ticks(11) + ticks(12);
+        Ok(Duration::from_millis(total * 1000 / hz))
+    }
+
+    /// SIGTERM and wait; returns whether it exited with status 0.
+    pub fn stop(&mut self) -> bool {
+        self.process.stop().is_some_and(|s| s.success())
+    }
+}
+
+/// Runs `vpngw run` on a config that must be refused: returns (exit success, stderr).
+pub fn run_expecting_refusal(ns: &Netns, config_text: &str) -> Result<(bool, String)> {
+    let binary = vpngw_binary()?;
+    let dir = WorkDir::new("vpngw-bad")?;
+    let path = dir.write("bad.toml", config_text)?;
+    let socket = dir.join("vpngw.sock");
+    let argv = [
+        binary.display().to_string(),
+        "run".into(),
+        "--config".into(),
+        path.display().to_string(),
+        "--socket".into(),
+        socket.display().to_string(),
+    ];
+    let mut cmd = ns.command(&argv)?;
+    let out = cmd.output().map_err(|source| HarnessError::Spawn {
+        command: describe(&cmd),
+        source,
+    })?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// The namespace of `side` in `s2s` (re-exported for tests).
+pub fn side_ns(s2s: &SiteToSite, side: Side) -> &Netns {
+    crate::endpoint::gateway(s2s, side)
+}
