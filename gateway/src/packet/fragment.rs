@@ -21,7 +21,10 @@ pub struct Ipv4Fragmenter<'a> {
     /// Offset (bytes) and MF flag of the packet itself, which may already be a fragment.
     base_offset: usize,
     base_mf: bool,
+    /// Payload bytes already emitted, and whether the first fragment went out (a header-only
+    /// packet emits one fragment with no payload, so `pos` alone cannot tell).
     pos: usize,
+    first_done: bool,
 }
 
 impl<'a> Ipv4Fragmenter<'a> {
@@ -66,18 +69,18 @@ impl<'a> Ipv4Fragmenter<'a> {
             base_offset: usize::from(flags & 0x1fff) * 8,
             base_mf: flags & MF != 0,
             pos: 0,
+            first_done: false,
         })
     }
 
     /// Number of fragments still to come.
     pub fn remaining(&self) -> usize {
         let left = self.payload.len().saturating_sub(self.pos);
-        match (self.pos, left) {
-            (0, 0) => 1,
-            (_, 0) => 0,
-            (0, _) if left <= self.first_chunk => 1,
-            (0, _) => 1 + (left - self.first_chunk).div_ceil(self.later_chunk.max(1)),
-            _ => left.div_ceil(self.later_chunk.max(1)),
+        let per = self.later_chunk.max(1);
+        if self.first_done {
+            left.div_ceil(per)
+        } else {
+            1 + left.saturating_sub(self.first_chunk).div_ceil(per)
         }
     }
 
@@ -90,7 +93,7 @@ impl<'a> Ipv4Fragmenter<'a> {
     }
 
     fn write_next(&mut self, out: &mut [u8]) -> Result<usize, PacketError> {
-        let first = self.pos == 0;
+        let first = !self.first_done;
         let (header, chunk) = if first {
             (self.header, self.first_chunk)
         } else {
@@ -130,6 +133,7 @@ impl<'a> Ipv4Fragmenter<'a> {
         let c = checksum(h);
         put16(h, 10, c)?;
         self.pos += take;
+        self.first_done = true;
         Ok(len)
     }
 }
@@ -285,6 +289,20 @@ mod tests {
             payload.extend_from_slice(&f[usize::from(f[0] & 15) * 4..]);
         }
         assert_eq!(payload, &whole[20..]);
+    }
+
+    #[test]
+    fn header_only_packet_is_one_fragment() {
+        // Found by fuzzing: a 20-byte packet with no payload once looped forever.
+        let mut pkt = hex_lines("tcp4_syn").remove(0);
+        pkt.truncate(20);
+        pkt[2..4].copy_from_slice(&20u16.to_be_bytes());
+        assert_eq!(fragment_all(&pkt, 576).unwrap().len(), 1);
+        let mut f = Ipv4Fragmenter::new(&pkt, 576).unwrap();
+        assert_eq!(f.remaining(), 1);
+        let mut buf = [0u8; 100];
+        assert_eq!(f.next_into(&mut buf), Some(Ok(20)));
+        assert_eq!(f.next_into(&mut buf), None);
     }
 
     #[test]
