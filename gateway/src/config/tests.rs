@@ -667,3 +667,19 @@ fn env_overrides_apply_and_are_validated() {
     let err = parse_env(GOOD, &[("VPNGW_CONNECTIONS__3__NAME", "x")]).unwrap_err();
     assert_eq!(err.issues()[0].path, "env VPNGW_CONNECTIONS__3__NAME");
 }
+
+#[test]
+fn tunnel_with_its_own_address_defaults_its_identity_to_it() {
+    let text = with(
+        "name = \"tun2\"\n",
+        "name = \"tun2\"\nlocal_address = \"203.0.113.11\"\n",
+    );
+    let c = parse(&text).unwrap();
+    let [t1, t2] = &c.connections[0].tunnels;
+    assert_eq!(t1.local_id, Identity::Ip("203.0.113.10".parse().unwrap()));
+    assert_eq!(t2.local_address, "203.0.113.11".parse::<IpAddr>().unwrap());
+    assert_eq!(t2.local_id, Identity::Ip("203.0.113.11".parse().unwrap()));
+    // The daemon's defaults for the new top-level fields.
+    assert_eq!(c.tun_name, "vpngw0");
+    assert_eq!(c.control_socket, Path::new("/run/vpngw/vpngw.sock"));
+}

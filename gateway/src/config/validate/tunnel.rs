@@ -86,8 +86,12 @@ pub fn tunnel(
             format!("`{other}`: expected \"initiate\" or \"respond\""),
         ),
     };
+    // A tunnel with its own underlay address (a lab cloud endpoint) is known to its peer
+    // by that address, the peer's default remote_id.
+    let own_address = raw.local_address.is_some();
     let local_id = match raw.local_id.as_deref() {
         Some(s) => ctx.check(&format!("{p}.local_id"), values::identity(s)),
+        None if own_address => local_address.map(Identity::Ip),
         None => local.map(|(id, _)| id.clone()),
     };
     let remote_id = match raw.remote_id.as_deref() {
