@@ -2,6 +2,7 @@
 //! integration, dataplane workers, the daemon's control plane). The binary `vpngw` is a thin
 //! CLI over this library.
 
+pub mod bgp_speaker;
 pub mod cli;
 pub mod config;
 #[cfg(target_os = "linux")]
