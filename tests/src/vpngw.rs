@@ -282,7 +282,11 @@ impl Vpngw {
             "--socket".into(),
             socket.display().to_string(),
         ];
-        let mut process = ns.spawn("vpngw", &argv, &log)?;
+        let mut process = ProcessGuard::spawn(
+            format!("vpngw in {}", ns.name()),
+            daemon_command(ns, &argv)?,
+            &log,
+        )?;
         let ready = wait_until("vpngw control socket", Duration::from_secs(10), || {
             socket.exists() || process.check_running().is_err()
         });
@@ -445,7 +449,7 @@ pub fn run_expecting_refusal(ns: &Netns, config_text: &str) -> Result<(bool, Str
         "--socket".into(),
         socket.display().to_string(),
     ];
-    let mut cmd = ns.command(&argv)?;
+    let mut cmd = daemon_command(ns, &argv)?;
     let out = cmd.output().map_err(|source| HarnessError::Spawn {
         command: describe(&cmd),
         source,
@@ -454,6 +458,18 @@ pub fn run_expecting_refusal(ns: &Netns, config_text: &str) -> Result<(bool, Str
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     ))
+}
+
+/// `argv` in `ns` without the harness's own `VPNGW_*` variables (e.g. `VPNGW_TEST_KEEP`),
+/// which the daemon would read as config overrides.
+fn daemon_command(ns: &Netns, argv: &[String]) -> Result<Command> {
+    let mut cmd = ns.command(argv)?;
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("VPNGW_") {
+            cmd.env_remove(key);
+        }
+    }
+    Ok(cmd)
 }
 
 /// The namespace of `side` in `s2s` (re-exported for tests).
