@@ -26,8 +26,11 @@ fn opts() -> EndpointOptions {
     }
 }
 
+/// An SPI pair as our status prints it.
+type SpiPair = (String, String);
+
 /// (IKE SPIs, CHILD SPIs) of tunnel1 in our status.
-fn spis(s: &VpngwStatus) -> (Option<(String, String)>, Vec<(String, String)>) {
+fn spis(s: &VpngwStatus) -> (Option<SpiPair>, Vec<SpiPair>) {
     let t = s.tunnel("tunnel1");
     (
         t.and_then(|t| t.ike.as_ref())
