@@ -279,5 +279,10 @@ fn too_many_prefixes_end_the_session() -> anyhow::Result<()> {
             .is_ok_and(|(_, info)| info.contains("Maximum number of prefixes"))
     })
     .map_err(|e| anyhow::anyhow!("{e}; BIRD: {:?}", lab.bird_protocol_info()))?;
+    // The daemon's synchronous stop: the task finishes on its own.
+    ensure!(speaker.stop_detached(TUNNEL));
+    wait_state(&speaker, "session task ended", |s| {
+        !s.running && s.state == "Idle"
+    })?;
     Ok(())
 }

@@ -20,12 +20,14 @@ mod routes;
 mod shared;
 mod spec;
 mod status;
+mod table;
 mod task;
 
 pub use error::SpeakerError;
 pub use routes::{BgpRouteChange, Translator};
 pub use spec::{SessionSpec, BGP_PORT, CONNECT_RETRY};
 pub use status::BgpSessionStatus;
+pub use table::{BgpRouteEntry, BgpRouteTable, KernelEdit};
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -123,6 +125,30 @@ impl BgpSpeaker {
         // The task's own Down event already did this unless it was aborted.
         self.shared.session_gone(tunnel);
         self.shared.set_running(tunnel, false);
+        true
+    }
+
+    /// `stop` for callers that cannot wait (the daemon's synchronous tunnel DOWN
+    /// handler): the session is told to stop now and its routes are withdrawn through
+    /// the channel shortly after. False if no session ran there.
+    pub fn stop_detached(&self, tunnel: TunnelId) -> bool {
+        let running = self
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&tunnel);
+        let Some(Running { commands, mut task }) = running else {
+            return false;
+        };
+        let _ = commands.send(Command::Stop);
+        let shared = self.shared.clone();
+        self.runtime.spawn(async move {
+            if tokio::time::timeout(STOP_TIMEOUT, &mut task).await.is_err() {
+                task.abort();
+            }
+            shared.session_gone(tunnel);
+            shared.set_running(tunnel, false);
+        });
         true
     }
 
