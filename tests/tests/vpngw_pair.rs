@@ -146,3 +146,93 @@ fn disabling_the_active_tunnel_moves_a_running_ping_to_the_other() -> anyhow::Re
     anyhow::ensure!(after.all_replied(), "{after:?}");
     Ok(())
 }
+
+#[test]
+fn tunnel_mtu_fragments_plain_packets_and_answers_df_with_frag_needed() -> anyhow::Result<()> {
+    if skip_unless_root("tunnel_mtu_fragments_plain_packets_and_answers_df_with_frag_needed") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    // tunnel1 is narrower than the TUN device (1400, tunnel2's MTU): vpngw enforces it.
+    let mut cfg = VpngwConfig::for_plan(Side::Customer, psks());
+    if let Some(t) = cfg.tunnel_mut("tunnel1") {
+        t.mtu = 1300;
+    }
+    let mut customer = Vpngw::start(s2s.customer_gw(), &cfg)?;
+    let mut cloud = Vpngw::start(s2s.cloud_gw(), &VpngwConfig::for_plan(Side::Cloud, psks()))?;
+    cloud.wait_up(&BOTH, UP)?;
+    customer.wait_up(&BOTH, UP)?;
+    let vpc = plan::VPC_HOST.to_string();
+    // 1378-byte packets without DF: vpngw fragments them to fit tunnel1.
+    let plain = s2s.idc_host().run(&[
+        "ping", "-q", "-n", "-c", "3", "-i", "0.2", "-W", "2", "-M", "dont", "-s", "1350", &vpc,
+    ])?;
+    let plain = e2e::PingStats::parse(&plain)?;
+    anyhow::ensure!(plain.all_replied(), "{plain:?}");
+    let st = customer.status()?;
+    anyhow::ensure!(
+        st.dataplane.get("fragmented").copied().unwrap_or(0) >= 3,
+        "{:?}",
+        st.dataplane
+    );
+    // The same size with DF: ICMP fragmentation needed (mtu 1300) back to the sender.
+    let out = s2s.idc_host().output(&[
+        "ping", "-n", "-c", "1", "-W", "2", "-M", "do", "-s", "1350", &vpc,
+    ])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        text.contains("Frag needed") && text.contains("mtu = 1300"),
+        "no frag-needed: {text}"
+    );
+    let st = customer.status()?;
+    anyhow::ensure!(
+        st.dataplane.get("too_big").copied().unwrap_or(0) >= 1,
+        "{:?}",
+        st.dataplane
+    );
+    Ok(())
+}
+
+#[test]
+fn reload_renegotiates_only_the_changed_tunnel() -> anyhow::Result<()> {
+    if skip_unless_root("reload_renegotiates_only_the_changed_tunnel") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let (mut customer, _cloud) = start_pair(&s2s)?;
+    let before = customer.status()?;
+    let children = |s: &e2e::VpngwStatus, n: &str| {
+        s.tunnel(n)
+            .map(|t| {
+                t.child_sas
+                    .iter()
+                    .map(|c| c.spi_in.clone())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    // A broken file is refused and everything keeps running.
+    std::fs::write(customer.config_path(), "[local]\naddress = \"nonsense\"\n")?;
+    let out = customer.cli(&["reload"])?;
+    anyhow::ensure!(out.status.code() == Some(1), "bad reload accepted: {out:?}");
+    // tunnel2's CHILD lifetime changes; tunnel1 stays as it is.
+    let mut cfg = VpngwConfig::for_plan(Side::Customer, psks());
+    if let Some(t) = cfg.tunnel_mut("tunnel2") {
+        t.child_lifetime = ("40m".into(), "50m".into());
+    }
+    std::fs::write(customer.config_path(), cfg.render())?;
+    customer.reload()?;
+    let after = customer.wait_status("tunnel2 renegotiated", UP, |s| {
+        s.tunnel("tunnel2")
+            .is_some_and(|t| t.state == "UP" && !t.child_sas.is_empty())
+            && children(s, "tunnel2")
+                .iter()
+                .all(|spi| !children(&before, "tunnel2").contains(spi))
+    })?;
+    anyhow::ensure!(
+        children(&after, "tunnel1") == children(&before, "tunnel1"),
+        "unchanged tunnel1 was renegotiated: {}",
+        after.summary()
+    );
+    Ok(())
+}

@@ -98,7 +98,7 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
             t.local_address,
             t.mtu,
             t.mss_clamp,
-            t.inner.local,
+            t.inner.peer,
         )));
     }
     let tun_index = tun.index();
@@ -122,7 +122,7 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
                 t.local_address,
                 t.mtu,
                 t.mss_clamp,
-                t.inner.local,
+                t.inner.peer,
             ))
         });
         tunnels.push(TunnelCtl::new(id, conn, (*t).clone(), engine, path));
@@ -137,6 +137,12 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
         tun_index,
     );
     daemon.install_routes()?;
+    let (speaker, mut bgp_rx) =
+        crate::bgp_speaker::BgpSpeaker::new().map_err(|e| DaemonError::Io {
+            what: "bgp speaker".into(),
+            source: std::io::Error::other(e),
+        })?;
+    daemon.attach_bgp(speaker);
 
     let (ike_tx, mut ike_rx) = mpsc::unbounded_channel::<IkeDatagram>();
     let workers = Workers::start(shared.clone(), ike_tx).map_err(io("worker threads"))?;
@@ -163,6 +169,7 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
             .max(now + MIN_SLEEP);
         tokio::select! {
             Some(dg) = ike_rx.recv() => daemon.on_ike(Instant::now(), &dg),
+            Some(change) = bgp_rx.recv() => daemon.on_bgp(change),
             Some((req, reply)) = call_rx.recv() => {
                 let resp = daemon.handle(req, Instant::now());
                 let _ = reply.send(resp);

@@ -56,7 +56,7 @@ fn forward(shared: &Shared, buf: &mut [u8], len: usize, scratch: &mut [u8]) {
     }
     if needs_too_big(pkt, tunnel.mtu) {
         bump(&c.too_big);
-        match icmp_too_big(pkt, tunnel.mtu, tunnel.inner_local, scratch) {
+        match icmp_too_big(pkt, tunnel.mtu, tunnel.icmp_source, scratch) {
             Ok(n) => {
                 if let Some(reply) = scratch.get(..n) {
                     if shared.tun.send(reply).is_err() {

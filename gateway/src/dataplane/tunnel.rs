@@ -15,22 +15,24 @@ pub struct TunnelPath {
     /// Largest inner packet the tunnel carries.
     pub mtu: u16,
     pub mss_clamp: bool,
-    /// Our inner address: the source of ICMP errors we generate.
-    pub inner_local: IpAddr,
+    /// Source of the ICMP errors we write into the TUN device: the tunnel's far inner
+    /// address. Our own inner address would be a martian source to the local kernel (a
+    /// packet arriving from one of its own addresses) and be dropped.
+    pub icmp_source: IpAddr,
     /// The SA new packets use. A rekey swaps in the new SA before the old one is deleted,
     /// so there is always one while the tunnel is UP.
     pub outbound: ArcSwapOption<OutboundSa>,
 }
 
 impl TunnelPath {
-    pub fn new(name: &str, local: IpAddr, mtu: u16, mss_clamp: bool, inner_local: IpAddr) -> Self {
+    pub fn new(name: &str, local: IpAddr, mtu: u16, mss_clamp: bool, icmp_source: IpAddr) -> Self {
         TunnelPath {
             name: name.to_owned(),
             local,
             peer: ArcSwapOption::empty(),
             mtu,
             mss_clamp,
-            inner_local,
+            icmp_source,
             outbound: ArcSwapOption::empty(),
         }
     }
