@@ -51,6 +51,8 @@ pub enum Command {
     Status(ClientOpts),
     /// The routing table and the tunnel each prefix uses now.
     Routes(ClientOpts),
+    /// BGP sessions: state, uptime, prefixes received and advertised.
+    Bgp(ClientOpts),
     /// Disable or enable a tunnel.
     Tunnel {
         #[arg(value_enum)]
@@ -88,6 +90,10 @@ pub fn run(cli: Cli) -> ExitCode {
         }),
         Command::Routes(o) => client(&o, Request::Routes, |d| {
             serde_json::from_value::<Routes>(d).map(|r| r.table())
+        }),
+        Command::Bgp(o) => client(&o, Request::Bgp, |d| {
+            serde_json::from_value::<Vec<crate::bgp_speaker::BgpSessionStatus>>(d)
+                .map(|s| crate::bgp_speaker::bgp_table(&s))
         }),
         Command::Tunnel { action, name, opts } => {
             let action = match action {

@@ -26,7 +26,7 @@ mod task;
 pub use error::SpeakerError;
 pub use routes::{BgpRouteChange, Translator};
 pub use spec::{SessionSpec, BGP_PORT, CONNECT_RETRY};
-pub use status::BgpSessionStatus;
+pub use status::{bgp_table, BgpSessionStatus};
 pub use table::{BgpRouteEntry, BgpRouteTable, KernelEdit};
 
 use std::collections::BTreeMap;

@@ -62,3 +62,79 @@ impl StatusEntry {
         }
     }
 }
+
+/// `vpngw bgp` for people: one line per session.
+pub fn bgp_table(sessions: &[BgpSessionStatus]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<16} {:<16} {:>7} {:<12} {:>10} {:>8} {:>8}  LAST_ERROR",
+        "TUNNEL", "PEER", "PEER_AS", "STATE", "UPTIME", "RECEIVED", "ADVERTISED"
+    );
+    for s in sessions {
+        let uptime = s.uptime_secs.map_or_else(
+            || "-".to_owned(),
+            |u| humantime::format_duration(std::time::Duration::from_secs(u)).to_string(),
+        );
+        let _ = writeln!(
+            out,
+            "{:<16} {:<16} {:>7} {:<12} {:>10} {:>8} {:>8}  {}",
+            s.tunnel,
+            s.peer_address,
+            s.peer_asn,
+            s.state,
+            uptime,
+            s.prefixes_received,
+            s.prefixes_advertised,
+            s.last_error.as_deref().unwrap_or("-")
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_shows_state_uptime_and_prefix_counts() {
+        let s = BgpSessionStatus {
+            tunnel: "tun1".into(),
+            local_address: Ipv4Addr::new(169, 254, 10, 2),
+            peer_address: Ipv4Addr::new(169, 254, 10, 1),
+            local_asn: 65010,
+            peer_asn: 65000,
+            state: "Established".into(),
+            uptime_secs: Some(75),
+            prefixes_received: 3,
+            prefixes_accepted: 3,
+            prefixes_advertised: 1,
+            last_error: None,
+            messages_received: 10,
+            messages_sent: 9,
+            established_transitions: 1,
+            running: true,
+        };
+        let t = bgp_table(std::slice::from_ref(&s));
+        let line = t.lines().nth(1).unwrap();
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            cols,
+            [
+                "tun1",
+                "169.254.10.1",
+                "65000",
+                "Established",
+                "1m",
+                "15s",
+                "3",
+                "1",
+                "-"
+            ]
+        );
+        let back: BgpSessionStatus =
+            serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+}

@@ -4,6 +4,7 @@
 use super::ike_config::ike_config;
 use super::status::{Request, Response, RouteStatus, Routes, Status, TunnelAction};
 use super::tunnels::{Transition, TunnelCtl};
+use crate::bgp_speaker::{BgpRouteChange, BgpRouteTable, BgpSpeaker, KernelEdit, SessionSpec};
 use crate::config::{Config, SelectionMode};
 use crate::dataplane::{IkeDatagram, Shared};
 use crate::routing::{Rib, TunnelId};
@@ -30,6 +31,9 @@ pub struct Daemon {
     shared: Arc<Shared>,
     kroutes: RouteManager,
     tun_index: u32,
+    /// One eBGP session per UP tunnel of a connection with a `bgp` section.
+    bgp: Option<BgpSpeaker>,
+    bgp_routes: BgpRouteTable,
 }
 
 impl Daemon {
@@ -50,7 +54,63 @@ impl Daemon {
             shared,
             kroutes,
             tun_index,
+            bgp: None,
+            bgp_routes: BgpRouteTable::new(),
         }
+    }
+
+    /// Runs BGP sessions from now on (started as tunnels come UP).
+    pub fn attach_bgp(&mut self, speaker: BgpSpeaker) {
+        self.bgp = Some(speaker);
+    }
+
+    /// Starts (UP) or stops (DOWN) the BGP session over tunnel `id`, if its connection
+    /// has a `bgp` section.
+    fn bgp_follow(&self, id: TunnelId, up: bool) {
+        let Some(speaker) = &self.bgp else { return };
+        if !up {
+            speaker.stop_detached(id);
+            return;
+        }
+        let Some(t) = self.tunnels.iter().find(|t| t.id == id) else {
+            return;
+        };
+        let Some(bgp) = self
+            .config
+            .connections
+            .iter()
+            .find(|c| c.tunnels.iter().any(|x| x.name == t.cfg.name))
+            .and_then(|c| c.bgp.as_ref())
+        else {
+            return;
+        };
+        match SessionSpec::from_config(id, &t.cfg, bgp).and_then(|s| speaker.start(s)) {
+            Ok(()) | Err(crate::bgp_speaker::SpeakerError::AlreadyRunning(_)) => {}
+            Err(e) => tracing::warn!(tunnel = %t.cfg.name, error = %e, "bgp session not started"),
+        }
+    }
+
+    /// A best-route change from BGP: routing table, kernel route towards the TUN, FIB.
+    pub fn on_bgp(&mut self, change: BgpRouteChange) {
+        let edit = match self.bgp_routes.apply(&change, &mut self.rib) {
+            Ok(edit) => edit,
+            Err(e) => {
+                tracing::warn!(prefix = %change.prefix(), error = %e, "bgp route not installed");
+                return;
+            }
+        };
+        let statics = self.static_prefixes();
+        let result = match edit {
+            KernelEdit::Add(p) if !statics.contains(&p) => self.kroutes.add(p, self.tun_index, 0),
+            KernelEdit::Remove(p) if !statics.contains(&p) => {
+                self.kroutes.remove(p, self.tun_index)
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(prefix = %change.prefix(), error = %e, "kernel route for a bgp prefix");
+        }
+        self.publish();
     }
 
     pub fn tunnel_count(&self) -> usize {
@@ -117,6 +177,7 @@ impl Daemon {
     fn set_up(&mut self, id: TunnelId, up: bool) {
         let _ = self.rib.set_tunnel_up(id, up);
         self.publish();
+        self.bgp_follow(id, up);
     }
 
     pub fn on_ike(&mut self, now: Instant, dg: &IkeDatagram) {
@@ -180,6 +241,12 @@ impl Daemon {
         match req {
             Request::Status => json(serde_json::to_value(self.status())),
             Request::Routes => json(serde_json::to_value(self.routes())),
+            Request::Bgp => json(serde_json::to_value(
+                self.bgp
+                    .as_ref()
+                    .map(BgpSpeaker::status)
+                    .unwrap_or_default(),
+            )),
             Request::Tunnel { action, name } => match self.tunnel_action(action, &name, now) {
                 Ok(()) => Response::ok(serde_json::json!({ "tunnel": name })),
                 Err(e) => Response::err(e),
@@ -243,6 +310,14 @@ impl Daemon {
                     active: active(&via, c.mode),
                 });
             }
+        }
+        for r in self.bgp_routes.entries() {
+            routes.push(RouteStatus {
+                prefix: r.prefix.to_string(),
+                source: "bgp".into(),
+                via: name(r.tunnel).into_iter().collect(),
+                active: active(&[r.tunnel], SelectionMode::ActiveStandby),
+            });
         }
         Routes { routes }
     }
@@ -377,6 +452,10 @@ impl Daemon {
     pub fn delete_all(&mut self, now: Instant) {
         for t in &mut self.tunnels {
             let _ = self.rib.set_tunnel_up(t.id, false);
+            // Cease to the BGP peer while the tunnel still carries it.
+            if let Some(b) = &self.bgp {
+                b.stop_detached(t.id);
+            }
             t.disabled = true;
             t.ike.delete(now, &mut OsRng);
         }

@@ -12,6 +12,7 @@ pub enum Request {
     Routes,
     Tunnel { action: TunnelAction, name: String },
     Reload,
+    Bgp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
