@@ -22,6 +22,35 @@ pub struct UnderlaySockets {
     sockets: Vec<(SocketAddr, UdpSocket)>,
 }
 
+/// Socket buffer size asked for: bursts of ESP wait here instead of being dropped while
+/// the one worker per socket decrypts.
+const SOCKET_BUFFER: libc::c_int = 4 << 20;
+
+/// Best effort: `SO_*BUFFORCE` (root) past `net.core.[rw]mem_max`, else the plain option.
+fn grow_buffers(sock: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let set = |opt: libc::c_int| {
+        // SAFETY: setsockopt on our own socket with a pointer to a live c_int of the given size.
+        unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&SOCKET_BUFFER as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        }
+    };
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        if set(force) != 0 {
+            set(plain);
+        }
+    }
+}
+
 impl UnderlaySockets {
     /// Binds 500 and 4500 on every address in `locals`.
     pub fn bind(locals: &BTreeSet<IpAddr>, read_timeout: Duration) -> io::Result<Self> {
@@ -32,6 +61,7 @@ impl UnderlaySockets {
                 let sock = UdpSocket::bind(addr)
                     .map_err(|e| io::Error::new(e.kind(), format!("bind UDP {addr}: {e}")))?;
                 sock.set_read_timeout(Some(read_timeout))?;
+                grow_buffers(&sock);
                 sockets.push((addr, sock));
             }
         }
