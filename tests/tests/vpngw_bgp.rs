@@ -1,0 +1,127 @@
+//! vpngw (customer, AS 65010) with eBGP over both tunnels to strongSwan + BIRD as the
+//! cloud border gateway (AS 65000): routes exchanged both ways over IPsec, and traffic
+//! moving to tunnel 2 when BIRD shuts the session of tunnel 1.
+//!
+//! The harness's `VpngwConfig` has no `bgp` section yet: the test starts vpngw with
+//! static routes removed, writes the config again with a `[connections.bgp]` section,
+//! reloads, and bounces each tunnel so its session starts on the next UP.
+
+use std::time::Duration;
+
+use e2e::{
+    ping, plan, skip_unless_root, EndpointOptions, PingOptions, Psk, Side, SiteToSite,
+    StrongswanEndpoint, Vpngw, VpngwConfig,
+};
+
+const UP: Duration = Duration::from_secs(40);
+
+fn psks() -> [Psk; 2] {
+    [
+        Psk::from("vpngw-bgp-psk-one"),
+        Psk::from("vpngw-bgp-psk-two"),
+    ]
+}
+
+fn bgp_section() -> String {
+    format!(
+        "\n[connections.bgp]\nlocal_asn = {}\npeer_asn = {}\nadvertise = [\"{}\"]\nhold_time = \"9s\"\n",
+        plan::CUSTOMER_ASN,
+        plan::CLOUD_ASN,
+        plan::IDC_PREFIX
+    )
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Session {
+    tunnel: String,
+    state: String,
+    prefixes_received: usize,
+    prefixes_advertised: usize,
+}
+
+fn sessions(vpngw: &Vpngw) -> anyhow::Result<Vec<Session>> {
+    let out = vpngw.cli(&["bgp", "--json"])?;
+    anyhow::ensure!(out.status.success(), "vpngw bgp: {out:?}");
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// The tunnels that carry `prefix` now, by `vpngw routes` (source bgp).
+fn bgp_active(vpngw: &Vpngw, prefix: &str) -> Vec<String> {
+    vpngw.routes().map_or_else(
+        |_| Vec::new(),
+        |r| {
+            r.routes
+                .into_iter()
+                .filter(|r| r.prefix == prefix && r.source == "bgp")
+                .flat_map(|r| r.active)
+                .collect()
+        },
+    )
+}
+
+#[test]
+fn bgp_over_both_tunnels_with_bird_and_failover() -> anyhow::Result<()> {
+    if skip_unless_root("bgp_over_both_tunnels_with_bird_and_failover") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let mut cfg = VpngwConfig::for_plan(Side::Customer, psks());
+    cfg.routes.clear();
+    let mut vpngw = Vpngw::start(s2s.customer_gw(), &cfg)?;
+    let opts = EndpointOptions {
+        bgp: true,
+        static_route: false,
+    };
+    let mut cloud = StrongswanEndpoint::start(&s2s, Side::Cloud, psks(), &opts)?;
+    vpngw.wait_up(&["tunnel1", "tunnel2"], UP)?;
+
+    std::fs::write(vpngw.config_path(), cfg.render() + &bgp_section())?;
+    vpngw.reload()?;
+    for t in ["tunnel1", "tunnel2"] {
+        vpngw.disable(t)?;
+        vpngw.enable(t)?;
+    }
+    vpngw.wait_up(&["tunnel1", "tunnel2"], UP)?;
+    let bird = cloud
+        .bird
+        .as_mut()
+        .ok_or_else(|| anyhow::anyhow!("no BIRD on the cloud side"))?;
+    bird.wait_established("tunnel1", UP)?;
+    bird.wait_established("tunnel2", UP)?;
+
+    // Our prefix at BIRD over both tunnels, AS path 65010; BIRD's in our routing table.
+    for t in ["tunnel1", "tunnel2"] {
+        let r = bird.wait_route(plan::IDC_PREFIX, t, UP)?;
+        anyhow::ensure!(r.as_path == [plan::CUSTOMER_ASN], "{r:?}");
+    }
+    e2e::wait_until("VPC prefix from BGP in vpngw routes", UP, || {
+        !bgp_active(&vpngw, plan::VPC_PREFIX).is_empty()
+    })?;
+    let s = sessions(&vpngw)?;
+    anyhow::ensure!(
+        s.len() == 2
+            && s.iter().all(|s| s.state == "Established"
+                && s.prefixes_received == 1
+                && s.prefixes_advertised == 1),
+        "{s:?}"
+    );
+    let opts = PingOptions::default();
+    let p = ping(s2s.vpc_host(), plan::IDC_HOST.into(), &opts)?;
+    anyhow::ensure!(p.all_replied(), "VPC -> IDC: {p:?}");
+    let p = ping(s2s.idc_host(), plan::VPC_HOST.into(), &opts)?;
+    anyhow::ensure!(p.all_replied(), "IDC -> VPC: {p:?}");
+
+    // BIRD shuts tunnel 1's session: the VPC prefix moves to tunnel 2, traffic goes on.
+    let before = bgp_active(&vpngw, plan::VPC_PREFIX);
+    anyhow::ensure!(before == ["tunnel1"], "{before:?}");
+    bird.set_enabled("tunnel1", false)?;
+    e2e::wait_until("VPC prefix via tunnel2", Duration::from_secs(9), || {
+        bgp_active(&vpngw, plan::VPC_PREFIX) == ["tunnel2"]
+    })?;
+    let p = ping(s2s.idc_host(), plan::VPC_HOST.into(), &opts)?;
+    anyhow::ensure!(p.all_replied(), "IDC -> VPC after failover: {p:?}");
+    let s = sessions(&vpngw)?;
+    let t1 = s.iter().find(|s| s.tunnel == "tunnel1");
+    anyhow::ensure!(t1.is_some_and(|s| s.state != "Established"), "{s:?}");
+    Ok(())
+}
