@@ -115,9 +115,6 @@ fn try_candidate(
     opts: &Options,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Outcome> {
-    if let Some(reason) = candidates::unavailable(id) {
-        return Ok(Outcome::Unavailable { reason });
-    }
     progress(&format!("{id}: building topology and setting up"));
     let topo = BenchTopology::build()?;
     let ready = match candidates::setup(id, &topo, &opts.tools)? {

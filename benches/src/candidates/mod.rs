@@ -160,15 +160,6 @@ pub enum Setup {
     Unavailable(String),
 }
 
-/// Why `id` cannot run at all, known before any namespace is built.
-pub fn unavailable(id: CandidateId) -> Option<String> {
-    match id {
-        CandidateId::VpngwGcm => Some(vpngw::unavailable(vpngw::Suite::AesGcm128)),
-        CandidateId::VpngwCbc => Some(vpngw::unavailable(vpngw::Suite::AesCbc128Sha256)),
-        _ => None,
-    }
-}
-
 /// Sets `id` up in `topo`.
 pub fn setup(id: CandidateId, topo: &BenchTopology, tools: &ToolPaths) -> Result<Setup> {
     match id {
@@ -177,9 +168,8 @@ pub fn setup(id: CandidateId, topo: &BenchTopology, tools: &ToolPaths) -> Result
         CandidateId::StrongswanCbc => strongswan::setup(topo, strongswan::Esp::AesCbc128Sha256),
         CandidateId::Boringtun => boringtun::setup(topo, &tools.tools_dir),
         CandidateId::WireguardGo => wireguard_go::setup(topo, &tools.wireguard_go),
-        CandidateId::VpngwGcm | CandidateId::VpngwCbc => {
-            Ok(Setup::Unavailable(unavailable(id).unwrap_or_default()))
-        }
+        CandidateId::VpngwGcm => vpngw::setup(topo, vpngw::Suite::AesGcm128),
+        CandidateId::VpngwCbc => vpngw::setup(topo, vpngw::Suite::AesCbc128Sha256),
     }
 }
 
