@@ -75,4 +75,4 @@ pub mod proposal;
 pub mod sa;
 pub mod wire;
 
-pub use sa::{Action, Config, ConfigError, DownReason, IkeError, Tunnel};
+pub use sa::{Action, ChildRekey, Config, ConfigError, DownReason, IkeError, Tunnel};

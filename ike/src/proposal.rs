@@ -358,6 +358,77 @@ impl EspSuite {
     }
 }
 
+/// The strongSwan config token of an encryption algorithm (`aes128`, `aes256gcm16`).
+fn encr_name(e: EncrAlg) -> String {
+    match e {
+        EncrAlg::AesCbc(b) => format!("aes{b}"),
+        EncrAlg::AesGcm16(b) => format!("aes{b}gcm16"),
+    }
+}
+
+fn integ_name(i: IntegAlg) -> &'static str {
+    match i {
+        IntegAlg::HmacSha1_96 => "sha1",
+        IntegAlg::HmacSha256_128 => "sha256",
+        IntegAlg::HmacSha384_192 => "sha384",
+        IntegAlg::HmacSha512_256 => "sha512",
+    }
+}
+
+fn prf_name(p: PrfAlg) -> &'static str {
+    match p {
+        PrfAlg::HmacSha1 => "prfsha1",
+        PrfAlg::HmacSha256 => "prfsha256",
+        PrfAlg::HmacSha384 => "prfsha384",
+        PrfAlg::HmacSha512 => "prfsha512",
+    }
+}
+
+fn dh_name(g: DhGroup) -> &'static str {
+    match g {
+        DhGroup::Modp1024 => "modp1024",
+        DhGroup::Modp1536 => "modp1536",
+        DhGroup::Modp2048 => "modp2048",
+        DhGroup::Modp3072 => "modp3072",
+        DhGroup::Modp4096 => "modp4096",
+        DhGroup::Ecp256 => "ecp256",
+        DhGroup::Ecp384 => "ecp384",
+        DhGroup::Ecp521 => "ecp521",
+        DhGroup::Curve25519 => "curve25519",
+    }
+}
+
+/// Negotiated suites print in the proposal syntax of the config (and of strongSwan), so
+/// that an operator can compare them with what was configured; they parse back to a
+/// proposal accepting exactly this suite.
+impl std::fmt::Display for IkeSuite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&encr_name(self.encr))?;
+        if let Some(i) = self.integ {
+            write!(f, "-{}", integ_name(i))?;
+        }
+        write!(f, "-{}-{}", prf_name(self.prf), dh_name(self.dh))
+    }
+}
+
+/// As for [`IkeSuite`]; the DH group is the PFS group of the exchange that made the SA
+/// (none for the CHILD SA of IKE_AUTH), and `esn` is shown only when negotiated.
+impl std::fmt::Display for EspSuite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&encr_name(self.encr))?;
+        if let Some(i) = self.integ {
+            write!(f, "-{}", integ_name(i))?;
+        }
+        if let Some(g) = self.dh {
+            write!(f, "-{}", dh_name(g))?;
+        }
+        if self.esn {
+            f.write_str("-esn")?;
+        }
+        Ok(())
+    }
+}
+
 fn encr_transform(e: EncrAlg) -> Transform {
     Transform::new(tt::ENCR, e.id(), Some(e.key_bits()))
 }
@@ -413,6 +484,40 @@ fn pick_integ(p: &Proposal, ours: &[IntegAlg], encr: EncrAlg) -> Option<Option<I
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negotiated_suites_print_in_config_syntax_and_parse_back() {
+        for (text, name) in [
+            (
+                "aes128gcm16-prfsha256-modp2048",
+                "aes128gcm16-prfsha256-modp2048",
+            ),
+            ("aes256-sha256-ecp256", "aes256-sha256-prfsha256-ecp256"),
+            (
+                "aes192-sha1-prfsha384-curve25519",
+                "aes192-sha1-prfsha384-curve25519",
+            ),
+        ] {
+            let p = IkeProposal::parse(text, false).unwrap();
+            let (suite, _) = p.select(&[p.to_wire(1, &[])]).unwrap();
+            assert_eq!(suite.to_string(), name);
+            let back = IkeProposal::parse(name, false).unwrap();
+            assert_eq!(back.select(&[p.to_wire(1, &[])]).unwrap().0, suite);
+        }
+        for (text, pfs, name) in [
+            ("aes128gcm16", false, "aes128gcm16"),
+            (
+                "aes256-sha512-modp3072-esn",
+                true,
+                "aes256-sha512-modp3072-esn",
+            ),
+            ("aes128-sha256-ecp384", false, "aes128-sha256"),
+        ] {
+            let p = EspProposal::parse(text, false).unwrap();
+            let (suite, _) = p.select(&[p.to_wire(1, [0; 4], pfs)], pfs).unwrap();
+            assert_eq!(suite.to_string(), name);
+        }
+    }
 
     #[test]
     fn parses_strongswan_ike_strings() {

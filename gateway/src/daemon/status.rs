@@ -83,7 +83,7 @@ pub struct TunnelStatus {
 pub struct IkeStatus {
     pub spi_i: String,
     pub spi_r: String,
-    /// The configured proposal list (the engine does not report the negotiated one yet).
+    /// The negotiated IKE proposal, e.g. `aes128gcm16-prfsha256-modp2048`.
     pub proposal: String,
 }
 

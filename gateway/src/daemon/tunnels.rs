@@ -21,6 +21,8 @@ struct Child {
     inbound: Arc<InboundSa>,
     outbound: Arc<OutboundSa>,
     established: u64,
+    /// The negotiated ESP suite in proposal syntax (with the PFS group and ESN).
+    proposal: String,
 }
 
 /// Counters of SAs already deleted, so totals survive rekeys.
@@ -213,6 +215,7 @@ impl TunnelCtl {
             inbound,
             outbound,
             established: unix_now(),
+            proposal: sa.suite.to_string(),
         });
     }
 
@@ -267,11 +270,15 @@ impl TunnelCtl {
             t.packets_out += o.packets;
             add_drops(&mut t.drops, &i.drops);
         }
-        let ike = self.ike.ike_spis().map(|(i, r)| IkeStatus {
-            spi_i: hex(&i),
-            spi_r: hex(&r),
-            proposal: self.cfg.ike_proposals.text.clone(),
-        });
+        let ike = self
+            .ike
+            .ike_spis()
+            .zip(self.ike.negotiated_ike())
+            .map(|((i, r), proposal)| IkeStatus {
+                spi_i: hex(&i),
+                spi_r: hex(&r),
+                proposal,
+            });
         let peer = self
             .path
             .peer
@@ -295,7 +302,7 @@ impl TunnelCtl {
                 .map(|c| ChildStatus {
                     spi_in: format!("{:08x}", c.inbound.spi()),
                     spi_out: format!("{:08x}", c.outbound.spi()),
-                    proposal: c.inbound.suite().name().to_owned(),
+                    proposal: c.proposal.clone(),
                     established: c.established,
                 })
                 .collect(),

@@ -244,6 +244,8 @@ impl IkeSa {
         new.udp_encap = self.udp_encap;
         new.peer_fragments = self.peer_fragments;
         new.state = IkeState::Established;
+        // The rekey exchange itself was an authenticated message from the peer.
+        new.last_heard = Some(ctx.now);
         let (rekey, expire) = ctx.jittered(ctx.cfg.ike_lifetime);
         new.rekey_at = Some(rekey);
         new.expire_at = Some(expire);

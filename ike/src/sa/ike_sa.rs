@@ -170,6 +170,9 @@ pub(crate) struct IkeSa {
     pub rekey_at: Option<Instant>,
     pub expire_at: Option<Instant>,
     pub last_rx: Instant,
+    /// The last authenticated message from the peer (unlike `last_rx`, not moved by DPD
+    /// scheduling).
+    pub last_heard: Option<Instant>,
     pub created: Instant,
     pub reassembly: Reassembler,
     /// A child rekey of ours collided with the peer's: (old inbound SPI, peer's new child nonces).
@@ -203,6 +206,7 @@ impl IkeSa {
             rekey_at: None,
             expire_at: None,
             last_rx: now,
+            last_heard: None,
             created: now,
             reassembly: Reassembler::default(),
             collisions: Vec::new(),

@@ -47,6 +47,7 @@ impl IkeSa {
         };
         // Authenticated from here on.
         self.last_rx = ctx.now;
+        self.last_heard = Some(ctx.now);
         let outcome = if h.is_response() {
             let payloads = payloads?;
             self.on_response(ctx, &h, &payloads)

@@ -21,6 +21,18 @@ pub use config::{
 };
 pub use error::IkeError;
 
+/// What [`Tunnel::rekey_child`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildRekey {
+    /// A CREATE_CHILD_SA rekey of this inbound SPI was sent, or queued behind the request
+    /// in flight.
+    Started(u32),
+    /// No established IKE SA with a CHILD SA: nothing to rekey.
+    NotEstablished,
+    /// A CHILD SA rekey (or delete) is already under way.
+    AlreadyRunning,
+}
+
 use crate::crypto::{DhGroup, Secret};
 use crate::wire::{ExchangeType, Header, Message};
 use ike_sa::{
@@ -117,6 +129,59 @@ impl Tunnel {
 
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// The negotiated algorithms of the established IKE SA (after a rekey, of the new
+    /// one), in the config's proposal syntax, e.g. `aes128gcm16-prfsha256-modp2048`.
+    pub fn negotiated_ike(&self) -> Option<String> {
+        self.ike
+            .as_ref()
+            .filter(|s| s.is_established())
+            .and_then(|s| s.suite)
+            .map(|s| s.to_string())
+    }
+
+    /// When the established IKE SA last received an authenticated message from the peer
+    /// (a request, a response or a DPD answer).
+    pub fn last_heard(&self) -> Option<Instant> {
+        self.ike.as_ref().and_then(|s| s.last_heard)
+    }
+
+    /// Rekeys the current CHILD SA now, ahead of its time lifetime (e.g. when the
+    /// dataplane reports its soft byte or packet limit). Does nothing if the tunnel is not
+    /// established or a CHILD SA rekey is already running. An error means the request
+    /// could not be built; the SA's time lifetime still applies.
+    pub fn rekey_child(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<ChildRekey, IkeError> {
+        let Some(sa) = self.ike.as_mut().filter(|s| s.is_established()) else {
+            return Ok(ChildRekey::NotEstablished);
+        };
+        let running = sa.children.iter().any(|c| c.retiring)
+            || sa
+                .queue
+                .iter()
+                .any(|q| matches!(q, Planned::RekeyChild(_) | Planned::DeleteChild(_)));
+        let Some(spi) = sa.children.last().map(|c| c.inbound_spi) else {
+            return Ok(ChildRekey::NotEstablished);
+        };
+        if running {
+            return Ok(ChildRekey::AlreadyRunning);
+        }
+        sa.plan(Planned::RekeyChild(spi));
+        let mut ctx = Ctx {
+            cfg: &self.cfg,
+            now,
+            rng,
+            out: &mut self.actions,
+            down: None,
+        };
+        let r = sa.pump(&mut ctx);
+        let down = ctx.down;
+        self.settle(now, down);
+        r.map(|()| ChildRekey::Started(spi))
     }
 
     /// The next action for the caller, in order.
