@@ -49,6 +49,6 @@ pub use tools::{
     is_root, require, skip_unless_root, vpngw_binary, Tool, INSTALL_HINT, VPNGW_BIN_ENV,
 };
 pub use topology::{Topology, TopologyBuilder};
-pub use vpngw::{Vpngw, VpngwConfig, VpngwStatus, VpngwTunnel};
+pub use vpngw::{Vpngw, VpngwBgp, VpngwConfig, VpngwStatus, VpngwTunnel};
 pub use wait::{wait_for, wait_until, Poll};
 pub use workdir::{WorkDir, KEEP_ENV};

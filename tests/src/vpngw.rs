@@ -39,7 +39,18 @@ pub struct VpngwTunnel {
     pub mtu: u16,
 }
 
-/// A whole vpngw config: one connection with two tunnels and static routes.
+/// The connection's `[connections.bgp]` section: eBGP over each tunnel's inner addresses.
+#[derive(Debug, Clone)]
+pub struct VpngwBgp {
+    pub local_asn: u32,
+    pub peer_asn: u32,
+    /// Prefixes announced to the peer.
+    pub advertise: Vec<String>,
+    /// In the config's duration syntax, e.g. `"9s"`.
+    pub hold_time: String,
+}
+
+/// A whole vpngw config: one connection with two tunnels, static routes and optional BGP.
 #[derive(Debug, Clone)]
 pub struct VpngwConfig {
     pub local_address: IpAddr,
@@ -48,6 +59,7 @@ pub struct VpngwConfig {
     pub tunnels: Vec<VpngwTunnel>,
     /// (prefix, tunnel names in preference order).
     pub routes: Vec<(String, Vec<String>)>,
+    pub bgp: Option<VpngwBgp>,
 }
 
 impl VpngwConfig {
@@ -107,6 +119,7 @@ impl VpngwConfig {
                 remote_prefix.into(),
                 vec![plan::TUNNELS[0].name.into(), plan::TUNNELS[1].name.into()],
             )],
+            bgp: None,
         }
     }
 
@@ -154,6 +167,16 @@ impl VpngwConfig {
                 "\n[[connections.routes]]\nprefix = {}\nvia = [{}]\n",
                 q(prefix),
                 via.join(", ")
+            ));
+        }
+        if let Some(b) = &self.bgp {
+            let advertise: Vec<String> = b.advertise.iter().map(|p| q(p)).collect();
+            out.push_str(&format!(
+                "\n[connections.bgp]\nlocal_asn = {}\npeer_asn = {}\nadvertise = [{}]\nhold_time = {}\n",
+                b.local_asn,
+                b.peer_asn,
+                advertise.join(", "),
+                q(&b.hold_time)
             ));
         }
         out

@@ -1,16 +1,13 @@
 //! vpngw (customer, AS 65010) with eBGP over both tunnels to strongSwan + BIRD as the
 //! cloud border gateway (AS 65000): routes exchanged both ways over IPsec, and traffic
 //! moving to tunnel 2 when BIRD shuts the session of tunnel 1.
-//!
-//! The harness's `VpngwConfig` has no `bgp` section yet: the test starts vpngw with
-//! static routes removed, writes the config again with a `[connections.bgp]` section,
-//! reloads, and bounces each tunnel so its session starts on the next UP.
+//! vpngw starts with BGP and no static routes: every route it uses is learned.
 
 use std::time::Duration;
 
 use e2e::{
     ping, plan, skip_unless_root, EndpointOptions, PingOptions, Psk, Side, SiteToSite,
-    StrongswanEndpoint, Vpngw, VpngwConfig,
+    StrongswanEndpoint, Vpngw, VpngwBgp, VpngwConfig,
 };
 
 const UP: Duration = Duration::from_secs(40);
@@ -22,13 +19,13 @@ fn psks() -> [Psk; 2] {
     ]
 }
 
-fn bgp_section() -> String {
-    format!(
-        "\n[connections.bgp]\nlocal_asn = {}\npeer_asn = {}\nadvertise = [\"{}\"]\nhold_time = \"9s\"\n",
-        plan::CUSTOMER_ASN,
-        plan::CLOUD_ASN,
-        plan::IDC_PREFIX
-    )
+fn bgp() -> VpngwBgp {
+    VpngwBgp {
+        local_asn: plan::CUSTOMER_ASN,
+        peer_asn: plan::CLOUD_ASN,
+        advertise: vec![plan::IDC_PREFIX.into()],
+        hold_time: "9s".into(),
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -67,20 +64,13 @@ fn bgp_over_both_tunnels_with_bird_and_failover() -> anyhow::Result<()> {
     let s2s = SiteToSite::build()?;
     let mut cfg = VpngwConfig::for_plan(Side::Customer, psks());
     cfg.routes.clear();
+    cfg.bgp = Some(bgp());
     let mut vpngw = Vpngw::start(s2s.customer_gw(), &cfg)?;
     let opts = EndpointOptions {
         bgp: true,
         static_route: false,
     };
     let mut cloud = StrongswanEndpoint::start(&s2s, Side::Cloud, psks(), &opts)?;
-    vpngw.wait_up(&["tunnel1", "tunnel2"], UP)?;
-
-    std::fs::write(vpngw.config_path(), cfg.render() + &bgp_section())?;
-    vpngw.reload()?;
-    for t in ["tunnel1", "tunnel2"] {
-        vpngw.disable(t)?;
-        vpngw.enable(t)?;
-    }
     vpngw.wait_up(&["tunnel1", "tunnel2"], UP)?;
     let bird = cloud
         .bird

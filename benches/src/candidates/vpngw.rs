@@ -148,6 +148,7 @@ pub fn config(side: Side, suite: Suite, psks: [Psk; 2]) -> VpngwConfig {
             side.remote_site().into(),
             TUNNELS.iter().map(|t| (*t).to_owned()).collect(),
         )],
+        bgp: None,
     }
 }
 
