@@ -169,6 +169,7 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
             .max(now + MIN_SLEEP);
         tokio::select! {
             Some(dg) = ike_rx.recv() => daemon.on_ike(Instant::now(), &dg),
+            () = shared.sa_events.ready() => daemon.on_sa_events(Instant::now()),
             Some(change) = bgp_rx.recv() => daemon.on_bgp(change),
             Some((req, reply)) = call_rx.recv() => {
                 let resp = daemon.handle(req, Instant::now());

@@ -196,6 +196,21 @@ impl Daemon {
         t.handle_datagram(now, dg.local, dg.remote, &dg.bytes);
     }
 
+    /// Rekeys the CHILD SAs whose lifetime limits the dataplane reported.
+    pub fn on_sa_events(&mut self, now: Instant) {
+        for ev in self.shared.sa_events.take() {
+            let Some(t) = self
+                .tunnels
+                .iter_mut()
+                .find(|t| t.has_sa(ev.spi, ev.outbound))
+            else {
+                tracing::debug!(spi = format_args!("{:08x}", ev.spi), event = ?ev.event, "lifetime event of an SA already gone");
+                continue;
+            };
+            t.on_sa_lifetime(now, ev.spi, ev.event);
+        }
+    }
+
     pub fn next_timeout(&self) -> Option<Instant> {
         self.tunnels
             .iter()

@@ -6,8 +6,11 @@ use super::status::{ChildStatus, IkeStatus, TunnelStatus};
 use crate::config;
 use crate::dataplane::{Shared, TunnelPath};
 use crate::routing::TunnelId;
-use esp::{DropCounts, InboundConfig, InboundSa, IvKey, OutboundConfig, OutboundSa, SaKeys, Suite};
-use ike::sa::{Action, ChildSaInstall, DownReason};
+use esp::{
+    DropCounts, InboundConfig, InboundSa, IvKey, LifetimeEvent, OutboundConfig, OutboundSa, SaKeys,
+    Suite,
+};
+use ike::sa::{Action, ChildRekey, ChildSaInstall, DownReason};
 use ike::{IkeError, Tunnel};
 use rand_core::{OsRng, RngCore};
 use std::collections::BTreeMap;
@@ -248,6 +251,35 @@ impl TunnelCtl {
         r.bytes_out += o.bytes;
         r.packets_out += o.packets;
         add_drops(&mut r.drops, &i.drops);
+    }
+
+    /// Whether the ESP SA with this SPI (outbound or inbound) is one of this tunnel's.
+    pub fn has_sa(&self, spi: u32, outbound: bool) -> bool {
+        self.children.iter().any(|c| {
+            spi == if outbound {
+                c.outbound.spi()
+            } else {
+                c.inbound.spi()
+            }
+        })
+    }
+
+    /// The dataplane saw one of our SAs reach a byte/packet/sequence-number limit: rekey
+    /// the CHILD SA now. (At a hard limit esp already refuses the SA; the rekey then
+    /// restores traffic, unless the soft event started it already.)
+    pub fn on_sa_lifetime(&mut self, now: Instant, spi: u32, event: LifetimeEvent) -> ChildRekey {
+        let name = &self.cfg.name;
+        let spi = format_args!("{spi:08x}");
+        match self.ike.rekey_child(now, &mut OsRng) {
+            Ok(r) => {
+                tracing::info!(tunnel = %name, %spi, ?event, result = ?r, "CHILD SA rekey on lifetime limit");
+                r
+            }
+            Err(e) => {
+                tracing::warn!(tunnel = %name, %spi, ?event, error = %e, "CHILD SA rekey on lifetime limit failed");
+                ChildRekey::NotEstablished
+            }
+        }
     }
 
     /// Removes every SA from the dataplane (tunnel stopped or replaced).

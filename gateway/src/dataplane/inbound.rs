@@ -2,7 +2,7 @@
 
 use super::counters::bump;
 use super::sockets::{IkeDatagram, NAT_T_PORT};
-use super::Shared;
+use super::{SaEvent, Shared};
 use esp::udp_encap::{classify, UdpPayload};
 use std::io::ErrorKind;
 use tokio::sync::mpsc::UnboundedSender;
@@ -62,6 +62,11 @@ fn esp_in(shared: &Shared, packet: &mut [u8]) {
                     ?event,
                     "inbound SA lifetime"
                 );
+                shared.sa_events.report(SaEvent {
+                    spi,
+                    outbound: false,
+                    event,
+                });
             }
             let Some(inner) = packet.get(d.inner) else {
                 return;

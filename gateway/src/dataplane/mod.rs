@@ -5,10 +5,12 @@
 mod counters;
 mod inbound;
 mod outbound;
+mod sa_events;
 mod sockets;
 mod tunnel;
 
 pub use counters::{Counters, CountersSnapshot};
+pub use sa_events::{SaEvent, SaEvents};
 pub use sockets::{IkeDatagram, UnderlaySockets};
 pub use tunnel::TunnelPath;
 
@@ -32,6 +34,8 @@ pub struct Shared {
     /// Indexed by `TunnelId`.
     pub tunnels: Vec<Arc<TunnelPath>>,
     pub counters: Counters,
+    /// Soft/hard SA lifetime events for the control plane.
+    pub sa_events: SaEvents,
     stop: AtomicBool,
 }
 
@@ -59,6 +63,7 @@ impl Shared {
             routing,
             tunnels,
             counters: Counters::default(),
+            sa_events: SaEvents::default(),
             stop: AtomicBool::new(false),
         }
     }

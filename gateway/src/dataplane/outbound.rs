@@ -105,6 +105,11 @@ fn encap_send(shared: &Shared, tunnel: &TunnelPath, buf: &mut [u8], len: usize) 
     };
     if let Some(event) = ok.event {
         tracing::info!(tunnel = %tunnel.name, spi = format_args!("{:08x}", sa.spi()), ?event, "outbound SA lifetime");
+        shared.sa_events.report(super::SaEvent {
+            spi: sa.spi(),
+            outbound: true,
+            event,
+        });
     }
     let Some(packet) = buf.get(ok.range) else {
         return;
