@@ -54,9 +54,44 @@ fn shipped_cloud_lab_config_passes_and_initiates() {
 }
 
 #[test]
-fn systemd_unit_runs_check_config() {
+fn systemd_unit_runs_the_daemon_with_only_network_capabilities() {
     let unit = std::fs::read_to_string(shipped("vpngw.service")).unwrap();
-    assert!(unit.contains("ExecStart=/usr/local/bin/vpngw check-config /etc/vpngw/customer.toml"));
+    let lines: Vec<&str> = unit.lines().collect();
+    for want in [
+        "Type=simple",
+        "ExecStartPre=/usr/local/bin/vpngw check-config /etc/vpngw/vpngw.toml",
+        "ExecStart=/usr/local/bin/vpngw run --config /etc/vpngw/vpngw.toml",
+        "ExecReload=/usr/local/bin/vpngw reload",
+        "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE",
+        "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_BIND_SERVICE",
+        "DeviceAllow=/dev/net/tun rw",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+    ] {
+        assert!(lines.contains(&want), "missing `{want}`");
+    }
+    // The runtime directory systemd creates is the one of the default control socket.
+    let dir = std::path::Path::new(gateway::config::defaults::CONTROL_SOCKET)
+        .parent()
+        .and_then(|d| d.file_name())
+        .and_then(|d| d.to_str())
+        .unwrap();
+    assert!(lines.contains(&format!("RuntimeDirectory={dir}").as_str()));
+    // The subcommands and flags the unit uses exist.
+    for args in [
+        &["run", "--help"][..],
+        &["reload", "--help"][..],
+        &["check-config", "--help"][..],
+    ] {
+        let out = vpngw(args, &[]);
+        assert!(
+            out.status.success(),
+            "vpngw {args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let run_help = text(&vpngw(&["run", "--help"], &[]).stdout);
+    assert!(run_help.contains("--config"), "{run_help}");
 }
 
 #[test]
