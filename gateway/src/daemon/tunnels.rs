@@ -110,7 +110,13 @@ impl TunnelCtl {
             .ike
             .handle_datagram(now, local, remote, bytes, &mut OsRng)
         {
-            Ok(()) => self.last_heard = Some(unix_now()),
+            Ok(()) => {
+                // Only authenticated messages of the established IKE SA count as liveness
+                // (not, say, anybody's IKE_SA_INIT request).
+                if self.ike.last_heard() == Some(now) {
+                    self.last_heard = Some(unix_now());
+                }
+            }
             Err(e) => {
                 tracing::debug!(tunnel = %self.cfg.name, %remote, error = %e, "IKE datagram refused");
                 if !self.up {
