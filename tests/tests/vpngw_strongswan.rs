@@ -73,6 +73,25 @@ fn check_sas_match(ours: &VpngwStatus, theirs: &[IkeSa]) -> anyhow::Result<()> {
             sa.initiator_spi,
             sa.responder_spi
         );
+        // Both report the same negotiated IKE algorithms (ours in proposal syntax).
+        let algs = (
+            sa.encr_alg.as_deref(),
+            sa.encr_keysize,
+            sa.integ_alg.as_deref(),
+            sa.prf_alg.as_deref(),
+            sa.dh_group.as_deref(),
+        );
+        anyhow::ensure!(
+            algs == (
+                Some("AES_CBC"),
+                Some(256),
+                Some("HMAC_SHA2_256_128"),
+                Some("PRF_HMAC_SHA2_256"),
+                Some("MODP_2048")
+            ) && ike.proposal == "aes256-sha256-prfsha256-modp2048",
+            "IKE algorithms: ours {}, strongSwan {algs:?}",
+            ike.proposal
+        );
     }
     Ok(())
 }
