@@ -292,12 +292,17 @@ pub struct Vpngw {
 impl Vpngw {
     /// Writes `config`, starts the daemon in `ns` and waits for its control socket.
     pub fn start(ns: &Netns, config: &VpngwConfig) -> Result<Self> {
+        Self::start_with_args(ns, config, &[])
+    }
+
+    /// [`Vpngw::start`] with extra `vpngw run` arguments, e.g. `["--log-format", "json"]`.
+    pub fn start_with_args(ns: &Netns, config: &VpngwConfig, extra: &[&str]) -> Result<Self> {
         let binary = vpngw_binary()?;
         let dir = WorkDir::new(&format!("vpngw-{}", ns.name()))?;
         let config_path = dir.write("vpngw.toml", &config.render())?;
         let socket = dir.join("vpngw.sock");
         let log = dir.join("vpngw.log");
-        let argv = [
+        let mut argv = vec![
             binary.display().to_string(),
             "run".into(),
             "--config".into(),
@@ -305,6 +310,7 @@ impl Vpngw {
             "--socket".into(),
             socket.display().to_string(),
         ];
+        argv.extend(extra.iter().map(|a| (*a).to_owned()));
         let mut process = ProcessGuard::spawn(
             format!("vpngw in {}", ns.name()),
             daemon_command(ns, &argv)?,
@@ -340,6 +346,13 @@ impl Vpngw {
 
     pub fn work_dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The daemon's whole log (stdout and stderr) so far.
+    pub fn log(&self) -> Result<String> {
+        let path = self.process.log_path();
+        std::fs::read_to_string(path)
+            .map_err(|e| HarnessError::io(format!("reading {}", path.display()), e))
     }
 
     pub fn log_tail(&self, lines: usize) -> String {
