@@ -1,0 +1,110 @@
+//! vpngw <-> vpngw over an IPv6 underlay: IKE on UDP 500/4500 and ESP-in-UDP between
+//! IPv6 addresses, IPv4 sites behind them.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::time::Duration;
+
+use e2e::{ping, plan, skip_unless_root, PingOptions, Psk, Side, SiteToSite, Vpngw, VpngwConfig};
+
+const UP: Duration = Duration::from_secs(30);
+const BOTH: [&str; 2] = ["tunnel1", "tunnel2"];
+const CUSTOMER: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+const CLOUD_WAN: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+/// The cloud's two tunnel endpoints, on its loopback.
+const CLOUD_PUBLIC: [Ipv6Addr; 2] = [
+    Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1),
+    Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2),
+];
+
+fn psks() -> [Psk; 2] {
+    [Psk::from("v6-e2e-psk-one"), Psk::from("v6-e2e-psk-two")]
+}
+
+/// Moves a plan config onto the IPv6 underlay.
+fn over_ipv6(side: Side) -> VpngwConfig {
+    let mut cfg = VpngwConfig::for_plan(side, psks());
+    cfg.local_address = match side {
+        Side::Customer => CUSTOMER.into(),
+        Side::Cloud => CLOUD_PUBLIC[0].into(),
+    };
+    for (t, public) in cfg.tunnels.iter_mut().zip(CLOUD_PUBLIC) {
+        match side {
+            Side::Customer => t.peer = public.into(),
+            Side::Cloud => {
+                t.local_address = Some(public.into());
+                t.peer = CUSTOMER.into();
+            }
+        }
+    }
+    cfg
+}
+
+#[test]
+fn vpngw_pair_over_an_ipv6_underlay() -> anyhow::Result<()> {
+    if skip_unless_root("vpngw_pair_over_an_ipv6_underlay") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let (cust, cloud) = (s2s.customer_gw(), s2s.cloud_gw());
+    cust.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{CUSTOMER}/64"),
+        "dev",
+        "wan0",
+        "nodad",
+    ])?;
+    cloud.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{CLOUD_WAN}/64"),
+        "dev",
+        "wan0",
+        "nodad",
+    ])?;
+    for a in CLOUD_PUBLIC {
+        cloud.ip(&["-6", "addr", "add", &format!("{a}/128"), "dev", "lo"])?;
+    }
+    cust.ip(&[
+        "-6",
+        "route",
+        "add",
+        "2001:db8:1::/64",
+        "via",
+        &CLOUD_WAN.to_string(),
+    ])?;
+    let reach = ping(cust, IpAddr::V6(CLOUD_PUBLIC[1]), &PingOptions::default())?;
+    anyhow::ensure!(reach.all_replied(), "underlay: {reach:?}");
+
+    let mut customer = Vpngw::start(cust, &over_ipv6(Side::Customer))?;
+    let mut cloud_gw = Vpngw::start(cloud, &over_ipv6(Side::Cloud))?;
+    cloud_gw.wait_up(&BOTH, UP)?;
+    let status = customer.wait_up(&BOTH, UP)?;
+    for (t, public) in BOTH.iter().zip(CLOUD_PUBLIC) {
+        let s = status
+            .tunnel(t)
+            .ok_or_else(|| anyhow::anyhow!("{t} missing"))?;
+        anyhow::ensure!(
+            s.peer == format!("[{public}]:4500"),
+            "{t} peer {} (expected the IPv6 endpoint on 4500)",
+            s.peer
+        );
+    }
+
+    let opts = PingOptions::default();
+    let a = ping(s2s.vpc_host(), plan::IDC_HOST.into(), &opts)?;
+    anyhow::ensure!(a.all_replied(), "VPC -> IDC: {a:?}");
+    let b = ping(s2s.idc_host(), plan::VPC_HOST.into(), &opts)?;
+    anyhow::ensure!(b.all_replied(), "IDC -> VPC: {b:?}");
+    let c = customer.status()?;
+    let t1 = c
+        .tunnel("tunnel1")
+        .ok_or_else(|| anyhow::anyhow!("tunnel1 missing"))?;
+    anyhow::ensure!(
+        t1.packets_in > 0 && t1.packets_out > 0,
+        "ESP counters: {t1:?}"
+    );
+    Ok(())
+}
