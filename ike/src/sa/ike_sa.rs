@@ -29,7 +29,23 @@ pub(crate) struct Ctx<'a> {
     pub down: Option<DownReason>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A step that has not taken the tunnel down (yet).
+    pub fn new(
+        cfg: &'a Config,
+        now: Instant,
+        rng: &'a mut dyn CryptoRngCore,
+        out: &'a mut VecDeque<Action>,
+    ) -> Self {
+        Ctx {
+            cfg,
+            now,
+            rng,
+            out,
+            down: None,
+        }
+    }
+
     /// `base` shortened by a random amount up to `jitter`.
     pub fn jittered(&mut self, l: Lifetime) -> (Instant, Instant) {
         let j = l.jitter.as_millis().min(u128::from(u64::MAX)) as u64;

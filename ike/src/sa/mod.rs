@@ -171,13 +171,7 @@ impl Tunnel {
             return Ok(ChildRekey::AlreadyRunning);
         }
         sa.plan(Planned::RekeyChild(spi));
-        let mut ctx = Ctx {
-            cfg: &self.cfg,
-            now,
-            rng,
-            out: &mut self.actions,
-            down: None,
-        };
+        let mut ctx = Ctx::new(&self.cfg, now, rng, &mut self.actions);
         let r = sa.pump(&mut ctx);
         let down = ctx.down;
         self.settle(now, down);
@@ -215,13 +209,7 @@ impl Tunnel {
             })
             .ok_or(IkeError::Unexpected("no IKE proposal configured"))?;
         let mut sa = IkeSa::new(true, self.cfg.local, self.cfg.remote, now);
-        let mut ctx = Ctx {
-            cfg: &self.cfg,
-            now,
-            rng,
-            out: &mut self.actions,
-            down: None,
-        };
+        let mut ctx = Ctx::new(&self.cfg, now, rng, &mut self.actions);
         sa.start_init(&mut ctx, group, None, 0)?;
         self.negotiating.push(sa);
         Ok(())
@@ -323,13 +311,7 @@ impl Tunnel {
         };
         let was_established = sa.is_established();
         let saved = (sa.local, sa.remote, sa.floated);
-        let mut ctx = Ctx {
-            cfg: &self.cfg,
-            now,
-            rng: &mut *rng,
-            out: &mut self.actions,
-            down: None,
-        };
+        let mut ctx = Ctx::new(&self.cfg, now, &mut *rng, &mut self.actions);
         let mut result = if h.exchange == ExchangeType::IkeSaInit {
             Message::decode(bytes)
                 .map_err(IkeError::from)
@@ -396,13 +378,7 @@ impl Tunnel {
                 "IKE_SA_INIT request with SPIr or message ID set",
             ));
         }
-        let mut ctx = Ctx {
-            cfg: &self.cfg,
-            now,
-            rng,
-            out: &mut self.actions,
-            down: None,
-        };
+        let mut ctx = Ctx::new(&self.cfg, now, rng, &mut self.actions);
         // A retransmitted request gets the same response.
         if let Some(sa) = self
             .negotiating
@@ -487,13 +463,7 @@ impl Tunnel {
         if !silent {
             lose.queue.clear();
             lose.plan(Planned::DeleteIke);
-            let mut ctx = Ctx {
-                cfg: &self.cfg,
-                now,
-                rng,
-                out: &mut self.actions,
-                down: None,
-            };
+            let mut ctx = Ctx::new(&self.cfg, now, rng, &mut self.actions);
             let _ = lose.pump(&mut ctx);
             self.old.push(lose);
         }
@@ -504,13 +474,7 @@ impl Tunnel {
         let mut down = None;
         let mut dead_current = false;
         {
-            let mut ctx = Ctx {
-                cfg: &self.cfg,
-                now,
-                rng: &mut *rng,
-                out: &mut self.actions,
-                down: None,
-            };
+            let mut ctx = Ctx::new(&self.cfg, now, &mut *rng, &mut self.actions);
             if let Some(sa) = &mut self.ike {
                 if matches!(sa.on_timer(&mut ctx), Ok(Outcome::Dead)) || sa.state == IkeState::Dead
                 {

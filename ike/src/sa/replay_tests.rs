@@ -145,13 +145,7 @@ fn responder_verifies_strongswan_auth_and_answers_with_the_same_auth() {
         let cfg = config(&v, true);
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let mut out = VecDeque::new();
-        let mut ctx = Ctx {
-            cfg: &cfg,
-            now,
-            rng: &mut rng,
-            out: &mut out,
-            down: None,
-        };
+        let mut ctx = Ctx::new(&cfg, now, &mut rng, &mut out);
         let mut sa = sa_after_init(&v, false, now);
         sa.state = IkeState::HalfOpen;
         sa.peer_mid = 1;
@@ -196,13 +190,7 @@ fn initiator_verifies_strongswan_auth_and_derives_its_child_keys() {
         let cfg = config(&v, false);
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
         let mut out = VecDeque::new();
-        let mut ctx = Ctx {
-            cfg: &cfg,
-            now,
-            rng: &mut rng,
-            out: &mut out,
-            down: None,
-        };
+        let mut ctx = Ctx::new(&cfg, now, &mut rng, &mut out);
         let mut sa = sa_after_init(&v, true, now);
         sa.next_mid = 1;
         // Our own IKE_AUTH request must carry strongSwan's initiator AUTH value.
@@ -247,13 +235,7 @@ fn responder_handles_strongswan_rekeys_and_deletes() {
         let cfg = config(&v, true);
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         let mut out = VecDeque::new();
-        let mut ctx = Ctx {
-            cfg: &cfg,
-            now,
-            rng: &mut rng,
-            out: &mut out,
-            down: None,
-        };
+        let mut ctx = Ctx::new(&cfg, now, &mut rng, &mut out);
         let mut sa = sa_after_init(&v, false, now);
         sa.state = IkeState::HalfOpen;
         sa.peer_mid = 1;
@@ -411,13 +393,7 @@ fn authentic_but_malformed_requests_get_the_notify_the_rfc_asks_for() {
     let cfg = config(&v, true);
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     let mut out = VecDeque::new();
-    let mut ctx = Ctx {
-        cfg: &cfg,
-        now,
-        rng: &mut rng,
-        out: &mut out,
-        down: None,
-    };
+    let mut ctx = Ctx::new(&cfg, now, &mut rng, &mut out);
     let mut sa = sa_after_init(&v, false, now);
     sa.state = IkeState::HalfOpen;
     sa.peer_mid = 1;
