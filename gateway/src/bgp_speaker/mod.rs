@@ -104,16 +104,19 @@ impl BgpSpeaker {
         Ok(())
     }
 
+    /// Removes `tunnel`'s running session from the table, if any.
+    fn take(&self, tunnel: TunnelId) -> Option<Running> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&tunnel)
+    }
+
     /// Stops the session of `tunnel`: Cease to the peer, connection closed, and every
     /// route it taught us withdrawn (the changes are on the channel when this returns).
     /// False if no session ran there.
     pub async fn stop(&self, tunnel: TunnelId) -> bool {
-        let running = self
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&tunnel);
-        let Some(Running { commands, mut task }) = running else {
+        let Some(Running { commands, mut task }) = self.take(tunnel) else {
             return false;
         };
         // A send error means the task already ended; awaiting it below is still right.
@@ -132,12 +135,7 @@ impl BgpSpeaker {
     /// handler): the session is told to stop now and its routes are withdrawn through
     /// the channel shortly after. False if no session ran there.
     pub fn stop_detached(&self, tunnel: TunnelId) -> bool {
-        let running = self
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&tunnel);
-        let Some(Running { commands, mut task }) = running else {
+        let Some(Running { commands, mut task }) = self.take(tunnel) else {
             return false;
         };
         let _ = commands.send(Command::Stop);
