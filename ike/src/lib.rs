@@ -63,10 +63,10 @@
 //! RFC 7296 2.17 order; `DirectionKeys::keymat()` gives them concatenated.
 //!
 //! # Deviations worth knowing
-//! - A CREATE_CHILD_SA that rekeys the IKE SA while one of our rekeys is in flight is
-//!   answered with TEMPORARY_FAILURE and both sides retry after a random pause
-//!   (RFC 7296 2.25), instead of the nonce comparison of 2.8.2. CHILD SA collisions
-//!   follow 2.8.1.
+//! - Rekey collisions follow RFC 7296 2.8.1 (CHILD) and 2.8.2 (IKE): both exchanges
+//!   complete, the SA with the lowest nonce is deleted by its initiator, the winner
+//!   deletes the old SA. A rekey request for an SA we are already closing gets
+//!   TEMPORARY_FAILURE, as is an IKE rekey while a CHILD rekey runs (2.25).
 //! - One CHILD SA per tunnel (route-based, 0.0.0.0/0 and ::/0 by default); requests for
 //!   additional CHILD SAs get NO_ADDITIONAL_SAS.
 

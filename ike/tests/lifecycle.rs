@@ -231,26 +231,96 @@ fn unauthenticated_informational_is_ignored() {
     assert_eq!(p.b.tunnel.stats().integrity_failures, 2);
 }
 
+/// Both sides rekey the IKE SA at once (RFC 7296 2.8.2): both exchanges complete at
+/// once (no TEMPORARY_FAILURE and retry), both sides agree on the survivor, which carries
+/// the CHILD SA on, and the redundant and old SAs are deleted.
 #[test]
-fn simultaneous_ike_rekeys_converge() {
-    let mut p = pair("aes128-sha256-ecp256", "aes128gcm16", 18, |c, me| {
-        let rekey = if me == 1 { 99_950 } else { 100_000 };
-        c.ike_lifetime = Lifetime {
-            rekey: Duration::from_millis(rekey),
-            hard: Duration::from_secs(1000),
-            jitter: Duration::ZERO,
-        };
-        c.dpd = None;
-    });
-    p.latency = Duration::from_millis(100);
-    assert!(p.drive_until_up(Duration::from_secs(5)));
-    let spis = p.a.tunnel.ike_spis();
-    p.drive_for(Duration::from_secs(130));
-    assert!(p.a.tunnel.is_up() && p.b.tunnel.is_up());
-    assert_ne!(p.a.tunnel.ike_spis(), spis);
-    assert_eq!(p.a.tunnel.ike_spis(), p.b.tunnel.ike_spis());
-    assert!(p.a.rec.downs.is_empty() && p.b.rec.downs.is_empty());
-    p.assert_keys_match();
+fn simultaneous_ike_rekeys_both_complete_and_agree_on_the_survivor() {
+    for (seed, gap) in [(18, 50), (21, 10), (22, 90), (23, 0)] {
+        let mut p = pair("aes128-sha256-ecp256", "aes128gcm16", seed, |c, me| {
+            let rekey = if me == 1 { 100_000 - gap } else { 100_000 };
+            c.ike_lifetime = Lifetime {
+                rekey: Duration::from_millis(rekey),
+                hard: Duration::from_secs(1000),
+                jitter: Duration::ZERO,
+            };
+            c.child_lifetime = short(150, 400, 0);
+            c.dpd = None;
+        });
+        p.latency = Duration::from_millis(100);
+        assert!(p.drive_until_up(Duration::from_secs(5)));
+        let spis = p.a.tunnel.ike_spis();
+        // Both requests cross; 800 ms later (well before any 1-5 s retry) it is settled.
+        p.drive_for(Duration::from_millis(100_800));
+        assert_ne!(p.a.tunnel.ike_spis(), spis, "seed {seed}: rekeyed");
+        assert_eq!(p.a.tunnel.ike_spis(), p.b.tunnel.ike_spis(), "seed {seed}");
+        for e in p.a.rec.errors.iter().chain(&p.b.rec.errors) {
+            assert!(
+                !matches!(e, IkeError::PeerNotify(43) | IkeError::Unexpected(_)),
+                "seed {seed}: {e:?}"
+            );
+        }
+        assert_eq!(p.a.rec.installs.len(), 1, "the CHILD SA moved, untouched");
+        // The survivor works: the CHILD SA rekeys over it, then a DELETE closes both.
+        p.drive_for(Duration::from_secs(100));
+        assert!(p.a.rec.installs.len() >= 2, "seed {seed}: CHILD rekey");
+        p.assert_keys_match();
+        assert!(p.a.rec.downs.is_empty() && p.b.rec.downs.is_empty());
+        let now = p.now;
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+        p.a.tunnel.delete(now, &mut rng);
+        p.drive_for(Duration::from_secs(30));
+        assert_eq!(p.b.rec.downs, vec![DownReason::PeerDelete], "seed {seed}");
+    }
+}
+
+/// IKE and CHILD rekey collisions with loss, duplication and reordering: some seeds see
+/// the collision on one side only (the other gets TEMPORARY_FAILURE, or a DELETE of the
+/// old SA); every run ends with one IKE SA and one CHILD SA pair and no DOWN.
+#[test]
+fn rekey_collisions_converge_under_loss() {
+    for seed in 0..24u64 {
+        let mut p = pair(
+            "aes128-sha256-ecp256",
+            "aes128gcm16",
+            400 + seed,
+            |c, me| {
+                let off = if me == 1 { 30 } else { 0 };
+                c.ike_lifetime = Lifetime {
+                    rekey: Duration::from_millis(100_000 - off),
+                    hard: Duration::from_secs(2000),
+                    jitter: Duration::ZERO,
+                };
+                c.child_lifetime = Lifetime {
+                    rekey: Duration::from_millis(60_000 - off),
+                    hard: Duration::from_secs(2000),
+                    jitter: Duration::ZERO,
+                };
+                c.dpd = None;
+            },
+        );
+        p.latency = Duration::from_millis(60);
+        assert!(p.drive_until_up(Duration::from_secs(30)), "seed {seed}");
+        p.loss = 0.15;
+        p.duplicate = 0.1;
+        p.jitter = Duration::from_millis(80);
+        p.drive_for(Duration::from_secs(130));
+        p.loss = 0.0;
+        p.duplicate = 0.0;
+        p.drive_for(Duration::from_secs(40));
+        assert!(p.a.tunnel.is_up() && p.b.tunnel.is_up(), "seed {seed}");
+        assert_eq!(p.a.tunnel.ike_spis(), p.b.tunnel.ike_spis(), "seed {seed}");
+        assert_eq!(p.a.rec.active().len(), 1, "seed {seed}");
+        p.assert_keys_match();
+        assert!(
+            p.a.rec.downs.is_empty() && p.b.rec.downs.is_empty(),
+            "seed {seed}: {:?} {:?} {:?} {:?}",
+            p.a.rec.downs,
+            p.b.rec.downs,
+            p.a.rec.errors,
+            p.b.rec.errors
+        );
+    }
 }
 
 #[test]

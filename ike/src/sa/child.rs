@@ -2,17 +2,15 @@
 //! and simultaneous CHILD rekeys (2.8.1).
 use super::auth::Parts;
 use super::error::IkeError;
-use super::ike_sa::{Ctx, IkeSa, IkeState, Outcome, Pending, Planned};
-use super::util::{error_notify, notify, random_bytes, random_esp_spi, random_spi8, u32_spi};
-use crate::crypto::keys::{derive_ike_keys, skeyseed_rekey};
+use super::ike_sa::{Ctx, IkeSa, Outcome, Pending, Planned};
+use super::util::{error_notify, notify, random_bytes, random_esp_spi, u32_spi};
 use crate::crypto::{DhGroup, DhPrivate};
-use crate::proposal::IkeSuite;
 use crate::wire::{notify as nt, protocol, ExchangeType, Notify, Payload};
 use std::time::Duration;
 
 const NONCE_LEN: usize = 32;
 
-fn err_payload(ty: u16, data: Vec<u8>) -> Vec<Payload> {
+pub(crate) fn err_payload(ty: u16, data: Vec<u8>) -> Vec<Payload> {
     vec![Payload::Notify(Notify::new(ty, data))]
 }
 
@@ -78,41 +76,8 @@ impl IkeSa {
         )
     }
 
-    /// Sends the CREATE_CHILD_SA request that rekeys this IKE SA.
-    pub(crate) fn start_ike_rekey(&mut self, ctx: &mut Ctx<'_>) -> Result<(), IkeError> {
-        let group = self
-            .suite
-            .map(|s| s.dh)
-            .ok_or(IkeError::Unexpected("no suite"))?;
-        let new_spi_i = random_spi8(ctx.rng);
-        let ni = random_bytes(ctx.rng, NONCE_LEN);
-        let dh = group.generate(ctx.rng);
-        let props = ctx
-            .cfg
-            .ike_proposals
-            .iter()
-            .enumerate()
-            .map(|(i, p)| p.to_wire(i as u8 + 1, &new_spi_i))
-            .collect();
-        let payloads = vec![
-            Payload::Sa(props),
-            Payload::Nonce(ni.clone()),
-            Payload::Ke {
-                group: group.id(),
-                data: dh.public(),
-            },
-        ];
-        self.rekey_at = None;
-        self.send_request(
-            ctx,
-            ExchangeType::CreateChildSa,
-            &payloads,
-            Pending::RekeyIke { new_spi_i, ni, dh },
-        )
-    }
-
     /// Retries a failed rekey after a short random pause (TEMPORARY_FAILURE, collisions).
-    fn retry_later(&mut self, ctx: &mut Ctx<'_>, child: Option<u32>) {
+    pub(crate) fn retry_later(&mut self, ctx: &mut Ctx<'_>, child: Option<u32>) {
         let wait = Duration::from_millis(1000 + ctx.rng.next_u64() % 4000);
         match child.and_then(|s| self.children.iter_mut().find(|c| c.inbound_spi == s)) {
             Some(c) => {
@@ -138,6 +103,7 @@ impl IkeSa {
                 dh,
             } => {
                 if let Some(e) = error_notify(p) {
+                    self.collisions.retain(|c| c.0 != old_inbound);
                     self.retry_later(ctx, Some(old_inbound));
                     return Err(IkeError::PeerNotify(e));
                 }
@@ -159,110 +125,28 @@ impl IkeSa {
                 self.install_child(ctx, suite, new_spi, peer_spi, keys, true, tsi, tsr);
                 // RFC 7296 2.8.1: if the peer rekeyed the same SA at the same time, the
                 // new SA made with the lowest of the four nonces is redundant and is
-                // deleted by the node that created it.
+                // deleted by the node that created it. The old SA is deleted by the
+                // node whose new SA survives: it has that SA installed by now, while the
+                // peer's copy may still wait for a lost response.
+                let mut redundant = false;
                 if let Some(pos) = self.collisions.iter().position(|c| c.0 == old_inbound) {
                     let (_, theirs) = self.collisions.remove(pos);
                     let ours_min = ni.clone().min(nr.clone());
                     let theirs_min = theirs.0.min(theirs.1);
-                    if ours_min < theirs_min {
-                        self.plan(Planned::DeleteChild(new_spi));
-                    }
+                    redundant = ours_min < theirs_min;
                 }
-                if self.children.iter().any(|c| c.inbound_spi == old_inbound) {
+                if redundant {
+                    self.plan(Planned::DeleteChild(new_spi));
+                } else if self.children.iter().any(|c| c.inbound_spi == old_inbound) {
                     self.plan(Planned::DeleteChild(old_inbound));
                 }
                 Ok(Outcome::Nothing)
             }
-            Pending::RekeyIke { new_spi_i, ni, dh } => {
-                if let Some(e) = error_notify(p) {
-                    self.retry_later(ctx, None);
-                    return Err(IkeError::PeerNotify(e));
-                }
-                let parts = Parts::of(p, false);
-                let [prop] = parts.sa.ok_or(IkeError::MissingPayload("SA"))? else {
-                    return Err(IkeError::NoProposalChosen);
-                };
-                let suite = IkeSuite::from_wire(prop).ok_or(IkeError::NoProposalChosen)?;
-                let spi_r: [u8; 8] = prop
-                    .spi
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| IkeError::Unexpected("IKE SPI size"))?;
-                if suite.dh != dh.group() {
-                    self.retry_later(ctx, None);
-                    return Err(IkeError::NoProposalChosen);
-                }
-                let nr = parts
-                    .nonce
-                    .ok_or(IkeError::MissingPayload("Nonce"))?
-                    .to_vec();
-                let g_ir = shared(&Some(dh), parts.ke, Some(suite.dh))?
-                    .ok_or(IkeError::MissingPayload("KE"))?;
-                let new =
-                    self.rekeyed(ctx, true, suite, (new_spi_i, spi_r), ni, nr, g_ir.expose())?;
-                self.plan(Planned::DeleteIke);
-                Ok(Outcome::Rekeyed(Box::new(new)))
-            }
+            k @ Pending::RekeyIke { .. } => self.on_ike_rekey_response(ctx, k, p),
             _ => Err(IkeError::Unexpected(
                 "CREATE_CHILD_SA response to another request",
             )),
         }
-    }
-
-    /// The IKE SA that replaces this one (RFC 7296 2.18); the CHILD SAs move over.
-    #[allow(clippy::too_many_arguments)]
-    fn rekeyed(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        we_initiated: bool,
-        suite: IkeSuite,
-        (spi_i, spi_r): ([u8; 8], [u8; 8]),
-        ni: Vec<u8>,
-        nr: Vec<u8>,
-        g_ir: &[u8],
-    ) -> Result<IkeSa, IkeError> {
-        let old_suite = self.suite.ok_or(IkeError::Unexpected("no suite"))?;
-        let sk_d = self.sk_d().ok_or(IkeError::Unexpected("no keys"))?;
-        let seed = skeyseed_rekey(old_suite.prf, sk_d.expose(), g_ir, &ni, &nr);
-        let keys = derive_ike_keys(
-            suite.prf,
-            suite.encr,
-            suite.integ,
-            &seed,
-            &ni,
-            &nr,
-            (&spi_i, &spi_r),
-        );
-        let mut new = IkeSa::new(we_initiated, self.local, self.remote, ctx.now);
-        new.spi_i = spi_i;
-        new.spi_r = spi_r;
-        new.suite = Some(suite);
-        new.keys = Some(keys);
-        new.ni = ni;
-        new.nr = nr;
-        new.floated = self.floated;
-        new.udp_encap = self.udp_encap;
-        new.peer_fragments = self.peer_fragments;
-        new.state = IkeState::Established;
-        // The rekey exchange itself was an authenticated message from the peer.
-        new.last_heard = Some(ctx.now);
-        let (rekey, expire) = ctx.jittered(ctx.cfg.ike_lifetime);
-        new.rekey_at = Some(rekey);
-        new.expire_at = Some(expire);
-        new.children = std::mem::take(&mut self.children);
-        // Rekeys of the old SA's children that were still queued move along too.
-        for q in self.queue.iter() {
-            if let Planned::RekeyChild(s) | Planned::DeleteChild(s) = q {
-                new.plan(if matches!(q, Planned::RekeyChild(_)) {
-                    Planned::RekeyChild(*s)
-                } else {
-                    Planned::DeleteChild(*s)
-                });
-            }
-        }
-        self.queue
-            .retain(|q| !matches!(q, Planned::RekeyChild(_) | Planned::DeleteChild(_)));
-        Ok(new)
     }
 
     /// Responder side of CREATE_CHILD_SA.
@@ -287,6 +171,14 @@ impl IkeSa {
                 self.send_response(ctx, ex, mid, &err_payload(nt::CHILD_SA_NOT_FOUND, vec![]))?;
                 return Err(IkeError::Unexpected("rekey of unknown CHILD SA"));
             };
+            // A CHILD SA we are deleting (our rekey of it already completed: the peer did
+            // not see the collision) is not rekeyed again (RFC 7296 2.8.1, 2.25).
+            let deleting = self.queue.contains(&Planned::DeleteChild(old))
+                || matches!(&self.outstanding, Some(o) if matches!(o.kind, Pending::DeleteChild(s) if s == old));
+            if deleting {
+                self.send_response(ctx, ex, mid, &err_payload(nt::TEMPORARY_FAILURE, vec![]))?;
+                return Err(IkeError::Unexpected("rekey of a CHILD SA being deleted"));
+            }
             let sel = self.select_child(ctx, &parts, parts.ke.is_some());
             let (suite, mut reply, tsi, tsr, peer_spi) = match sel {
                 Ok(x) => x,
@@ -347,57 +239,7 @@ impl IkeSa {
             return Ok(Outcome::Nothing);
         }
         if is_ike {
-            // A simultaneous IKE rekey (or one during a CHILD rekey) is refused with
-            // TEMPORARY_FAILURE; both sides retry after a random pause (RFC 7296 2.25).
-            let busy = matches!(
-                &self.outstanding,
-                Some(o) if matches!(o.kind, Pending::RekeyIke { .. } | Pending::RekeyChild { .. })
-            );
-            if busy || self.children.iter().any(|c| c.retiring) {
-                self.send_response(ctx, ex, mid, &err_payload(nt::TEMPORARY_FAILURE, vec![]))?;
-                return Err(IkeError::Unexpected("IKE rekey collision"));
-            }
-            let offered = parts.sa.unwrap_or_default();
-            let Some((suite, mut reply)) =
-                ctx.cfg.ike_proposals.iter().find_map(|o| o.select(offered))
-            else {
-                self.send_response(ctx, ex, mid, &err_payload(nt::NO_PROPOSAL_CHOSEN, vec![]))?;
-                return Err(IkeError::NoProposalChosen);
-            };
-            let spi_i: [u8; 8] = reply
-                .spi
-                .as_slice()
-                .try_into()
-                .map_err(|_| IkeError::Unexpected("IKE SPI size"))?;
-            let Some((kg, kdata)) = parts.ke else {
-                self.send_response(ctx, ex, mid, &err_payload(nt::INVALID_SYNTAX, vec![]))?;
-                return Err(IkeError::MissingPayload("KE"));
-            };
-            if kg != suite.dh.id() {
-                let data = suite.dh.id().to_be_bytes().to_vec();
-                self.send_response(ctx, ex, mid, &err_payload(nt::INVALID_KE_PAYLOAD, data))?;
-                return Err(IkeError::PeerNotify(nt::INVALID_KE_PAYLOAD));
-            }
-            let dh = suite.dh.generate(ctx.rng);
-            let g_ir = dh.shared_secret(kdata)?;
-            let ni = parts
-                .nonce
-                .ok_or(IkeError::MissingPayload("Nonce"))?
-                .to_vec();
-            let nr = random_bytes(ctx.rng, NONCE_LEN);
-            let spi_r = random_spi8(ctx.rng);
-            reply.spi = spi_r.to_vec();
-            let payloads = vec![
-                Payload::Sa(vec![reply]),
-                Payload::Nonce(nr.clone()),
-                Payload::Ke {
-                    group: suite.dh.id(),
-                    data: dh.public(),
-                },
-            ];
-            self.send_response(ctx, ex, mid, &payloads)?;
-            let new = self.rekeyed(ctx, false, suite, (spi_i, spi_r), ni, nr, g_ir.expose())?;
-            return Ok(Outcome::Rekeyed(Box::new(new)));
+            return self.on_ike_rekey_request(ctx, mid, &parts);
         }
         // One tunnel, one CHILD SA: further CHILD SAs are refused.
         self.send_response(ctx, ex, mid, &err_payload(nt::NO_ADDITIONAL_SAS, vec![]))?;
@@ -406,7 +248,7 @@ impl IkeSa {
 }
 
 /// g^ir for a CREATE_CHILD_SA with PFS; `None` without.
-fn shared(
+pub(crate) fn shared(
     dh: &Option<DhPrivate>,
     ke: Option<(u16, &[u8])>,
     group: Option<DhGroup>,

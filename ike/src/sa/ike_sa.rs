@@ -132,8 +132,12 @@ pub(crate) enum Outcome {
     Established {
         initial_contact: bool,
     },
-    /// An IKE rekey produced this SA, which takes over the CHILD SAs.
-    Rekeyed(Box<IkeSa>),
+    /// An IKE rekey produced `new`, which has taken over the CHILD SAs; `redundant` is
+    /// the other new SA of a rekey collision, on its way out.
+    Rekeyed {
+        new: Box<IkeSa>,
+        redundant: Option<Box<IkeSa>>,
+    },
     /// This SA is finished; remove it.
     Dead,
     /// IKE_SA_INIT must be started again with this group (INVALID_KE_PAYLOAD).
@@ -147,7 +151,7 @@ impl std::fmt::Debug for Outcome {
             Outcome::Established { initial_contact } => {
                 write!(f, "Established {{ initial_contact: {initial_contact} }}")
             }
-            Outcome::Rekeyed(_) => f.write_str("Rekeyed"),
+            Outcome::Rekeyed { .. } => f.write_str("Rekeyed"),
             Outcome::Dead => f.write_str("Dead"),
             Outcome::RetryWithGroup(g) => write!(f, "RetryWithGroup({g:?})"),
         }
@@ -193,6 +197,10 @@ pub(crate) struct IkeSa {
     pub reassembly: Reassembler,
     /// A child rekey of ours collided with the peer's: (old inbound SPI, peer's new child nonces).
     pub collisions: Vec<(u32, Nonces)>,
+    /// Replaced by a rekey: its CHILD SAs moved on, it only waits for its DELETE.
+    pub superseded: bool,
+    /// The peer's IKE rekey that collided with ours, until ours completes (2.8.2).
+    pub ike_collision: Option<Box<IkeSa>>,
 }
 
 impl IkeSa {
@@ -226,6 +234,8 @@ impl IkeSa {
             created: now,
             reassembly: Reassembler::default(),
             collisions: Vec::new(),
+            superseded: false,
+            ike_collision: None,
         }
     }
 

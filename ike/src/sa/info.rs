@@ -140,6 +140,10 @@ impl IkeSa {
             .collect();
         if deletes.iter().any(|d| d.protocol == protocol::IKE) {
             self.send_response(ctx, info, mid, &[])?;
+            self.state = IkeState::Dead;
+            if let Some(taken_over) = self.take_collision_on_delete() {
+                return Ok(taken_over);
+            }
             self.remove_all_children(ctx);
             self.state = IkeState::Dead;
             ctx.down = Some(DownReason::PeerDelete);
@@ -200,8 +204,10 @@ impl IkeSa {
         }
         let now = ctx.now;
         if self.expire_at.is_some_and(|t| now >= t) {
+            if !self.children.is_empty() {
+                ctx.down = Some(DownReason::Expired);
+            }
             self.remove_all_children(ctx);
-            ctx.down = Some(DownReason::Expired);
             self.expire_at = None;
             self.queue.clear();
             self.plan(Planned::DeleteIke);

@@ -11,6 +11,7 @@ mod error;
 mod ike_sa;
 mod info;
 mod init;
+mod rekey_ike;
 #[cfg(test)]
 mod replay_tests;
 mod util;
@@ -228,6 +229,7 @@ impl Tunnel {
             down: Some(DownReason::LocalDelete),
         };
         if let Some(mut sa) = self.ike.take() {
+            sa.ike_collision = None;
             sa.remove_all_children(&mut ctx);
             sa.queue.clear();
             sa.plan(Planned::DeleteIke);
@@ -341,9 +343,10 @@ impl Tunnel {
         };
         let (initial_contact, rekeyed) = match outcome {
             Outcome::Established { initial_contact } => (initial_contact, None),
-            Outcome::Rekeyed(new) => (false, Some(*new)),
+            Outcome::Rekeyed { new, redundant } => (false, Some((*new, redundant))),
             _ => (false, None),
         };
+        let current = matches!(slot, Slot::Current);
         if sa.state != IkeState::Dead {
             match slot {
                 Slot::Negotiating if sa.is_established() && !was_established => {
@@ -354,11 +357,20 @@ impl Tunnel {
                 _ => self.old.push(sa),
             }
         }
-        if let Some(new) = rekeyed {
+        if let Some((new, redundant)) = rekeyed {
+            if !current {
+                // Only the current SA is rekeyed; anything else was closed meanwhile.
+                let mut ctx = Ctx::new(&self.cfg, now, &mut *rng, &mut self.actions);
+                let mut new = new;
+                new.remove_all_children(&mut ctx);
+                self.settle(now, down);
+                return err.map_or(Ok(()), Err);
+            }
             tracing::info!(peer = %self.cfg.remote, spi_i = %hex8(&new.spi_i), spi_r = %hex8(&new.spi_r), "IKE SA rekeyed");
             if let Some(prev) = self.ike.replace(new) {
                 self.old.push(prev);
             }
+            self.old.extend(redundant.map(|r| *r));
         }
         self.settle(now, down);
         err.map_or(Ok(()), Err)

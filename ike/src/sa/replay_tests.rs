@@ -275,7 +275,7 @@ fn responder_handles_strongswan_rekeys_and_deletes() {
         // Message 9: CREATE_CHILD_SA rekeying the IKE SA.
         ctx.out.clear();
         let r = sa.on_encrypted(&mut ctx, &msg(&v, 8)).unwrap();
-        let Outcome::Rekeyed(new) = r else {
+        let Outcome::Rekeyed { new, .. } = r else {
             panic!("not rekeyed")
         };
         assert_eq!(
