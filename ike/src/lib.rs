@@ -67,8 +67,9 @@
 //!   complete, the SA with the lowest nonce is deleted by its initiator, the winner
 //!   deletes the old SA. A rekey request for an SA we are already closing gets
 //!   TEMPORARY_FAILURE, as is an IKE rekey while a CHILD rekey runs (2.25).
-//! - One CHILD SA per tunnel (route-based, 0.0.0.0/0 and ::/0 by default); requests for
-//!   additional CHILD SAs get NO_ADDITIONAL_SAS.
+//! - Additional CHILD SAs (RFC 7296 1.3.1) are accepted with their selectors narrowed to
+//!   the configured ones (or refused with NO_ADDITIONAL_SAS when
+//!   `Config::additional_children` is off) and requested with [`Tunnel::create_child`].
 
 pub mod crypto;
 pub mod proposal;

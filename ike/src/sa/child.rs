@@ -1,11 +1,11 @@
-//! CREATE_CHILD_SA (RFC 7296 1.3): CHILD SA rekey with optional PFS, IKE SA rekey (2.18),
-//! and simultaneous CHILD rekeys (2.8.1).
+//! CREATE_CHILD_SA (RFC 7296 1.3) for CHILD SAs: additional CHILD SAs and CHILD SA rekeys
+//! with optional PFS, simultaneous CHILD rekeys (2.8.1). IKE rekeys are in `rekey_ike`.
 use super::auth::Parts;
 use super::error::IkeError;
 use super::ike_sa::{Ctx, IkeSa, Outcome, Pending, Planned};
 use super::util::{error_notify, notify, random_bytes, random_esp_spi, u32_spi};
 use crate::crypto::{DhGroup, DhPrivate};
-use crate::wire::{notify as nt, protocol, ExchangeType, Notify, Payload};
+use crate::wire::{notify as nt, protocol, ExchangeType, Notify, Payload, TrafficSelector};
 use std::time::Duration;
 
 const NONCE_LEN: usize = 32;
@@ -76,6 +76,46 @@ impl IkeSa {
         )
     }
 
+    /// Sends a CREATE_CHILD_SA request for an additional CHILD SA with these selectors
+    /// (RFC 7296 1.3.1), with PFS if the first ESP proposal names a group.
+    pub(crate) fn start_create_child(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        tsi: Vec<TrafficSelector>,
+        tsr: Vec<TrafficSelector>,
+    ) -> Result<(), IkeError> {
+        let pfs = ctx
+            .cfg
+            .esp_proposals
+            .first()
+            .and_then(|p| p.dh.first().copied());
+        let new_spi = random_esp_spi(ctx.rng);
+        let ni = random_bytes(ctx.rng, NONCE_LEN);
+        let dh = pfs.map(|g| g.generate(ctx.rng));
+        let props = ctx
+            .cfg
+            .esp_proposals
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.to_wire(i as u8 + 1, new_spi.to_be_bytes(), true))
+            .collect();
+        let mut payloads = vec![Payload::Sa(props), Payload::Nonce(ni.clone())];
+        if let Some(d) = &dh {
+            payloads.push(Payload::Ke {
+                group: d.group().id(),
+                data: d.public(),
+            });
+        }
+        payloads.push(Payload::TsI(tsi));
+        payloads.push(Payload::TsR(tsr));
+        self.send_request(
+            ctx,
+            ExchangeType::CreateChildSa,
+            &payloads,
+            Pending::CreateChild { new_spi, ni, dh },
+        )
+    }
+
     /// Retries a failed rekey after a short random pause (TEMPORARY_FAILURE, collisions).
     pub(crate) fn retry_later(&mut self, ctx: &mut Ctx<'_>, child: Option<u32>) {
         let wait = Duration::from_millis(1000 + ctx.rng.next_u64() % 4000);
@@ -143,13 +183,30 @@ impl IkeSa {
                 Ok(Outcome::Nothing)
             }
             k @ Pending::RekeyIke { .. } => self.on_ike_rekey_response(ctx, k, p),
+            Pending::CreateChild { new_spi, ni, dh } => {
+                if let Some(e) = error_notify(p) {
+                    return Err(IkeError::PeerNotify(e));
+                }
+                let parts = Parts::of(p, false);
+                let nr = parts
+                    .nonce
+                    .ok_or(IkeError::MissingPayload("Nonce"))?
+                    .to_vec();
+                let (suite, peer_spi, tsi, tsr) =
+                    self.accept_child_response(ctx, &parts, dh.is_some())?;
+                let g_ir = shared(&dh, parts.ke, suite.dh)?;
+                let keys = self.child_keys(suite, g_ir.as_ref().map(|g| g.expose()), &ni, &nr)?;
+                self.install_child(ctx, suite, new_spi, peer_spi, keys, true, tsi, tsr);
+                Ok(Outcome::Nothing)
+            }
             _ => Err(IkeError::Unexpected(
                 "CREATE_CHILD_SA response to another request",
             )),
         }
     }
 
-    /// Responder side of CREATE_CHILD_SA.
+    /// Responder side of CREATE_CHILD_SA: a CHILD SA rekey, an additional CHILD SA, or
+    /// an IKE SA rekey.
     pub(crate) fn on_create_child_request(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -158,29 +215,25 @@ impl IkeSa {
     ) -> Result<Outcome, IkeError> {
         let ex = ExchangeType::CreateChildSa;
         let parts = Parts::of(p, true);
-        let rekey = notify(p, nt::REKEY_SA).filter(|n| n.protocol == protocol::ESP);
         let is_ike = parts
             .sa
             .and_then(|s| s.first())
             .is_some_and(|x| x.protocol == protocol::IKE);
-        if let Some(n) = rekey {
-            let Some(old) = u32_spi(&n.spi)
-                .and_then(|s| self.children.iter().find(|c| c.outbound_spi == s))
-                .map(|c| c.inbound_spi)
-            else {
-                self.send_response(ctx, ex, mid, &err_payload(nt::CHILD_SA_NOT_FOUND, vec![]))?;
-                return Err(IkeError::Unexpected("rekey of unknown CHILD SA"));
-            };
-            // A CHILD SA we are deleting (our rekey of it already completed: the peer did
-            // not see the collision) is not rekeyed again (RFC 7296 2.8.1, 2.25).
-            let deleting = self.queue.contains(&Planned::DeleteChild(old))
-                || matches!(&self.outstanding, Some(o) if matches!(o.kind, Pending::DeleteChild(s) if s == old));
-            if deleting {
-                self.send_response(ctx, ex, mid, &err_payload(nt::TEMPORARY_FAILURE, vec![]))?;
-                return Err(IkeError::Unexpected("rekey of a CHILD SA being deleted"));
+        if is_ike {
+            return self.on_ike_rekey_request(ctx, mid, &parts);
+        }
+        let old = match notify(p, nt::REKEY_SA).filter(|n| n.protocol == protocol::ESP) {
+            Some(n) => Some(self.rekey_target(ctx, mid, &n.spi)?),
+            None if ctx.cfg.additional_children => None,
+            None => {
+                self.send_response(ctx, ex, mid, &err_payload(nt::NO_ADDITIONAL_SAS, vec![]))?;
+                return Err(IkeError::Unexpected("request for an additional CHILD SA"));
             }
-            let sel = self.select_child(ctx, &parts, parts.ke.is_some());
-            let (suite, mut reply, tsi, tsr, peer_spi) = match sel {
+        };
+        // Proposal and traffic selectors, narrowed to ours (for a rekey, too: the
+        // config may have changed since).
+        let (suite, mut reply, tsi, tsr, peer_spi) =
+            match self.select_child(ctx, &parts, parts.ke.is_some()) {
                 Ok(x) => x,
                 Err(e) => {
                     let ty = if e == IkeError::TsUnacceptable {
@@ -192,39 +245,40 @@ impl IkeSa {
                     return Err(e);
                 }
             };
-            let ni = parts
-                .nonce
-                .ok_or(IkeError::MissingPayload("Nonce"))?
-                .to_vec();
-            let dh = suite.dh.map(|g| g.generate(ctx.rng));
-            if let (Some(g), Some((kg, _))) = (suite.dh, parts.ke) {
-                if g.id() != kg {
-                    let data = g.id().to_be_bytes().to_vec();
-                    self.send_response(ctx, ex, mid, &err_payload(nt::INVALID_KE_PAYLOAD, data))?;
-                    return Err(IkeError::PeerNotify(nt::INVALID_KE_PAYLOAD));
-                }
+        let ni = parts
+            .nonce
+            .ok_or(IkeError::MissingPayload("Nonce"))?
+            .to_vec();
+        let dh = suite.dh.map(|g| g.generate(ctx.rng));
+        if let (Some(g), Some((kg, _))) = (suite.dh, parts.ke) {
+            if g.id() != kg {
+                let data = g.id().to_be_bytes().to_vec();
+                self.send_response(ctx, ex, mid, &err_payload(nt::INVALID_KE_PAYLOAD, data))?;
+                return Err(IkeError::PeerNotify(nt::INVALID_KE_PAYLOAD));
             }
-            let g_ir = match shared(&dh, parts.ke, suite.dh) {
-                Ok(g) => g,
-                Err(e) => {
-                    self.send_response(ctx, ex, mid, &err_payload(nt::INVALID_SYNTAX, vec![]))?;
-                    return Err(e);
-                }
-            };
-            let nr = random_bytes(ctx.rng, NONCE_LEN);
-            let our_spi = random_esp_spi(ctx.rng);
-            reply.spi = our_spi.to_be_bytes().to_vec();
-            let mut payloads = vec![Payload::Sa(vec![reply]), Payload::Nonce(nr.clone())];
-            if let Some(d) = &dh {
-                payloads.push(Payload::Ke {
-                    group: d.group().id(),
-                    data: d.public(),
-                });
+        }
+        let g_ir = match shared(&dh, parts.ke, suite.dh) {
+            Ok(g) => g,
+            Err(e) => {
+                self.send_response(ctx, ex, mid, &err_payload(nt::INVALID_SYNTAX, vec![]))?;
+                return Err(e);
             }
-            payloads.push(Payload::TsI(tsi.clone()));
-            payloads.push(Payload::TsR(tsr.clone()));
-            self.send_response(ctx, ex, mid, &payloads)?;
-            let keys = self.child_keys(suite, g_ir.as_ref().map(|g| g.expose()), &ni, &nr)?;
+        };
+        let nr = random_bytes(ctx.rng, NONCE_LEN);
+        let our_spi = random_esp_spi(ctx.rng);
+        reply.spi = our_spi.to_be_bytes().to_vec();
+        let mut payloads = vec![Payload::Sa(vec![reply]), Payload::Nonce(nr.clone())];
+        if let Some(d) = &dh {
+            payloads.push(Payload::Ke {
+                group: d.group().id(),
+                data: d.public(),
+            });
+        }
+        payloads.push(Payload::TsI(tsi.clone()));
+        payloads.push(Payload::TsR(tsr.clone()));
+        self.send_response(ctx, ex, mid, &payloads)?;
+        let keys = self.child_keys(suite, g_ir.as_ref().map(|g| g.expose()), &ni, &nr)?;
+        if let Some(old) = old {
             let ours_pending = matches!(
                 &self.outstanding,
                 Some(o) if matches!(o.kind, Pending::RekeyChild { old_inbound, .. } if old_inbound == old)
@@ -235,15 +289,31 @@ impl IkeSa {
             if let Some(c) = self.children.iter_mut().find(|c| c.inbound_spi == old) {
                 c.retiring = true;
             }
-            self.install_child(ctx, suite, our_spi, peer_spi, keys, false, tsr, tsi);
-            return Ok(Outcome::Nothing);
         }
-        if is_ike {
-            return self.on_ike_rekey_request(ctx, mid, &parts);
+        self.install_child(ctx, suite, our_spi, peer_spi, keys, false, tsr, tsi);
+        Ok(Outcome::Nothing)
+    }
+
+    /// The inbound SPI of the CHILD SA a REKEY_SA notify names; an unknown SA, or one
+    /// being deleted, is answered here with an error.
+    fn rekey_target(&mut self, ctx: &mut Ctx<'_>, mid: u32, spi: &[u8]) -> Result<u32, IkeError> {
+        let ex = ExchangeType::CreateChildSa;
+        let Some(old) = u32_spi(spi)
+            .and_then(|s| self.children.iter().find(|c| c.outbound_spi == s))
+            .map(|c| c.inbound_spi)
+        else {
+            self.send_response(ctx, ex, mid, &err_payload(nt::CHILD_SA_NOT_FOUND, vec![]))?;
+            return Err(IkeError::Unexpected("rekey of unknown CHILD SA"));
+        };
+        // A CHILD SA we are deleting (our rekey of it already completed: the peer did
+        // not see the collision) is not rekeyed again (RFC 7296 2.8.1, 2.25).
+        let deleting = self.queue.contains(&Planned::DeleteChild(old))
+            || matches!(&self.outstanding, Some(o) if matches!(o.kind, Pending::DeleteChild(s) if s == old));
+        if deleting {
+            self.send_response(ctx, ex, mid, &err_payload(nt::TEMPORARY_FAILURE, vec![]))?;
+            return Err(IkeError::Unexpected("rekey of a CHILD SA being deleted"));
         }
-        // One tunnel, one CHILD SA: further CHILD SAs are refused.
-        self.send_response(ctx, ex, mid, &err_payload(nt::NO_ADDITIONAL_SAS, vec![]))?;
-        Err(IkeError::Unexpected("request for an additional CHILD SA"))
+        Ok(old)
     }
 }
 

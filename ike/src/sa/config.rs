@@ -136,6 +136,9 @@ pub struct Config {
     pub fragment_size: usize,
     /// Wait this long before negotiating again after a failure (start action initiate).
     pub retry_interval: Duration,
+    /// Accept the peer's requests for additional CHILD SAs (narrowed to `local_ts` and
+    /// `remote_ts`); when false they get NO_ADDITIONAL_SAS.
+    pub additional_children: bool,
 }
 
 /// Why a tunnel configuration was refused.
@@ -228,6 +231,7 @@ impl Config {
             cookie_threshold: 10,
             fragment_size: 1280,
             retry_interval: Duration::from_secs(30),
+            additional_children: true,
         }
     }
 }

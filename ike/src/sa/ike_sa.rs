@@ -93,6 +93,12 @@ pub(crate) enum Pending {
     DeleteChild(u32),
     DeleteIke,
     Dpd,
+    /// An additional CHILD SA (not a rekey).
+    CreateChild {
+        new_spi: u32,
+        ni: Vec<u8>,
+        dh: Option<DhPrivate>,
+    },
 }
 
 pub(crate) struct Outstanding {
@@ -111,6 +117,8 @@ pub(crate) enum Planned {
     DeleteChild(u32),
     DeleteIke,
     Dpd,
+    /// The next of `IkeSa::new_children`.
+    CreateChild,
 }
 
 #[derive(Debug)]
@@ -197,6 +205,8 @@ pub(crate) struct IkeSa {
     pub reassembly: Reassembler,
     /// A child rekey of ours collided with the peer's: (old inbound SPI, peer's new child nonces).
     pub collisions: Vec<(u32, Nonces)>,
+    /// Selectors (ours, the peer's) of additional CHILD SAs still to request.
+    pub new_children: VecDeque<(Vec<TrafficSelector>, Vec<TrafficSelector>)>,
     /// Replaced by a rekey: its CHILD SAs moved on, it only waits for its DELETE.
     pub superseded: bool,
     /// The peer's IKE rekey that collided with ours, until ours completes (2.8.2).
@@ -234,6 +244,7 @@ impl IkeSa {
             created: now,
             reassembly: Reassembler::default(),
             collisions: Vec::new(),
+            new_children: VecDeque::new(),
             superseded: false,
             ike_collision: None,
         }
@@ -571,7 +582,10 @@ impl IkeSa {
             t.extend(self.rekey_at);
             t.extend(self.expire_at);
             for c in &self.children {
-                if !c.retiring {
+                // A rekey already queued behind the request in flight has no timer of
+                // its own (else the caller would spin on a past deadline).
+                let queued = self.queue.contains(&Planned::RekeyChild(c.inbound_spi));
+                if !c.retiring && !queued {
                     t.push(c.rekey_at);
                 }
                 t.push(c.expire_at);

@@ -33,6 +33,15 @@ impl IkeSa {
                 self.send_request(ctx, info, &[d], Pending::DeleteIke)
             }
             Planned::Dpd => self.send_request(ctx, info, &[], Pending::Dpd),
+            Planned::CreateChild => {
+                let Some((tsi, tsr)) = self.new_children.pop_front() else {
+                    return Ok(());
+                };
+                if !self.new_children.is_empty() {
+                    self.plan(Planned::CreateChild);
+                }
+                self.start_create_child(ctx, tsi, tsr)
+            }
         }
     }
 

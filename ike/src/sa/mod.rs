@@ -179,6 +179,31 @@ impl Tunnel {
         r.map(|()| ChildRekey::Started(spi))
     }
 
+    /// Requests an additional CHILD SA with these selectors (ours as TSi, the peer's as
+    /// TSr) over the established IKE SA (RFC 7296 1.3.1). The peer narrows them; the SA
+    /// arrives as [`Action::InstallChildSa`]. `Ok(false)` while no IKE SA is up.
+    pub fn create_child(
+        &mut self,
+        now: Instant,
+        local_ts: Vec<crate::wire::TrafficSelector>,
+        remote_ts: Vec<crate::wire::TrafficSelector>,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<bool, IkeError> {
+        let Some(sa) = self.ike.as_mut().filter(|s| s.is_established()) else {
+            return Ok(false);
+        };
+        if local_ts.is_empty() || remote_ts.is_empty() {
+            return Err(IkeError::TsUnacceptable);
+        }
+        sa.new_children.push_back((local_ts, remote_ts));
+        sa.plan(Planned::CreateChild);
+        let mut ctx = Ctx::new(&self.cfg, now, rng, &mut self.actions);
+        let r = sa.pump(&mut ctx);
+        let down = ctx.down;
+        self.settle(now, down);
+        r.map(|()| true)
+    }
+
     /// The next action for the caller, in order.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()

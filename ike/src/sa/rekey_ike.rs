@@ -222,13 +222,17 @@ impl IkeSa {
         self.superseded = true;
         self.rekey_at = None;
         new.children = std::mem::take(&mut self.children);
-        for q in &self.queue {
-            if matches!(q, Planned::RekeyChild(_) | Planned::DeleteChild(_)) {
-                new.plan(*q);
-            }
+        let moves = |q: &Planned| {
+            matches!(
+                q,
+                Planned::RekeyChild(_) | Planned::DeleteChild(_) | Planned::CreateChild
+            )
+        };
+        for q in self.queue.iter().filter(|q| moves(q)) {
+            new.plan(*q);
         }
-        self.queue
-            .retain(|q| !matches!(q, Planned::RekeyChild(_) | Planned::DeleteChild(_)));
+        self.queue.retain(|q| !moves(q));
+        new.new_children.append(&mut self.new_children);
         Outcome::Rekeyed {
             new: Box::new(new),
             redundant: redundant.map(Box::new),

@@ -83,6 +83,8 @@ pub struct Pair {
     pub duplicate: f64,
     /// Extra random delay up to this, which reorders datagrams.
     pub jitter: Duration,
+    /// Steps in a row without the clock moving (a timer stuck in the past).
+    stalled: u32,
 }
 
 impl Pair {
@@ -107,6 +109,7 @@ impl Pair {
             loss: 0.0,
             duplicate: 0.0,
             jitter: Duration::ZERO,
+            stalled: 0,
         }
     }
 
@@ -168,6 +171,13 @@ impl Pair {
         };
         if next > self.now {
             self.now = next;
+            self.stalled = 0;
+        } else {
+            self.stalled += 1;
+            assert!(
+                self.stalled < 10_000,
+                "a timer stays due: the caller would spin"
+            );
         }
         let now = self.now;
         let (due, rest): (Vec<Flight>, Vec<Flight>) = std::mem::take(&mut self.flights)
