@@ -73,6 +73,12 @@ pub struct Tunnel {
     pub inner: InnerAddress,
     pub mtu: u16,
     pub mss_clamp: bool,
+    /// Traffic selectors our side and the peer's CHILD SAs are narrowed to
+    /// (default 0.0.0.0/0 and ::/0: route-based).
+    pub local_ts: Vec<IpNet>,
+    pub remote_ts: Vec<IpNet>,
+    /// Whether the peer may add CHILD SAs (CREATE_CHILD_SA) beside the first one.
+    pub additional_child_sas: bool,
 }
 
 /// Rekey (soft) and expiry (hard) times of an SA; soft < hard.
@@ -145,4 +151,12 @@ pub mod defaults {
     pub const MAX_PREFIX: u32 = 100;
     pub const IKE_PROPOSALS: &str = "aes128gcm16-prfsha256-modp2048";
     pub const ESP_PROPOSALS: &str = "aes128gcm16-modp2048";
+
+    /// Route-based traffic selectors: everything of both families.
+    pub fn any_ts() -> Vec<ipnet::IpNet> {
+        vec![
+            ipnet::IpNet::V4(ipnet::Ipv4Net::default()),
+            ipnet::IpNet::V6(ipnet::Ipv6Net::default()),
+        ]
+    }
 }

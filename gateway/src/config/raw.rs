@@ -56,6 +56,11 @@ pub struct RawTunnel {
     pub inner_peer: Option<String>,
     pub mtu: Option<i64>,
     pub mss_clamp: Option<bool>,
+    /// Traffic selectors (CIDR prefixes) of our side and the peer's; default any.
+    pub local_ts: Option<Vec<String>>,
+    pub remote_ts: Option<Vec<String>>,
+    /// Accept the peer's additional CHILD SAs (default true).
+    pub additional_child_sas: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -63,6 +63,23 @@ impl Config {
                     humantime::format_duration(t.dpd.interval),
                     humantime::format_duration(t.dpd.timeout),
                 );
+                let ts = |l: &[ipnet::IpNet]| {
+                    l.iter()
+                        .map(|n| n.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let _ = writeln!(
+                    out,
+                    "    ts [{}] <-> [{}], additional CHILD SAs {}",
+                    ts(&t.local_ts),
+                    ts(&t.remote_ts),
+                    if t.additional_child_sas {
+                        "accepted"
+                    } else {
+                        "refused"
+                    },
+                );
             }
             for r in &c.routes {
                 let _ = writeln!(out, "  route {} via {}", r.prefix, r.via.join(", "));

@@ -683,3 +683,37 @@ fn tunnel_with_its_own_address_defaults_its_identity_to_it() {
     assert_eq!(c.tun_name, "vpngw0");
     assert_eq!(c.control_socket, Path::new("/run/vpngw/vpngw.sock"));
 }
+
+#[test]
+fn traffic_selectors_and_additional_child_sas() {
+    let t = "name = \"tun1\"";
+    let c = parse(GOOD).unwrap();
+    let tun = &c.connections[0].tunnels[0];
+    assert_eq!(tun.local_ts, defaults::any_ts());
+    assert_eq!(tun.remote_ts[0].to_string(), "0.0.0.0/0");
+    assert_eq!(tun.remote_ts[1].to_string(), "::/0");
+    assert!(tun.additional_child_sas);
+    let c = parse(&with(
+        t,
+        "name = \"tun1\"\nlocal_ts = [\"10.1.0.0/16\"]\nremote_ts = [\"10.2.0.0/24\", \"fd00::/8\"]\nadditional_child_sas = false",
+    ))
+    .unwrap();
+    let tun = &c.connections[0].tunnels[0];
+    assert_eq!(tun.local_ts.len(), 1);
+    assert_eq!(tun.remote_ts[1].to_string(), "fd00::/8");
+    assert!(!tun.additional_child_sas);
+    assert!(c
+        .summary()
+        .contains("ts [10.1.0.0/16] <-> [10.2.0.0/24, fd00::/8], additional CHILD SAs refused"));
+    let p = "connections[0].tunnels[0]";
+    refused(
+        &with(t, "name = \"tun1\"\nlocal_ts = []"),
+        &format!("{p}.local_ts"),
+        "empty",
+    );
+    refused(
+        &with(t, "name = \"tun1\"\nremote_ts = [\"10.2.0.1/24\"]"),
+        &format!("{p}.remote_ts"),
+        "host bits",
+    );
+}

@@ -2,6 +2,7 @@
 
 use crate::config::{self, DpdAction, Identity, StartAction};
 use ike::sa::{self as ikesa, Psk};
+use ike::wire::TrafficSelector;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -65,11 +66,25 @@ pub fn ike_config(t: &config::Tunnel) -> Result<ikesa::Config, IkeConfigError> {
     cfg.force_encap = true;
     cfg.allow_weak_groups = t.allow_weak_groups;
     cfg.retry_interval = RETRY_INTERVAL;
+    cfg.local_ts = t.local_ts.iter().map(selector).collect();
+    cfg.remote_ts = t.remote_ts.iter().map(selector).collect();
+    cfg.additional_children = t.additional_child_sas;
     cfg.validate().map_err(|source| IkeConfigError::Ike {
         tunnel: t.name.clone(),
         source,
     })?;
     Ok(cfg)
+}
+
+/// A prefix as a traffic selector (all protocols and ports).
+pub fn selector(n: &ipnet::IpNet) -> TrafficSelector {
+    TrafficSelector {
+        ip_proto: 0,
+        start_port: 0,
+        end_port: 65535,
+        start: n.network(),
+        end: n.broadcast(),
+    }
 }
 
 /// Rekey jitter: a tenth of the soft lifetime, at most five minutes.

@@ -4,6 +4,7 @@
 use super::clock::unix_now;
 use super::status::{ChildStatus, IkeStatus, TunnelStatus};
 use crate::config;
+use crate::dataplane::Selected;
 use crate::dataplane::{Shared, TunnelPath};
 use crate::routing::TunnelId;
 use esp::{
@@ -11,6 +12,7 @@ use esp::{
     Suite,
 };
 use ike::sa::{Action, ChildRekey, ChildSaInstall, DownReason};
+use ike::wire::TrafficSelector;
 use ike::{IkeError, Tunnel};
 use rand_core::{OsRng, RngCore};
 use std::collections::BTreeMap;
@@ -26,6 +28,8 @@ struct Child {
     established: u64,
     /// The negotiated ESP suite in proposal syntax (with the PFS group and ESN).
     proposal: String,
+    local_ts: Vec<TrafficSelector>,
+    remote_ts: Vec<TrafficSelector>,
 }
 
 /// Counters of SAs already deleted, so totals survive rekeys.
@@ -215,9 +219,7 @@ impl TunnelCtl {
             .map(|(_, remote)| remote)
             .unwrap_or_else(|| SocketAddr::new(self.cfg.peer, 4500));
         shared.sas.insert(inbound.clone());
-        // Make before break: the new SA carries traffic before the old one goes.
         self.path.peer.store(Some(Arc::new(peer)));
-        self.path.set_outbound(Some(outbound.clone()));
         tracing::info!(tunnel = %name, spi_in = format_args!("{:08x}", sa.inbound.spi),
             spi_out = format_args!("{:08x}", sa.outbound.spi), suite = suite.name(), %peer, "CHILD SA installed");
         self.children.push(Child {
@@ -225,7 +227,47 @@ impl TunnelCtl {
             outbound,
             established: unix_now(),
             proposal: sa.suite.to_string(),
+            local_ts: sa.local_ts.clone(),
+            remote_ts: sa.remote_ts.clone(),
         });
+        // Make before break: the new SA carries traffic before the old one goes.
+        self.publish_outbound();
+    }
+
+    /// Tells the packet path which outbound SA to use: per set of traffic selectors the
+    /// newest CHILD SA (a rekey's new SA before the old one is deleted). The set that
+    /// covers 0.0.0.0/0 (else the oldest) is the default; the others are matched first.
+    fn publish_outbound(&self) {
+        let mut groups: Vec<&Child> = Vec::new();
+        for c in &self.children {
+            match groups
+                .iter_mut()
+                .find(|g| g.local_ts == c.local_ts && g.remote_ts == c.remote_ts)
+            {
+                Some(g) => *g = c,
+                None => groups.push(c),
+            }
+        }
+        let any4 = TrafficSelector::any(false);
+        let default = groups
+            .iter()
+            .position(|g| g.remote_ts.contains(&any4))
+            .unwrap_or(0);
+        self.path
+            .set_outbound(groups.get(default).map(|g| g.outbound.clone()));
+        let others: Vec<Selected> = groups
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != default)
+            .map(|(_, g)| Selected {
+                local_ts: g.local_ts.clone(),
+                remote_ts: g.remote_ts.clone(),
+                sa: g.outbound.clone(),
+            })
+            .collect();
+        self.path
+            .selected
+            .store((!others.is_empty()).then(|| Arc::new(others)));
     }
 
     fn remove(&mut self, shared: &Shared, inbound_spi: u32, outbound_spi: u32) {
@@ -239,11 +281,7 @@ impl TunnelCtl {
         };
         let child = self.children.remove(i);
         self.retire(&child);
-        let current = self.path.outbound.load().as_ref().map(|s| s.spi());
-        if current == Some(outbound_spi) {
-            let next = self.children.last().map(|c| c.outbound.clone());
-            self.path.set_outbound(next);
-        }
+        self.publish_outbound();
         tracing::info!(tunnel = %self.cfg.name, spi_in = format_args!("{inbound_spi:08x}"),
             spi_out = format_args!("{outbound_spi:08x}"), "CHILD SA deleted");
     }
@@ -291,6 +329,7 @@ impl TunnelCtl {
     /// Removes every SA from the dataplane (tunnel stopped or replaced).
     pub fn clear_sas(&mut self, shared: &Shared) {
         self.path.set_outbound(None);
+        self.path.selected.store(None);
         for c in std::mem::take(&mut self.children) {
             shared.sas.remove(c.inbound.spi());
             self.retire(&c);

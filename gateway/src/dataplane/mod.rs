@@ -12,7 +12,7 @@ mod tunnel;
 pub use counters::{Counters, CountersSnapshot};
 pub use sa_events::{SaEvent, SaEvents};
 pub use sockets::{IkeDatagram, UnderlaySockets};
-pub use tunnel::TunnelPath;
+pub use tunnel::{Selected, TunnelPath};
 
 use crate::routing::RoutingTable;
 use crate::sys::Tun;

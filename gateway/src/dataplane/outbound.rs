@@ -91,7 +91,10 @@ fn forward(shared: &Shared, buf: &mut [u8], len: usize, scratch: &mut [u8]) {
 
 fn encap_send(shared: &Shared, tunnel: &TunnelPath, buf: &mut [u8], len: usize) {
     let c = &shared.counters;
-    let sa = tunnel.outbound.load();
+    let sa = tunnel.outbound_for(
+        buf.get(MAX_HEADROOM..MAX_HEADROOM + len)
+            .unwrap_or_default(),
+    );
     let (Some(sa), Some(peer)) = (sa.as_ref(), tunnel.peer.load().as_deref().copied()) else {
         bump(&c.no_sa);
         return;

@@ -1,9 +1,19 @@
 //! The per-tunnel state the packet path reads: where to send, how big, with which SA.
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwapOption, Guard};
 use esp::OutboundSa;
-use std::net::{IpAddr, SocketAddr};
+use ike::wire::TrafficSelector;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+
+/// The outbound SA of a CHILD SA narrower than the tunnel's default one, for the packets
+/// its traffic selectors cover.
+#[derive(Debug)]
+pub struct Selected {
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    pub sa: Arc<OutboundSa>,
+}
 
 #[derive(Debug)]
 pub struct TunnelPath {
@@ -22,6 +32,9 @@ pub struct TunnelPath {
     /// The SA new packets use. A rekey swaps in the new SA before the old one is deleted,
     /// so there is always one while the tunnel is UP.
     pub outbound: ArcSwapOption<OutboundSa>,
+    /// Further CHILD SAs by traffic selectors, tried before `outbound`; empty (`None`)
+    /// with one CHILD SA, so the common path is one extra atomic load.
+    pub selected: ArcSwapOption<Vec<Selected>>,
 }
 
 impl TunnelPath {
@@ -34,10 +47,151 @@ impl TunnelPath {
             mss_clamp,
             icmp_source,
             outbound: ArcSwapOption::empty(),
+            selected: ArcSwapOption::empty(),
         }
+    }
+
+    /// The SA for this inner packet: the first CHILD SA whose selectors cover it, else
+    /// the default one.
+    pub fn outbound_for(&self, packet: &[u8]) -> Guard<Option<Arc<OutboundSa>>> {
+        let selected = self.selected.load();
+        if let Some(list) = selected.as_deref() {
+            if let Some(f) = Flow::of(packet) {
+                if let Some(s) = list.iter().find(|s| f.covered(&s.local_ts, &s.remote_ts)) {
+                    return Guard::from_inner(Some(s.sa.clone()));
+                }
+            }
+        }
+        self.outbound.load()
     }
 
     pub fn set_outbound(&self, sa: Option<Arc<OutboundSa>>) {
         self.outbound.store(sa);
+    }
+}
+
+/// What traffic selectors look at in an inner packet.
+#[derive(Debug, PartialEq, Eq)]
+struct Flow {
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    /// Source and destination port (TCP, UDP, SCTP; first fragment only).
+    ports: Option<(u16, u16)>,
+}
+
+impl Flow {
+    fn of(p: &[u8]) -> Option<Flow> {
+        let (src, dst, proto, l4) = match p.first()? >> 4 {
+            4 => {
+                let ihl = usize::from(p.first()? & 0x0f) * 4;
+                let a: [u8; 4] = p.get(12..16)?.try_into().ok()?;
+                let b: [u8; 4] = p.get(16..20)?.try_into().ok()?;
+                let frag_offset = u16::from_be_bytes([*p.get(6)?, *p.get(7)?]) & 0x1fff;
+                let l4 = if frag_offset == 0 { p.get(ihl..) } else { None };
+                (
+                    Ipv4Addr::from(a).into(),
+                    Ipv4Addr::from(b).into(),
+                    *p.get(9)?,
+                    l4,
+                )
+            }
+            6 => {
+                let a: [u8; 16] = p.get(8..24)?.try_into().ok()?;
+                let b: [u8; 16] = p.get(24..40)?.try_into().ok()?;
+                // Extension headers are not walked: their ports count as unknown.
+                (
+                    Ipv6Addr::from(a).into(),
+                    Ipv6Addr::from(b).into(),
+                    *p.get(6)?,
+                    p.get(40..),
+                )
+            }
+            _ => return None,
+        };
+        let ports = match (proto, l4) {
+            (6 | 17 | 132, Some(h)) if h.len() >= 4 => Some((
+                u16::from_be_bytes([h[0], h[1]]),
+                u16::from_be_bytes([h[2], h[3]]),
+            )),
+            _ => None,
+        };
+        Some(Flow {
+            src,
+            dst,
+            proto,
+            ports,
+        })
+    }
+
+    fn covered(&self, local: &[TrafficSelector], remote: &[TrafficSelector]) -> bool {
+        let fits = |ts: &TrafficSelector, addr: IpAddr, port: Option<u16>| {
+            let all_ports = ts.start_port == 0 && ts.end_port == 65535;
+            ts.start.is_ipv4() == addr.is_ipv4()
+                && ts.start <= addr
+                && addr <= ts.end
+                && (ts.ip_proto == 0 || ts.ip_proto == self.proto)
+                && (all_ports || port.is_some_and(|p| ts.start_port <= p && p <= ts.end_port))
+        };
+        let (sp, dp) = (self.ports.map(|p| p.0), self.ports.map(|p| p.1));
+        local.iter().any(|t| fits(t, self.src, sp)) && remote.iter().any(|t| fits(t, self.dst, dp))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(a: &str, b: &str) -> TrafficSelector {
+        TrafficSelector {
+            ip_proto: 0,
+            start_port: 0,
+            end_port: 65535,
+            start: a.parse().unwrap(),
+            end: b.parse().unwrap(),
+        }
+    }
+
+    fn v4(src: [u8; 4], dst: [u8; 4], proto: u8, ports: (u16, u16)) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, proto, 0, 0];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(&ports.0.to_be_bytes());
+        p.extend_from_slice(&ports.1.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn flow_is_matched_against_both_selector_lists() {
+        let p = v4([10, 1, 0, 5], [10, 2, 0, 9], 17, (5000, 53));
+        let f = Flow::of(&p).unwrap();
+        assert_eq!(f.ports, Some((5000, 53)));
+        let local = [ts("10.1.0.0", "10.1.255.255")];
+        let remote = [ts("10.2.0.0", "10.2.0.255")];
+        assert!(f.covered(&local, &remote));
+        assert!(!f.covered(&remote, &local), "directions are not swapped");
+        assert!(!f.covered(&local, &[ts("10.3.0.0", "10.3.0.255")]));
+        assert!(!f.covered(
+            &local,
+            &[ts("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")]
+        ));
+        let mut dns = ts("10.2.0.0", "10.2.0.255");
+        dns.ip_proto = 17;
+        dns.start_port = 53;
+        dns.end_port = 53;
+        assert!(f.covered(&local, &[dns.clone()]));
+        dns.ip_proto = 6;
+        assert!(!f.covered(&local, &[dns]), "protocol must match");
+    }
+
+    #[test]
+    fn truncated_or_foreign_packets_have_no_flow() {
+        assert_eq!(Flow::of(&[]), None);
+        assert_eq!(Flow::of(&[0x45, 0, 0]), None);
+        assert_eq!(Flow::of(&[0x20; 40]), None);
+        // A non-first fragment has no ports: it only matches an all-ports selector.
+        let mut p = v4([10, 1, 0, 5], [10, 2, 0, 9], 17, (5000, 53));
+        p[7] = 1;
+        assert_eq!(Flow::of(&p).unwrap().ports, None);
     }
 }

@@ -105,6 +105,8 @@ pub fn tunnel(
         raw.inner_peer.as_deref(),
     );
     let mtu = mtu(ctx, &format!("{p}.mtu"), raw.mtu, inner);
+    let local_ts = selectors(ctx, &format!("{p}.local_ts"), raw.local_ts);
+    let remote_ts = selectors(ctx, &format!("{p}.remote_ts"), raw.remote_ts);
     Some(Tunnel {
         name: name?,
         local_address: local_address?,
@@ -122,7 +124,25 @@ pub fn tunnel(
         inner: inner?,
         mtu: mtu?,
         mss_clamp: raw.mss_clamp.unwrap_or(true),
+        local_ts: local_ts?,
+        remote_ts: remote_ts?,
+        additional_child_sas: raw.additional_child_sas.unwrap_or(true),
     })
+}
+
+/// A traffic selector list: CIDR prefixes, at least one; default 0.0.0.0/0 and ::/0.
+fn selectors(ctx: &mut Ctx, path: &str, raw: Option<Vec<String>>) -> Option<Vec<IpNet>> {
+    let Some(list) = raw else {
+        return Some(defaults::any_ts());
+    };
+    if list.is_empty() {
+        return ctx.fail(path, "empty: leave it out for 0.0.0.0/0 and ::/0");
+    }
+    let nets: Vec<Option<IpNet>> = list
+        .iter()
+        .map(|s| ctx.check(path, values::prefix(s)))
+        .collect();
+    nets.into_iter().collect()
 }
 
 fn psk(ctx: &mut Ctx, p: &str, inline: Option<Secret>, file: Option<String>) -> Option<Secret> {
