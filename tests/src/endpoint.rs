@@ -56,11 +56,22 @@ impl StrongswanEndpoint {
         psks: [Psk; 2],
         opts: &EndpointOptions,
     ) -> Result<Self> {
+        Self::start_with(s2s, side, &CharonConfig::site_to_site(side, psks), opts)
+    }
+
+    /// Like [`StrongswanEndpoint::start`] with a charon config of the caller's (e.g.
+    /// `CharonConfig::site_to_site` with a tunnel changed).
+    pub fn start_with(
+        s2s: &SiteToSite,
+        side: Side,
+        config: &CharonConfig,
+        opts: &EndpointOptions,
+    ) -> Result<Self> {
         let ns = match side {
             Side::Cloud => s2s.cloud_gw(),
             Side::Customer => s2s.customer_gw(),
         };
-        let charon = Charon::start(ns, &CharonConfig::site_to_site(side, psks))?;
+        let charon = Charon::start(ns, config)?;
         wait_until("ipsec0 to appear", Duration::from_secs(10), || {
             ns.ip(&["link", "show", IPSEC_DEV]).is_ok()
         })

@@ -4,7 +4,9 @@ mod config;
 mod sas;
 mod vici_tree;
 
-pub use config::{strongswan_conf, swanctl_conf, CharonConfig, Side, StartAction, TunnelConfig};
+pub use config::{
+    strongswan_conf, swanctl_conf, CharonConfig, ExtraChild, Side, StartAction, TunnelConfig,
+};
 pub use sas::{find_up, parse_list_sas, summary, ChildSa, ChildSaState, IkeSa, IkeSaState};
 pub use vici_tree::{parse as parse_pretty, Node, Section};
 
@@ -49,7 +51,10 @@ impl Charon {
         let run_dir = dir.join("run");
         std::fs::create_dir(&run_dir)
             .map_err(|e| HarnessError::io(format!("create {}", run_dir.display()), e))?;
-        let strongswan_path = dir.write("strongswan.conf", &strongswan_conf(dir.path()))?;
+        let strongswan_path = dir.write(
+            "strongswan.conf",
+            &strongswan_conf(dir.path(), config.make_before_break),
+        )?;
         dir.write("swanctl.conf", &swanctl)?;
 
         let charon_bin = Tool::Charon.path();

@@ -1,0 +1,140 @@
+//! strongSwan with two children in one connection: the second CHILD SA arrives with
+//! CREATE_CHILD_SA, both are up on both sides, and each carries the traffic its
+//! selectors cover (vpngw picks the outbound SA per packet).
+
+use std::time::Duration;
+
+use e2e::charon::{find_up, summary, ExtraChild, IkeSa};
+use e2e::{
+    ping, plan, skip_unless_root, CharonConfig, EndpointOptions, PingOptions, Psk, Side,
+    SiteToSite, StrongswanEndpoint, Vpngw, VpngwConfig,
+};
+
+const UP: Duration = Duration::from_secs(30);
+const EXTRA: &str = "tunnel1-hosts";
+
+fn psks() -> [Psk; 2] {
+    [
+        Psk::from("children-e2e-psk-one"),
+        Psk::from("children-e2e-psk-two"),
+    ]
+}
+
+/// (packets_in, packets_out) of the installed CHILD SA `name` of tunnel1 at strongSwan.
+fn child_packets(sas: &[IkeSa], name: &str) -> anyhow::Result<(u64, u64, u32, u32)> {
+    let c = find_up(sas, "tunnel1")
+        .and_then(|sa| sa.installed_children().find(|c| c.name == name))
+        .ok_or_else(|| anyhow::anyhow!("{name} not installed:\n{}", summary(sas)))?;
+    Ok((c.packets_in, c.packets_out, c.spi_in, c.spi_out))
+}
+
+/// Ten pings from the VPC host to `dst`, all answered.
+fn ping_vpc_to(s2s: &SiteToSite, dst: std::net::Ipv4Addr) -> anyhow::Result<()> {
+    let stats = ping(
+        s2s.vpc_host(),
+        dst.into(),
+        &PingOptions {
+            count: 10,
+            interval: Duration::from_millis(100),
+            wait: Duration::from_secs(2),
+            ..PingOptions::default()
+        },
+    )?;
+    anyhow::ensure!(stats.received == stats.transmitted, "lost pings: {stats:?}");
+    Ok(())
+}
+
+#[test]
+fn strongswan_adds_a_second_child_sa_with_create_child_sa() -> anyhow::Result<()> {
+    if skip_unless_root("strongswan_adds_a_second_child_sa_with_create_child_sa") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let mut vpngw = Vpngw::start(
+        s2s.customer_gw(),
+        &VpngwConfig::for_plan(Side::Customer, psks()),
+    )?;
+    let mut cfg = CharonConfig::site_to_site(Side::Cloud, psks());
+    let t1 = cfg
+        .tunnel_mut("tunnel1")
+        .ok_or_else(|| anyhow::anyhow!("no tunnel1"))?;
+    // VPC <-> IDC host only; everything else stays on the 0.0.0.0/0 child. (The local
+    // side must hold one of the gateway's addresses: kernel-libipsec routes with it.)
+    t1.extra_child = Some(ExtraChild {
+        name: EXTRA.into(),
+        local_ts: plan::VPC_PREFIX.into(),
+        remote_ts: format!("{}/32", plan::IDC_HOST),
+        reqid: 11,
+    });
+    let opts = EndpointOptions {
+        bgp: false,
+        static_route: true,
+    };
+    let mut cloud = StrongswanEndpoint::start_with(&s2s, Side::Cloud, &cfg, &opts)?;
+    cloud.charon.wait_up(&["tunnel1", "tunnel2"], UP)?;
+    let ours = vpngw.wait_status("two CHILD SAs on tunnel1", UP, |s| {
+        s.tunnel("tunnel1")
+            .is_some_and(|t| t.state == "UP" && t.child_sas.len() == 2)
+    })?;
+    let sas = cloud.charon.list_sas()?;
+    let ike = find_up(&sas, "tunnel1").ok_or_else(|| anyhow::anyhow!("no IKE SA"))?;
+    anyhow::ensure!(
+        ike.installed_children().count() == 2,
+        "strongSwan has both children in one IKE SA:\n{}",
+        summary(&sas)
+    );
+    // Each strongSwan CHILD SA has its mirror among ours.
+    let t = ours
+        .tunnel("tunnel1")
+        .ok_or_else(|| anyhow::anyhow!("no tunnel1"))?;
+    for name in ["tunnel1", EXTRA] {
+        let (_, _, spi_in, spi_out) = child_packets(&sas, name)?;
+        anyhow::ensure!(
+            t.child_sas
+                .iter()
+                .any(|c| c.spi_in() == spi_out && c.spi_out() == spi_in),
+            "{name} {spi_in:08x}/{spi_out:08x} not among ours {:?}",
+            t.child_sas
+        );
+    }
+    // VPC host -> IDC host: the added CHILD SA, both ways.
+    let (extra_in0, extra_out0, ..) = child_packets(&sas, EXTRA)?;
+    let (main_in0, _, ..) = child_packets(&sas, "tunnel1")?;
+    ping_vpc_to(&s2s, plan::IDC_HOST)?;
+    let sas = cloud.charon.list_sas()?;
+    let (extra_in1, extra_out1, ..) = child_packets(&sas, EXTRA)?;
+    let (main_in1, _, ..) = child_packets(&sas, "tunnel1")?;
+    anyhow::ensure!(
+        extra_out1 >= extra_out0 + 10 && extra_in1 >= extra_in0 + 10,
+        "pings did not use {EXTRA}: out {extra_out0}->{extra_out1}, in {extra_in0}->{extra_in1}"
+    );
+    anyhow::ensure!(
+        main_in1.saturating_sub(main_in0) < 10,
+        "our replies to the VPC host went out on the 0.0.0.0/0 SA ({main_in0}->{main_in1})"
+    );
+    // VPC host -> customer gateway's LAN address: not covered by the host selectors, so
+    // the 0.0.0.0/0 CHILD SA carries it.
+    ping_vpc_to(&s2s, plan::CUSTOMER_GW_LAN)?;
+    let sas = cloud.charon.list_sas()?;
+    let (main_in2, _, ..) = child_packets(&sas, "tunnel1")?;
+    let (extra_in2, ..) = child_packets(&sas, EXTRA)?;
+    // (strongSwan may send on either tunnel's 0.0.0.0/0 SA; our replies take tunnel1's.)
+    anyhow::ensure!(
+        main_in2 >= main_in1 + 10,
+        "replies did not use the 0.0.0.0/0 SA: in {main_in1}->{main_in2}"
+    );
+    anyhow::ensure!(
+        extra_in2.saturating_sub(extra_in1) < 10,
+        "replies from the gateway used {EXTRA}"
+    );
+    // Rekeying the added CHILD SA works like the first one.
+    let (.., old_in, _) = child_packets(&sas, EXTRA)?;
+    cloud.charon.rekey_child(EXTRA)?;
+    vpngw.wait_status("the added CHILD SA rekeyed", UP, |s| {
+        s.tunnel("tunnel1").is_some_and(|t| {
+            t.child_sas.len() == 2 && t.child_sas.iter().all(|c| c.spi_out() != old_in)
+        })
+    })?;
+    ping_vpc_to(&s2s, plan::IDC_HOST)?;
+    Ok(())
+}
