@@ -70,6 +70,11 @@
 //! - Additional CHILD SAs (RFC 7296 1.3.1) are accepted with their selectors narrowed to
 //!   the configured ones (or refused with NO_ADDITIONAL_SAS when
 //!   `Config::additional_children` is off) and requested with [`Tunnel::create_child`].
+//! - Reauthentication (`Config::reauth_time`, RFC 7296 2.8.3) is make-before-break: a new
+//!   IKE_SA_INIT + IKE_AUTH (without INITIAL_CONTACT) builds the new IKE SA and its CHILD
+//!   SAs beside the old one, which is deleted afterwards. A peer's new IKE SA without
+//!   INITIAL_CONTACT replaces ours the same way (the old one stays until the peer deletes
+//!   it); with INITIAL_CONTACT the old one is dropped at once.
 
 pub mod crypto;
 pub mod proposal;

@@ -126,9 +126,12 @@ impl IkeSa {
             .enumerate()
             .map(|(i, p)| p.to_wire(i as u8 + 1, child_spi.to_be_bytes(), false))
             .collect();
-        let payloads = vec![
-            Payload::IdI(ctx.cfg.local_id.to_wire()),
-            Payload::Notify(Notify::new(nt::INITIAL_CONTACT, vec![])),
+        let mut payloads = vec![Payload::IdI(ctx.cfg.local_id.to_wire())];
+        // A reauthentication must not make the peer drop the SA it replaces.
+        if !self.reauth {
+            payloads.push(Payload::Notify(Notify::new(nt::INITIAL_CONTACT, vec![])));
+        }
+        payloads.extend([
             Payload::IdR(ctx.cfg.remote_id.to_wire()),
             Payload::Auth {
                 method: auth_method::SHARED_KEY_MIC,
@@ -137,7 +140,7 @@ impl IkeSa {
             Payload::Sa(props),
             Payload::TsI(ctx.cfg.local_ts.clone()),
             Payload::TsR(ctx.cfg.remote_ts.clone()),
-        ];
+        ]);
         self.state = IkeState::AuthSent;
         self.send_request(
             ctx,
@@ -152,6 +155,7 @@ impl IkeSa {
         let (rekey, expire) = ctx.jittered(ctx.cfg.ike_lifetime);
         self.rekey_at = Some(rekey);
         self.expire_at = Some(expire);
+        self.reauth_at = ctx.cfg.reauth_time.map(|t| ctx.now + t);
         self.last_rx = ctx.now;
     }
 

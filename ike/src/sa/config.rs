@@ -139,6 +139,9 @@ pub struct Config {
     /// Accept the peer's requests for additional CHILD SAs (narrowed to `local_ts` and
     /// `remote_ts`); when false they get NO_ADDITIONAL_SAS.
     pub additional_children: bool,
+    /// Reauthenticate (RFC 7296 2.8.3) this long after an IKE SA is authenticated: a new
+    /// IKE_SA_INIT + IKE_AUTH builds the replacement before the old SA is deleted.
+    pub reauth_time: Option<Duration>,
 }
 
 /// Why a tunnel configuration was refused.
@@ -232,6 +235,7 @@ impl Config {
             fragment_size: 1280,
             retry_interval: Duration::from_secs(30),
             additional_children: true,
+            reauth_time: None,
         }
     }
 }

@@ -207,6 +207,10 @@ pub(crate) struct IkeSa {
     pub collisions: Vec<(u32, Nonces)>,
     /// Selectors (ours, the peer's) of additional CHILD SAs still to request.
     pub new_children: VecDeque<(Vec<TrafficSelector>, Vec<TrafficSelector>)>,
+    /// Built by our reauthentication of the current SA (no INITIAL_CONTACT; replaces it).
+    pub reauth: bool,
+    /// When to reauthenticate (set when authenticated, kept across IKE rekeys).
+    pub reauth_at: Option<Instant>,
     /// Replaced by a rekey: its CHILD SAs moved on, it only waits for its DELETE.
     pub superseded: bool,
     /// The peer's IKE rekey that collided with ours, until ours completes (2.8.2).
@@ -245,6 +249,8 @@ impl IkeSa {
             reassembly: Reassembler::default(),
             collisions: Vec::new(),
             new_children: VecDeque::new(),
+            reauth: false,
+            reauth_at: None,
             superseded: false,
             ike_collision: None,
         }
@@ -580,6 +586,7 @@ impl IkeSa {
         }
         if self.is_established() {
             t.extend(self.rekey_at);
+            t.extend(self.reauth_at);
             t.extend(self.expire_at);
             for c in &self.children {
                 // A rekey already queued behind the request in flight has no timer of

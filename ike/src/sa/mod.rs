@@ -465,14 +465,18 @@ impl Tunnel {
         Ok(())
     }
 
-    /// Makes a newly established SA current. Another established SA is replaced if the
-    /// peer sent INITIAL_CONTACT (it lost its state), unless that SA is our own fresh
-    /// one: then both sides keep the SA with the smaller SPIi and delete the other, so
-    /// that simultaneous initiations converge on one SA.
+    /// Makes a newly established SA current. Another established SA is
+    /// - replaced at once (its CHILD SAs dropped silently) if the peer sent INITIAL_CONTACT
+    ///   (it lost its state), unless that SA is our own fresh one;
+    /// - for simultaneous initiations (both SAs young): the one with the smaller SPIi
+    ///   stays on both sides and the other is deleted;
+    /// - replaced make-before-break otherwise (RFC 7296 2.8.3): by our reauthentication
+    ///   (we delete the old SA once the new one carries the CHILD SAs), or by the peer's
+    ///   (the old SA and its CHILD SAs stay until the peer deletes them).
     fn adopt(
         &mut self,
         now: Instant,
-        sa: IkeSa,
+        mut sa: IkeSa,
         initial_contact: bool,
         rng: &mut dyn CryptoRngCore,
     ) {
@@ -480,7 +484,55 @@ impl Tunnel {
             self.ike = Some(sa);
             return;
         };
-        let fresh = cur.initiator && now < cur.created + HALF_OPEN_TIMEOUT * 2;
+        if sa.reauth && sa.children.is_empty() {
+            // Our reauthentication got no CHILD SA: keep the old SA, try again later.
+            sa.queue.clear();
+            sa.plan(Planned::DeleteIke);
+            let mut ctx = Ctx::new(&self.cfg, now, rng, &mut self.actions);
+            let _ = sa.pump(&mut ctx);
+            cur.reauth_at = Some(now + self.cfg.retry_interval);
+            self.ike = Some(cur);
+            self.old.push(sa);
+            return;
+        }
+        let young = now < cur.created + HALF_OPEN_TIMEOUT * 2;
+        let fresh = cur.initiator && young;
+        if sa.reauth || (!initial_contact && !young) {
+            let ours = sa.reauth;
+            tracing::info!(peer = %self.cfg.remote, spi_i = %hex8(&sa.spi_i), spi_r = %hex8(&sa.spi_r), by_us = ours, "IKE SA reauthenticated");
+            // CHILD SAs beyond the one IKE_AUTH made are requested again on the new SA.
+            if ours {
+                let first = |c: &&ike_sa::ChildSa| {
+                    c.local_ts == self.cfg.local_ts && c.remote_ts == self.cfg.remote_ts
+                };
+                let mut seen = Vec::new();
+                for c in cur.children.iter().filter(|c| !first(c)) {
+                    let ts = (c.local_ts.clone(), c.remote_ts.clone());
+                    if !seen.contains(&ts) {
+                        seen.push(ts.clone());
+                        sa.new_children.push_back(ts);
+                        sa.plan(Planned::CreateChild);
+                    }
+                }
+            }
+            sa.reauth = false;
+            cur.superseded = true;
+            cur.rekey_at = None;
+            cur.reauth_at = None;
+            cur.queue.clear();
+            cur.ike_collision = None;
+            let mut ctx = Ctx::new(&self.cfg, now, rng, &mut self.actions);
+            if ours {
+                cur.plan(Planned::DeleteIke);
+                let _ = cur.pump(&mut ctx);
+            } else {
+                cur.expire_at = Some(now + HALF_OPEN_TIMEOUT);
+            }
+            let _ = sa.pump(&mut ctx);
+            self.ike = Some(sa);
+            self.old.push(cur);
+            return;
+        }
         let (keep, mut lose, silent) = if initial_contact && !fresh {
             (sa, cur, true)
         } else if sa.spi_i < cur.spi_i {
@@ -506,6 +558,29 @@ impl Tunnel {
         }
     }
 
+    /// Starts reauthenticating the current IKE SA: a new IKE SA negotiated from scratch
+    /// next to it, which replaces it once established (make-before-break).
+    fn start_reauth(&mut self, now: Instant, rng: &mut dyn CryptoRngCore) {
+        if self.negotiating.iter().any(|s| s.initiator) {
+            return;
+        }
+        let group = self
+            .cfg
+            .ike_proposals
+            .first()
+            .and_then(|p| p.dh.first().copied());
+        let Some(group) = self.group.or(group) else {
+            return;
+        };
+        tracing::info!(peer = %self.cfg.remote, "reauthenticating the IKE SA");
+        let mut sa = IkeSa::new(true, self.cfg.local, self.cfg.remote, now);
+        sa.reauth = true;
+        let mut ctx = Ctx::new(&self.cfg, now, rng, &mut self.actions);
+        if sa.start_init(&mut ctx, group, None, 0).is_ok() {
+            self.negotiating.push(sa);
+        }
+    }
+
     /// Handles timers: retransmissions, lifetimes, DPD, renegotiation.
     pub fn handle_timeout(&mut self, now: Instant, rng: &mut dyn CryptoRngCore) {
         let mut down = None;
@@ -518,9 +593,19 @@ impl Tunnel {
                     dead_current = true;
                 }
             }
+            let mut reauth_failed = false;
             self.negotiating.retain_mut(|sa| {
-                !matches!(sa.on_timer(&mut ctx), Ok(Outcome::Dead)) && sa.state != IkeState::Dead
+                let keep = !matches!(sa.on_timer(&mut ctx), Ok(Outcome::Dead))
+                    && sa.state != IkeState::Dead;
+                reauth_failed |= !keep && sa.reauth;
+                keep
             });
+            // The old SA carries on; try again later.
+            if reauth_failed {
+                if let Some(sa) = &mut self.ike {
+                    sa.reauth_at = Some(now + self.cfg.retry_interval);
+                }
+            }
             self.old.retain_mut(|sa| {
                 let _ = sa.pump(&mut ctx);
                 !matches!(sa.on_timer(&mut ctx), Ok(Outcome::Dead)) && sa.state != IkeState::Dead
@@ -529,6 +614,14 @@ impl Tunnel {
         }
         if dead_current {
             self.ike = None;
+        }
+        let reauth_due = self
+            .ike
+            .as_mut()
+            .filter(|s| s.is_established() && s.reauth_at.is_some_and(|t| now >= t));
+        if let Some(sa) = reauth_due {
+            sa.reauth_at = None;
+            self.start_reauth(now, rng);
         }
         // A negotiation of ours that gave up counts as a dead peer, too.
         let negotiating_initiator = self.negotiating.iter().any(|s| s.initiator);

@@ -279,6 +279,9 @@ impl IkeSa {
         let (rekey, expire) = ctx.jittered(ctx.cfg.ike_lifetime);
         new.rekey_at = Some(rekey);
         new.expire_at = Some(expire);
+        // A rekey does not authenticate anew, nor make the SA younger (see `adopt`).
+        new.reauth_at = self.reauth_at;
+        new.created = self.created;
         Ok(new)
     }
 }

@@ -45,6 +45,8 @@ pub struct Record {
     pub downs: Vec<DownReason>,
     pub errors: Vec<IkeError>,
     pub sent: usize,
+    /// Times the last CHILD SA was deleted while the tunnel had been up (a traffic gap).
+    pub gaps: usize,
 }
 
 impl Record {
@@ -146,7 +148,12 @@ impl Pair {
                         }
                     }
                     Action::InstallChildSa(i) => side.rec.installs.push(i),
-                    Action::DeleteChildSa { inbound_spi, .. } => side.rec.deleted.push(inbound_spi),
+                    Action::DeleteChildSa { inbound_spi, .. } => {
+                        side.rec.deleted.push(inbound_spi);
+                        if side.tunnel.is_up() && side.rec.active().is_empty() {
+                            side.rec.gaps += 1;
+                        }
+                    }
                     Action::Up => side.rec.ups += 1,
                     Action::Down(r) => side.rec.downs.push(r),
                 }
