@@ -37,6 +37,8 @@ pub struct VpngwTunnel {
     pub inner_address: String,
     pub inner_peer: Ipv4Addr,
     pub mtu: u16,
+    /// `reauth_time` in the config's duration syntax; absent when `None`.
+    pub reauth_time: Option<String>,
 }
 
 /// The connection's `[connections.bgp]` section: eBGP over each tunnel's inner addresses.
@@ -103,6 +105,7 @@ impl VpngwConfig {
                     inner_address: format!("{inner}/{}", t.inner_prefix_len),
                     inner_peer,
                     mtu: 1400,
+                    reauth_time: None,
                 }
             })
             .collect();
@@ -160,6 +163,9 @@ impl VpngwConfig {
                 t.inner_peer,
                 t.mtu
             ));
+            if let Some(r) = &t.reauth_time {
+                out.push_str(&format!("reauth_time = {}\n", q(r)));
+            }
         }
         for (prefix, via) in &self.routes {
             let via: Vec<String> = via.iter().map(|v| q(v)).collect();

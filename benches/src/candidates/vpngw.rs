@@ -136,6 +136,7 @@ pub fn config(side: Side, suite: Suite, psks: [Psk; 2]) -> VpngwConfig {
                 inner_address: format!("{inner}/30"),
                 inner_peer,
                 mtu: TUNNEL_MTU,
+                reauth_time: None,
             }
         })
         .collect();

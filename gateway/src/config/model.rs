@@ -79,6 +79,9 @@ pub struct Tunnel {
     pub remote_ts: Vec<IpNet>,
     /// Whether the peer may add CHILD SAs (CREATE_CHILD_SA) beside the first one.
     pub additional_child_sas: bool,
+    /// Make-before-break reauthentication interval (a fresh IKE_SA_INIT + IKE_AUTH);
+    /// `None`: only rekeys.
+    pub reauth_time: Option<std::time::Duration>,
 }
 
 /// Rekey (soft) and expiry (hard) times of an SA; soft < hard.

@@ -61,6 +61,8 @@ pub struct RawTunnel {
     pub remote_ts: Option<Vec<String>>,
     /// Accept the peer's additional CHILD SAs (default true).
     pub additional_child_sas: Option<bool>,
+    /// Reauthenticate the IKE SA this long after it was authenticated; off if absent.
+    pub reauth_time: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -80,6 +80,13 @@ impl Config {
                         "refused"
                     },
                 );
+                if let Some(r) = t.reauth_time {
+                    let _ = writeln!(
+                        out,
+                        "    reauthenticate every {} (make-before-break)",
+                        humantime::format_duration(r)
+                    );
+                }
             }
             for r in &c.routes {
                 let _ = writeln!(out, "  route {} via {}", r.prefix, r.via.join(", "));

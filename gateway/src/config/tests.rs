@@ -693,6 +693,7 @@ fn traffic_selectors_and_additional_child_sas() {
     assert_eq!(tun.remote_ts[0].to_string(), "0.0.0.0/0");
     assert_eq!(tun.remote_ts[1].to_string(), "::/0");
     assert!(tun.additional_child_sas);
+    assert_eq!(tun.reauth_time, None, "reauthentication is off by default");
     let c = parse(&with(
         t,
         "name = \"tun1\"\nlocal_ts = [\"10.1.0.0/16\"]\nremote_ts = [\"10.2.0.0/24\", \"fd00::/8\"]\nadditional_child_sas = false",
@@ -706,6 +707,19 @@ fn traffic_selectors_and_additional_child_sas() {
         .summary()
         .contains("ts [10.1.0.0/16] <-> [10.2.0.0/24, fd00::/8], additional CHILD SAs refused"));
     let p = "connections[0].tunnels[0]";
+    let c = parse(&with(t, "name = \"tun1\"\nreauth_time = \"3h\"")).unwrap();
+    assert_eq!(
+        c.connections[0].tunnels[0].reauth_time,
+        Some(Duration::from_secs(3 * 3600))
+    );
+    assert!(c
+        .summary()
+        .contains("reauthenticate every 3h (make-before-break)"));
+    refused(
+        &with(t, "name = \"tun1\"\nreauth_time = \"soon\""),
+        &format!("{p}.reauth_time"),
+        "not a duration",
+    );
     refused(
         &with(t, "name = \"tun1\"\nlocal_ts = []"),
         &format!("{p}.local_ts"),

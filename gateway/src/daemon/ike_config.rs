@@ -69,6 +69,7 @@ pub fn ike_config(t: &config::Tunnel) -> Result<ikesa::Config, IkeConfigError> {
     cfg.local_ts = t.local_ts.iter().map(selector).collect();
     cfg.remote_ts = t.remote_ts.iter().map(selector).collect();
     cfg.additional_children = t.additional_child_sas;
+    cfg.reauth_time = t.reauth_time;
     cfg.validate().map_err(|source| IkeConfigError::Ike {
         tunnel: t.name.clone(),
         source,

@@ -468,8 +468,8 @@ impl Tunnel {
     /// Makes a newly established SA current. Another established SA is
     /// - replaced at once (its CHILD SAs dropped silently) if the peer sent INITIAL_CONTACT
     ///   (it lost its state), unless that SA is our own fresh one;
-    /// - for simultaneous initiations (both SAs young): the one with the smaller SPIi
-    ///   stays on both sides and the other is deleted;
+    /// - for simultaneous initiations (both SAs young, one initiated by each side): the
+    ///   one with the smaller SPIi stays on both sides and the other is deleted;
     /// - replaced make-before-break otherwise (RFC 7296 2.8.3): by our reauthentication
     ///   (we delete the old SA once the new one carries the CHILD SAs), or by the peer's
     ///   (the old SA and its CHILD SAs stay until the peer deletes them).
@@ -495,7 +495,8 @@ impl Tunnel {
             self.old.push(sa);
             return;
         }
-        let young = now < cur.created + HALF_OPEN_TIMEOUT * 2;
+        // Simultaneous initiation: one SA each way, both young.
+        let young = now < cur.created + HALF_OPEN_TIMEOUT * 2 && cur.initiator != sa.initiator;
         let fresh = cur.initiator && young;
         if sa.reauth || (!initial_contact && !young) {
             let ours = sa.reauth;

@@ -107,6 +107,12 @@ pub fn tunnel(
     let mtu = mtu(ctx, &format!("{p}.mtu"), raw.mtu, inner);
     let local_ts = selectors(ctx, &format!("{p}.local_ts"), raw.local_ts);
     let remote_ts = selectors(ctx, &format!("{p}.remote_ts"), raw.remote_ts);
+    let reauth_time = match raw.reauth_time.as_deref() {
+        None => Some(None),
+        Some(s) => ctx
+            .check(&format!("{p}.reauth_time"), values::duration(s))
+            .map(Some),
+    };
     Some(Tunnel {
         name: name?,
         local_address: local_address?,
@@ -127,6 +133,7 @@ pub fn tunnel(
         local_ts: local_ts?,
         remote_ts: remote_ts?,
         additional_child_sas: raw.additional_child_sas.unwrap_or(true),
+        reauth_time: reauth_time?,
     })
 }
 
