@@ -391,3 +391,101 @@ fn simultaneous_initiation_converges_on_one_ike_sa() {
         p.assert_keys_match();
     }
 }
+
+/// A protected request for an IKE SA the receiver does not know (it restarted, say)
+/// gets an unprotected INVALID_IKE_SPI with the request's SPIs and message ID (RFC 7296
+/// 2.21.4), at most ten a second; responses and plaintext are not answered, and the
+/// notification changes nothing at the peer.
+#[test]
+fn unknown_ike_spi_gets_rate_limited_invalid_ike_spi() {
+    use ike::sa::Action;
+    use ike::wire::{notify, PayloadType, FLAG_RESPONSE};
+    let mut p = pair("aes128-sha256-ecp256", "aes128gcm16", 24, |c, _| {
+        c.dpd = None
+    });
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    let timeout_before = p.b.tunnel.poll_timeout();
+    let header = |flags: u8, next: u8| Header {
+        spi_i: [7; 8],
+        spi_r: [9; 8],
+        next_payload: next,
+        version: 0x20,
+        exchange: ExchangeType::Informational,
+        flags,
+        message_id: 5,
+        length: HEADER_LEN as u32,
+    };
+    let protected = |flags: u8| {
+        let mut m = Message {
+            header: header(flags, PayloadType::SK),
+            payloads: vec![],
+        }
+        .encode();
+        m[16] = PayloadType::SK;
+        m.extend_from_slice(&[0, 0, 0, 36]);
+        m.extend_from_slice(&[0x5a; 32]);
+        let len = m.len() as u32;
+        m[24..28].copy_from_slice(&len.to_be_bytes());
+        m
+    };
+    let sent = |p: &mut Pair| {
+        let mut out = Vec::new();
+        while let Some(a) = p.b.tunnel.poll_action() {
+            if let Action::Send { bytes, .. } = a {
+                out.push(bytes);
+            }
+        }
+        out
+    };
+    assert_eq!(
+        p.inject(false, protected(FLAG_INITIATOR)),
+        Err(IkeError::UnknownSpi)
+    );
+    let replies = sent(&mut p);
+    assert_eq!(replies.len(), 1);
+    let reply = Message::decode(&replies[0]).unwrap();
+    assert_eq!((reply.header.spi_i, reply.header.spi_r), ([7; 8], [9; 8]));
+    assert_eq!(reply.header.message_id, 5);
+    assert!(reply.header.is_response());
+    assert!(matches!(
+        reply.payloads.as_slice(),
+        [Payload::Notify(n)] if n.ty == notify::INVALID_IKE_SPI
+    ));
+    // Not for responses, nor for unprotected messages.
+    assert_eq!(
+        p.inject(false, protected(FLAG_RESPONSE)),
+        Err(IkeError::UnknownSpi)
+    );
+    let plain = Message {
+        header: header(FLAG_INITIATOR, 0),
+        payloads: vec![],
+    }
+    .encode();
+    assert_eq!(p.inject(false, plain), Err(IkeError::UnknownSpi));
+    assert!(sent(&mut p).is_empty());
+    // A flood gets ten answers a second.
+    for _ in 0..50 {
+        let _ = p.inject(false, protected(FLAG_INITIATOR));
+    }
+    assert_eq!(sent(&mut p).len(), 9, "ten in this second, one sent before");
+    assert_eq!(p.b.tunnel.stats().invalid_spi_sent, 10);
+    assert_eq!(p.b.tunnel.stats().unknown_spi, 53);
+    // No state was created: nothing new to time out, the tunnel as it was.
+    assert_eq!(p.b.tunnel.poll_timeout(), timeout_before);
+    // The peer ignores an INVALID_IKE_SPI, even one naming its own SA.
+    let (spi_i, spi_r) = p.a.tunnel.ike_spis().unwrap();
+    let mut h = header(FLAG_RESPONSE, 0);
+    (h.spi_i, h.spi_r) = (spi_i, spi_r);
+    let notify = Message {
+        header: h,
+        payloads: vec![Payload::Notify(ike::wire::Notify::new(
+            notify::INVALID_IKE_SPI,
+            vec![],
+        ))],
+    }
+    .encode();
+    assert!(p.inject(true, notify).is_err());
+    p.drive_for(Duration::from_secs(5));
+    assert!(p.a.tunnel.is_up() && p.b.tunnel.is_up());
+    assert!(p.a.rec.downs.is_empty() && p.b.rec.downs.is_empty());
+}

@@ -75,6 +75,9 @@ pub struct TunnelStatus {
     pub packets_in: u64,
     pub packets_out: u64,
     pub drops: BTreeMap<String, u64>,
+    /// IKE datagrams dropped or refused by cause, and INVALID_IKE_SPI notifications sent;
+    /// non-zero ones only.
+    pub ike_counters: BTreeMap<String, u64>,
     /// Unix seconds of the last authenticated IKE message from the peer.
     pub last_dpd: Option<u64>,
 }

@@ -388,6 +388,7 @@ impl TunnelCtl {
             packets_in: t.packets_in,
             packets_out: t.packets_out,
             drops: drops_map(&t.drops),
+            ike_counters: ike_counters(&self.ike.stats()),
             last_dpd: self.last_heard,
         }
     }
@@ -458,6 +459,23 @@ fn add_drops(a: &mut DropCounts, b: &DropCounts) {
     a.bad_inner_packet += b.bad_inner_packet;
     a.tfc_dummy += b.tfc_dummy;
     a.sa_expired += b.sa_expired;
+}
+
+/// The IKE engine's counters by snake_case name, non-zero ones only.
+fn ike_counters(s: &ike::sa::Stats) -> BTreeMap<String, u64> {
+    [
+        ("malformed", s.malformed),
+        ("integrity_failures", s.integrity_failures),
+        ("unknown_spi", s.unknown_spi),
+        ("out_of_window", s.out_of_window),
+        ("retransmits_answered", s.retransmits_answered),
+        ("other_errors", s.other_errors),
+        ("invalid_spi_sent", s.invalid_spi_sent),
+    ]
+    .into_iter()
+    .filter(|(_, v)| *v > 0)
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 /// Every drop reason by snake_case name, non-zero ones only.

@@ -47,6 +47,8 @@ use std::time::Instant;
 
 /// Half-open and in-progress SAs kept at most; the oldest is dropped beyond this.
 const MAX_NEGOTIATING: usize = 256;
+/// INVALID_IKE_SPI notifications sent per second at most (RFC 7296 2.21.4: rate-limited).
+const INVALID_SPI_PER_SEC: u32 = 10;
 
 /// Counters of dropped or refused datagrams, by cause.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,6 +60,8 @@ pub struct Stats {
     pub out_of_window: u64,
     pub retransmits_answered: u64,
     pub other_errors: u64,
+    /// Unprotected INVALID_IKE_SPI notifications sent for requests of unknown IKE SAs.
+    pub invalid_spi_sent: u64,
 }
 
 /// One IPsec tunnel: the IKE SA with its peer and the CHILD SA it carries.
@@ -77,6 +81,8 @@ pub struct Tunnel {
     /// The group the responder asked for with INVALID_KE_PAYLOAD.
     group: Option<DhGroup>,
     stats: Stats,
+    /// Start of the current second and INVALID_IKE_SPI notifications sent in it.
+    invalid_spi_budget: (Instant, u32),
 }
 
 impl std::fmt::Debug for Tunnel {
@@ -111,6 +117,7 @@ impl Tunnel {
             admin_down: false,
             group: None,
             stats: Stats::default(),
+            invalid_spi_budget: (now, 0),
         })
     }
 
@@ -334,6 +341,7 @@ impl Tunnel {
             (None, Slot::Old)
         };
         let Some(mut sa) = sa.take() else {
+            self.answer_unknown_spi(now, local, remote, &h);
             return Err(IkeError::UnknownSpi);
         };
         let was_established = sa.is_established();
@@ -399,6 +407,50 @@ impl Tunnel {
         }
         self.settle(now, down);
         err.map_or(Ok(()), Err)
+    }
+
+    /// A protected request for an IKE SA we do not know (the peer may not know we lost
+    /// it) gets an unprotected INVALID_IKE_SPI notification with its SPIs and message ID
+    /// (RFC 7296 2.21.4), a limited number per second. Responses are never answered,
+    /// and no state is created.
+    fn answer_unknown_spi(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        h: &Header,
+    ) {
+        use crate::wire::{notify as nt, Notify, Payload, PayloadType, FLAG_RESPONSE};
+        let protected = h.next_payload == PayloadType::SK || h.next_payload == PayloadType::SKF;
+        if h.is_response() || !protected || h.exchange == ExchangeType::IkeSaInit {
+            return;
+        }
+        let (start, sent) = &mut self.invalid_spi_budget;
+        if now >= *start + std::time::Duration::from_secs(1) {
+            (*start, *sent) = (now, 0);
+        }
+        if *sent >= INVALID_SPI_PER_SEC {
+            return;
+        }
+        *sent += 1;
+        let mut header = *h;
+        header.exchange = ExchangeType::Informational;
+        header.flags = FLAG_RESPONSE;
+        let msg = Message {
+            header,
+            payloads: vec![Payload::Notify(Notify::new(nt::INVALID_IKE_SPI, vec![]))],
+        };
+        let mut bytes = Vec::new();
+        if local.port() == NAT_T_PORT {
+            bytes.extend_from_slice(&NON_ESP_MARKER);
+        }
+        bytes.extend_from_slice(&msg.encode());
+        self.actions.push_back(Action::Send {
+            local,
+            remote,
+            bytes,
+        });
+        self.stats.invalid_spi_sent += 1;
     }
 
     fn on_init_request(
