@@ -190,3 +190,32 @@ fn additional_child_sas_rekey_on_their_own_and_survive_ike_rekeys_under_loss() {
         );
     }
 }
+
+/// A lifetime event names an SA by SPI: that CHILD SA is rekeyed, not the newest one.
+#[test]
+fn rekey_by_spi_picks_that_child_sa() {
+    let mut p = pair(34, |_, _| {});
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    request(
+        &mut p,
+        vec![net(10, 1, 0, false)],
+        vec![net(10, 2, 0, false)],
+    );
+    p.drive_for(Duration::from_secs(2));
+    let first = p.a.rec.installs[0].clone();
+    let now = p.now;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let r =
+        p.a.tunnel
+            .rekey_child_spi(now, Some(first.outbound.spi), &mut rng);
+    assert_eq!(r, Ok(ike::ChildRekey::Started(first.inbound.spi)));
+    p.drive_for(Duration::from_secs(2));
+    assert!(p.a.rec.deleted.contains(&first.inbound.spi));
+    let active = p.a.rec.active();
+    assert_eq!(active.len(), 2);
+    assert!(active.iter().any(|i| i.remote_ts == first.remote_ts));
+    assert!(active
+        .iter()
+        .any(|i| i.remote_ts == vec![net(10, 2, 0, false)]));
+    p.assert_keys_match();
+}

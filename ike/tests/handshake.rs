@@ -186,3 +186,74 @@ fn responder_can_initiate_too() {
     assert!(matches!(p.b.rec.downs.as_slice(), []));
     let _ = Action::Up;
 }
+
+#[test]
+fn key_id_identities_authenticate_and_a_wrong_one_is_refused() {
+    use ike::sa::Identity;
+    let mut a = config(1, "aes128-sha256-ecp256", "aes128gcm16");
+    let mut b = config(2, "aes128-sha256-ecp256", "aes128gcm16");
+    a.local_id = Identity::KeyId(b"site-a".to_vec());
+    b.remote_id = Identity::KeyId(b"site-a".to_vec());
+    b.local_id = Identity::KeyId(vec![0, 1, 0xfe]);
+    a.remote_id = Identity::KeyId(vec![0, 1, 0xfe]);
+    let mut p = Pair::new(a.clone(), b.clone(), 40);
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    p.assert_keys_match();
+    // The same bytes as an FQDN are another identity.
+    b.remote_id = Identity::Fqdn("site-a".into());
+    let mut p = Pair::new(a, b, 41);
+    p.drive_for(Duration::from_secs(3));
+    assert!(!p.b.tunnel.is_up());
+    assert!(p.b.rec.errors.contains(&IkeError::AuthenticationFailed));
+}
+
+/// Window size 1 (RFC 7296 2.3): the last request seen again gets the cached response,
+/// an older one is dropped and counted.
+#[test]
+fn old_requests_are_dropped_and_the_last_one_is_answered_from_the_cache() {
+    let a = config(1, "aes128-sha256-ecp256", "aes128gcm16");
+    let b = config(2, "aes128-sha256-ecp256", "aes128gcm16");
+    let mut p = Pair::new(a, b, 42);
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+    // Take a's CHILD rekey request off the wire to replay it later.
+    let now = p.now;
+    p.a.tunnel.rekey_child(now, &mut rng).unwrap();
+    let request = std::iter::from_fn(|| p.a.tunnel.poll_action())
+        .find_map(|x| match x {
+            Action::Send { bytes, .. } => Some(bytes),
+            _ => None,
+        })
+        .unwrap();
+    let sent_by_b = |p: &mut Pair| -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| p.b.tunnel.poll_action())
+            .filter_map(|x| match x {
+                Action::Send { bytes, .. } => Some(bytes),
+                _ => None,
+            })
+            .collect()
+    };
+    p.inject(false, request.clone()).unwrap();
+    let response = sent_by_b(&mut p);
+    assert_eq!(response.len(), 1);
+    p.inject(false, request.clone()).unwrap();
+    assert_eq!(
+        sent_by_b(&mut p),
+        response,
+        "the cached response, byte for byte"
+    );
+    p.drive_for(Duration::from_secs(10));
+    assert!(p.a.tunnel.is_up());
+    // Two more exchanges from a (the old SA's DELETE ran already; now another rekey).
+    let now = p.now;
+    p.a.tunnel.rekey_child(now, &mut rng).unwrap();
+    p.drive_for(Duration::from_secs(10));
+    assert!(matches!(
+        p.inject(false, request),
+        Err(IkeError::OutOfWindow(_))
+    ));
+    assert_eq!(p.b.tunnel.stats().out_of_window, 1);
+    p.drive_for(Duration::from_secs(5));
+    assert!(p.a.tunnel.is_up() && p.b.tunnel.is_up());
+    p.assert_keys_match();
+}

@@ -30,6 +30,8 @@ pub enum Identity {
     Ip(IpAddr),
     Fqdn(String),
     Email(String),
+    /// ID_KEY_ID: opaque bytes, written `keyid:text` or `keyid:#hex` as in strongSwan.
+    KeyId(Vec<u8>),
 }
 
 /// A cloud VPN connection: two tunnels to two cloud endpoints, plus its routes.

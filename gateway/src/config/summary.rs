@@ -9,6 +9,13 @@ impl std::fmt::Display for Identity {
             Identity::Ip(ip) => write!(f, "{ip}"),
             Identity::Fqdn(s) => write!(f, "@{s}"),
             Identity::Email(s) => f.write_str(s),
+            Identity::KeyId(k) => match std::str::from_utf8(k) {
+                Ok(t) if t.chars().all(|c| c.is_ascii_graphic()) => write!(f, "keyid:{t}"),
+                _ => {
+                    f.write_str("keyid:#")?;
+                    k.iter().try_for_each(|b| write!(f, "{b:02x}"))
+                }
+            },
         }
     }
 }

@@ -30,6 +30,7 @@ pub fn ike_config(t: &config::Tunnel) -> Result<ikesa::Config, IkeConfigError> {
     let id = |what, i: &Identity| match i {
         Identity::Ip(a) => Ok(ikesa::Identity::Addr(*a)),
         Identity::Fqdn(f) => Ok(ikesa::Identity::Fqdn(f.clone())),
+        Identity::KeyId(k) => Ok(ikesa::Identity::KeyId(k.clone())),
         Identity::Email(e) => Err(IkeConfigError::Identity {
             tunnel: t.name.clone(),
             what,
@@ -70,6 +71,18 @@ pub fn ike_config(t: &config::Tunnel) -> Result<ikesa::Config, IkeConfigError> {
     cfg.remote_ts = t.remote_ts.iter().map(selector).collect();
     cfg.additional_children = t.additional_child_sas;
     cfg.reauth_time = t.reauth_time;
+    let weak: Vec<u16> = t
+        .ike_proposals
+        .proposals
+        .iter()
+        .flat_map(|p| p.dh.iter())
+        .chain(t.esp_proposals.proposals.iter().flat_map(|p| p.dh.iter()))
+        .filter(|g| g.is_weak())
+        .map(|g| g.id())
+        .collect();
+    if !weak.is_empty() {
+        tracing::warn!(tunnel = %t.name, groups = ?weak, "weak DH groups (MODP-1024/1536) configured: use them only where the peer offers nothing stronger");
+    }
     cfg.validate().map_err(|source| IkeConfigError::Ike {
         tunnel: t.name.clone(),
         source,

@@ -313,8 +313,9 @@ impl TunnelCtl {
     /// restores traffic, unless the soft event started it already.)
     pub fn on_sa_lifetime(&mut self, now: Instant, spi: u32, event: LifetimeEvent) -> ChildRekey {
         let name = &self.cfg.name;
+        let which = Some(spi);
         let spi = format_args!("{spi:08x}");
-        match self.ike.rekey_child(now, &mut OsRng) {
+        match self.ike.rekey_child_spi(now, which, &mut OsRng) {
             Ok(r) => {
                 tracing::info!(tunnel = %name, %spi, ?event, result = ?r, "CHILD SA rekey on lifetime limit");
                 r

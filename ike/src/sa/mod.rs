@@ -155,26 +155,42 @@ impl Tunnel {
         self.ike.as_ref().and_then(|s| s.last_heard)
     }
 
-    /// Rekeys the current CHILD SA now, ahead of its time lifetime (e.g. when the
+    /// Rekeys the newest CHILD SA now, ahead of its time lifetime (e.g. when the
     /// dataplane reports its soft byte or packet limit). Does nothing if the tunnel is not
-    /// established or a CHILD SA rekey is already running. An error means the request
+    /// established or that SA's rekey is already running. An error means the request
     /// could not be built; the SA's time lifetime still applies.
     pub fn rekey_child(
         &mut self,
         now: Instant,
         rng: &mut dyn CryptoRngCore,
     ) -> Result<ChildRekey, IkeError> {
+        self.rekey_child_spi(now, None, rng)
+    }
+
+    /// Like [`Tunnel::rekey_child`] for the CHILD SA with this inbound or outbound SPI
+    /// (the newest one if `None` or unknown).
+    pub fn rekey_child_spi(
+        &mut self,
+        now: Instant,
+        spi: Option<u32>,
+        rng: &mut dyn CryptoRngCore,
+    ) -> Result<ChildRekey, IkeError> {
         let Some(sa) = self.ike.as_mut().filter(|s| s.is_established()) else {
             return Ok(ChildRekey::NotEstablished);
         };
-        let running = sa.children.iter().any(|c| c.retiring)
-            || sa
-                .queue
+        let named = spi.and_then(|x| {
+            sa.children
                 .iter()
-                .any(|q| matches!(q, Planned::RekeyChild(_) | Planned::DeleteChild(_)));
-        let Some(spi) = sa.children.last().map(|c| c.inbound_spi) else {
+                .find(|c| c.inbound_spi == x || c.outbound_spi == x)
+        });
+        let Some(child) = named.or(sa.children.last()) else {
             return Ok(ChildRekey::NotEstablished);
         };
+        let spi = child.inbound_spi;
+        let running = child.retiring
+            || sa.queue.iter().any(
+                |q| matches!(q, Planned::RekeyChild(s) | Planned::DeleteChild(s) if *s == spi),
+            );
         if running {
             return Ok(ChildRekey::AlreadyRunning);
         }

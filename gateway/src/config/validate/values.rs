@@ -50,6 +50,16 @@ pub fn prefix(s: &str) -> Result<IpNet, String> {
 /// IKE identity: an IP address, `user@domain`, or an FQDN (optionally written `@fqdn`).
 pub fn identity(s: &str) -> Result<Identity, String> {
     let s = s.trim();
+    if let Some(k) = s.strip_prefix("keyid:") {
+        let bytes = match k.strip_prefix('#') {
+            Some(h) => from_hex(h).ok_or_else(|| format!("`{s}`: `#` must be followed by hex"))?,
+            None => k.as_bytes().to_vec(),
+        };
+        if bytes.is_empty() || bytes.len() > 255 {
+            return Err(format!("`{s}`: a key ID has 1 to 255 bytes"));
+        }
+        return Ok(Identity::KeyId(bytes));
+    }
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(Identity::Ip(ip));
     }
@@ -63,6 +73,16 @@ pub fn identity(s: &str) -> Result<Identity, String> {
         return fqdn_ok(domain).map(|()| Identity::Email(s.to_owned()));
     }
     fqdn_ok(s).map(|()| Identity::Fqdn(s.to_owned()))
+}
+
+fn from_hex(h: &str) -> Option<Vec<u8>> {
+    if h.len() % 2 != 0 {
+        return None;
+    }
+    (0..h.len())
+        .step_by(2)
+        .map(|i| h.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
 }
 
 fn fqdn_ok(s: &str) -> Result<(), String> {
@@ -163,6 +183,19 @@ mod tests {
         assert!(identity("bad name").is_err());
         assert!(identity("@").is_err());
         assert!(identity("a@-b.com").is_err());
+        assert_eq!(
+            identity("keyid:cloud-vpn-1"),
+            Ok(Identity::KeyId(b"cloud-vpn-1".to_vec()))
+        );
+        assert_eq!(
+            identity("keyid:#0aff"),
+            Ok(Identity::KeyId(vec![0x0a, 0xff]))
+        );
+        assert_eq!(Identity::KeyId(vec![0x0a, 0xff]).to_string(), "keyid:#0aff");
+        assert_eq!(Identity::KeyId(b"gw1".to_vec()).to_string(), "keyid:gw1");
+        assert!(identity("keyid:").is_err());
+        assert!(identity("keyid:#0g").is_err());
+        assert!(identity("keyid:#abc").is_err());
     }
 
     #[test]
