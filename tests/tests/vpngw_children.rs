@@ -99,11 +99,11 @@ fn strongswan_adds_a_second_child_sa_with_create_child_sa() -> anyhow::Result<()
     }
     // VPC host -> IDC host: the added CHILD SA, both ways.
     let (extra_in0, extra_out0, ..) = child_packets(&sas, EXTRA)?;
-    let (main_in0, _, ..) = child_packets(&sas, "tunnel1")?;
+    let (main_in0, ..) = child_packets(&sas, "tunnel1")?;
     ping_vpc_to(&s2s, plan::IDC_HOST)?;
     let sas = cloud.charon.list_sas()?;
     let (extra_in1, extra_out1, ..) = child_packets(&sas, EXTRA)?;
-    let (main_in1, _, ..) = child_packets(&sas, "tunnel1")?;
+    let (main_in1, ..) = child_packets(&sas, "tunnel1")?;
     anyhow::ensure!(
         extra_out1 >= extra_out0 + 10 && extra_in1 >= extra_in0 + 10,
         "pings did not use {EXTRA}: out {extra_out0}->{extra_out1}, in {extra_in0}->{extra_in1}"
@@ -116,7 +116,7 @@ fn strongswan_adds_a_second_child_sa_with_create_child_sa() -> anyhow::Result<()
     // the 0.0.0.0/0 CHILD SA carries it.
     ping_vpc_to(&s2s, plan::CUSTOMER_GW_LAN)?;
     let sas = cloud.charon.list_sas()?;
-    let (main_in2, _, ..) = child_packets(&sas, "tunnel1")?;
+    let (main_in2, ..) = child_packets(&sas, "tunnel1")?;
     let (extra_in2, ..) = child_packets(&sas, EXTRA)?;
     // (strongSwan may send on either tunnel's 0.0.0.0/0 SA; our replies take tunnel1's.)
     anyhow::ensure!(

@@ -179,7 +179,7 @@ mod tests {
         dns.ip_proto = 17;
         dns.start_port = 53;
         dns.end_port = 53;
-        assert!(f.covered(&local, &[dns.clone()]));
+        assert!(f.covered(&local, &[dns]));
         dns.ip_proto = 6;
         assert!(!f.covered(&local, &[dns]), "protocol must match");
     }

@@ -76,7 +76,7 @@ pub fn identity(s: &str) -> Result<Identity, String> {
 }
 
 fn from_hex(h: &str) -> Option<Vec<u8>> {
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return None;
     }
     (0..h.len())
