@@ -67,6 +67,9 @@ pub fn ike_config(t: &config::Tunnel) -> Result<ikesa::Config, IkeConfigError> {
     cfg.force_encap = true;
     cfg.allow_weak_groups = t.allow_weak_groups;
     cfg.retry_interval = RETRY_INTERVAL;
+    // A peer that answers neither a DPD probe nor any other request within the DPD
+    // timeout is dead: retransmit (1, 2, 4 .. 16 s apart) until then.
+    cfg.retransmit.max_retransmits = retransmits_within(cfg.retransmit, t.dpd.timeout);
     cfg.local_ts = t.local_ts.iter().map(selector).collect();
     cfg.remote_ts = t.remote_ts.iter().map(selector).collect();
     cfg.additional_children = t.additional_child_sas;
@@ -90,6 +93,18 @@ pub fn ike_config(t: &config::Tunnel) -> Result<ikesa::Config, IkeConfigError> {
     Ok(cfg)
 }
 
+/// How many retransmissions fit before giving up at `timeout` after the first send.
+fn retransmits_within(r: ikesa::Retransmit, timeout: Duration) -> u32 {
+    let mut waited = r.initial;
+    let mut n = 0u32;
+    while waited < timeout && n < 1000 {
+        n += 1;
+        let factor = 1u32.checked_shl(n).unwrap_or(u32::MAX);
+        waited += r.initial.saturating_mul(factor).min(r.max_interval);
+    }
+    n
+}
+
 /// A prefix as a traffic selector (all protocols and ports).
 pub fn selector(n: &ipnet::IpNet) -> TrafficSelector {
     TrafficSelector {
@@ -107,5 +122,25 @@ fn lifetime(l: config::Lifetime) -> ikesa::Lifetime {
         rekey: l.soft,
         hard: l.hard,
         jitter: (l.soft / 10).min(Duration::from_secs(300)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dpd_timeout_sets_the_retransmission_budget() {
+        let r = ikesa::Retransmit {
+            initial: Duration::from_secs(1),
+            max_interval: Duration::from_secs(16),
+            max_retransmits: 5,
+        };
+        // 1 + 2 + 4 + 8 + 16 + 16 = 47 s with five retransmissions.
+        assert_eq!(retransmits_within(r, Duration::from_secs(47)), 5);
+        assert_eq!(retransmits_within(r, Duration::from_secs(48)), 6);
+        // The default 150 s: 1 + 2 + 4 + 8 + 16 * 9 = 159 s, the first total past 150.
+        assert_eq!(retransmits_within(r, Duration::from_secs(150)), 12);
+        assert_eq!(retransmits_within(r, Duration::from_millis(500)), 0);
     }
 }
