@@ -39,8 +39,8 @@ struct RouteSpec {
 /// namespace labels (`[a-z0-9_]`). Every namespace gets its loopback up.
 ///
 /// ```no_run
-/// # fn main() -> Result<(), e2e::HarnessError> {
-/// let topo = e2e::TopologyBuilder::new()
+/// # fn main() -> Result<(), netlab::HarnessError> {
+/// let topo = netlab::TopologyBuilder::new()
 ///     .host("left")
 ///     .router("mid")
 ///     .host("right")
@@ -49,7 +49,7 @@ struct RouteSpec {
 ///     .route("left", "default", "10.1.0.1")
 ///     .route("right", "default", "10.2.0.1")
 ///     .build()?;
-/// let stats = e2e::ping(topo.ns("left")?, "10.2.0.2".parse().unwrap(), &e2e::PingOptions::default())?;
+/// let stats = netlab::ping(topo.ns("left")?, "10.2.0.2".parse().unwrap(), &netlab::PingOptions::default())?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Default)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{HarnessError, Result};
 
 /// Set this variable (to anything) to keep every work directory after the run.
-pub const KEEP_ENV: &str = "VPNGW_TEST_KEEP";
+pub const KEEP_ENV: &str = "E2E_KEEP";
 
 /// A temporary directory removed on drop, unless the thread is panicking or
 /// [`KEEP_ENV`] is set: then it stays and its path is printed, logs and all.
@@ -52,7 +52,7 @@ impl Drop for WorkDir {
         if std::thread::panicking() || std::env::var_os(KEEP_ENV).is_some() {
             if let Some(dir) = self.dir.take() {
                 let kept = dir.keep();
-                eprintln!("e2e: kept work directory {}", kept.display());
+                eprintln!("netlab: kept work directory {}", kept.display());
             }
         }
     }

@@ -496,7 +496,7 @@ pub fn run_expecting_refusal(ns: &Netns, config_text: &str) -> Result<(bool, Str
     ))
 }
 
-/// `argv` in `ns` without the harness's own `VPNGW_*` variables (e.g. `VPNGW_TEST_KEEP`),
+/// `argv` in `ns` without the harness's own `VPNGW_*` variables (e.g. `VPNGW_BIN`),
 /// which the daemon would read as config overrides.
 fn daemon_command(ns: &Netns, argv: &[String]) -> Result<Command> {
     let mut cmd = ns.command(argv)?;

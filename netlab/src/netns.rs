@@ -46,7 +46,7 @@ impl Netns {
         }
         SWEEP.call_once(|| {
             if let Err(e) = sweep_stale_namespaces() {
-                eprintln!("e2e: sweeping stale namespaces failed: {e}");
+                eprintln!("netlab: sweeping stale namespaces failed: {e}");
             }
         });
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -134,7 +134,7 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         if let Err(e) = delete_namespace(&self.name) {
-            eprintln!("e2e: cleaning up namespace {}: {e}", self.name);
+            eprintln!("netlab: cleaning up namespace {}: {e}", self.name);
         }
     }
 }
