@@ -24,6 +24,7 @@ mod process;
 mod secret;
 pub mod site_to_site;
 mod snmp;
+pub mod stop;
 mod tools;
 mod topology;
 pub mod vpngw;
@@ -40,7 +41,7 @@ pub use endpoint::{
 };
 pub use error::{HarnessError, Result};
 pub use iperf::{iperf_client, IperfOptions, IperfResult, IperfServer};
-pub use netns::{list_namespaces, owner_pid, sweep_stale_namespaces, LinkStats, Netns, PREFIX};
+pub use netns::{delete_namespace, list_namespaces, owner_pid, sweep_stale_namespaces, LinkStats, Netns, PREFIX};
 pub use ping::{ping, PingOptions, PingStats, Rtt};
 pub use process::{pid_alive, tail_of_file, ProcessGuard};
 pub use secret::Psk;
@@ -50,6 +51,9 @@ pub use tools::{
     is_root, require, vpngw_binary, Tool, INSTALL_HINT, VPNGW_BIN_ENV,
 };
 pub use topology::{Topology, TopologyBuilder};
-pub use vpngw::{Vpngw, VpngwBgp, VpngwConfig, VpngwStatus, VpngwTunnel};
+pub use vpngw::{
+    Vpngw, VpngwBgp, VpngwBgpSession, VpngwConfig, VpngwLaunch, VpngwRoute, VpngwRoutes,
+    VpngwStatus, VpngwTunnel, VpngwTunnelStatus,
+};
 pub use wait::{wait_for, wait_until, Poll};
-pub use workdir::{WorkDir, KEEP_ENV};
+pub use workdir::{keep_all_work_dirs, WorkDir, KEEP_ENV};

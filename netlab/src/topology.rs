@@ -58,11 +58,19 @@ pub struct TopologyBuilder {
     links: Vec<LinkSpec>,
     addresses: Vec<AddrSpec>,
     routes: Vec<RouteSpec>,
+    name_prefix: Option<String>,
 }
 
 impl TopologyBuilder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Names each namespace `<prefix><host>` exactly (see [`Netns::create`]) instead of
+    /// `vpngwt-<pid>-<n>-<host>`.
+    pub fn namespace_prefix(mut self, prefix: &str) -> Self {
+        self.name_prefix = Some(prefix.to_owned());
+        self
     }
 
     /// An end host (no forwarding).
@@ -119,7 +127,10 @@ impl TopologyBuilder {
         self.validate()?;
         let mut topo = Topology { hosts: Vec::new() };
         for host in &self.hosts {
-            let ns = Netns::new(&host.name)?;
+            let ns = match &self.name_prefix {
+                Some(prefix) => Netns::create(&format!("{prefix}{}", host.name))?,
+                None => Netns::new(&host.name)?,
+            };
             if host.forwarding {
                 ns.sysctl("net.ipv4.ip_forward", "1")?;
             }
