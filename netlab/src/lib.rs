@@ -41,15 +41,15 @@ pub use endpoint::{
 };
 pub use error::{HarnessError, Result};
 pub use iperf::{iperf_client, IperfOptions, IperfResult, IperfServer};
-pub use netns::{delete_namespace, list_namespaces, owner_pid, sweep_stale_namespaces, LinkStats, Netns, PREFIX};
+pub use netns::{
+    delete_namespace, list_namespaces, owner_pid, sweep_stale_namespaces, LinkStats, Netns, PREFIX,
+};
 pub use ping::{ping, PingOptions, PingStats, Rtt};
 pub use process::{pid_alive, tail_of_file, ProcessGuard};
 pub use secret::Psk;
 pub use site_to_site::{plan, SiteToSite, TunnelPlan};
 pub use snmp::SnmpCounters;
-pub use tools::{
-    is_root, require, vpngw_binary, Tool, INSTALL_HINT, VPNGW_BIN_ENV,
-};
+pub use tools::{is_root, require, vpngw_binary, Tool, INSTALL_HINT, VPNGW_BIN_ENV};
 pub use topology::{Topology, TopologyBuilder};
 pub use vpngw::{
     Vpngw, VpngwBgp, VpngwBgpSession, VpngwConfig, VpngwLaunch, VpngwRoute, VpngwRoutes,

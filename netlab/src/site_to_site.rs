@@ -182,10 +182,15 @@ impl SiteToSite {
 
     /// Gives up ownership of the four namespaces (they stay); returns their names.
     pub fn keep(self) -> Vec<String> {
-        [self.idc_host, self.customer_gw, self.cloud_gw, self.vpc_host]
-            .into_iter()
-            .map(Netns::keep)
-            .collect()
+        [
+            self.idc_host,
+            self.customer_gw,
+            self.cloud_gw,
+            self.vpc_host,
+        ]
+        .into_iter()
+        .map(Netns::keep)
+        .collect()
     }
 
     /// All four namespace names, for checks after cleanup.

@@ -80,8 +80,9 @@ pub fn run(opts: &CloudOpts) -> Result<(), LabError> {
     let work = make_work_dir(opts.common.work_dir.as_deref())?;
     let progress = Progress::new(work.clone());
     progress.say(&format!(
-        "vpngw lab cloud: {} connection(s), cloud AS {CLOUD_ASN}; work dir {}",
+        "vpngw lab cloud: {} connection(s), cloud AS {CLOUD_ASN}; namespaces {}*; work dir {}",
         opts.connections,
+        namespace_prefix(),
         work.display()
     ));
     let mut lab = CloudLab::default();
@@ -266,7 +267,13 @@ fn build(
             side(&[
                 "link", "add", ifname, "type", "veth", "peer", "name", "wan0", "netns", &cloud_ns,
             ])?;
-            side(&["addr", "add", &format!("{UNDERLAY_CUSTOMER}/24"), "dev", ifname])?;
+            side(&[
+                "addr",
+                "add",
+                &format!("{UNDERLAY_CUSTOMER}/24"),
+                "dev",
+                ifname,
+            ])?;
             side(&["link", "set", ifname, "up"])?;
             let via = UNDERLAY_CLOUD.to_string();
             side(&[
@@ -279,7 +286,13 @@ fn build(
                 ifname,
             ])?;
             let gw = topo.ns("cloud_gw")?;
-            gw.ip(&["addr", "add", &format!("{UNDERLAY_CLOUD}/24"), "dev", "wan0"])?;
+            gw.ip(&[
+                "addr",
+                "add",
+                &format!("{UNDERLAY_CLOUD}/24"),
+                "dev",
+                "wan0",
+            ])?;
             gw.ip(&["link", "set", "wan0", "up"])?;
             Ok(())
         },
@@ -300,10 +313,9 @@ fn build(
     } else {
         "waits for the customer"
     };
-    let vpngw = progress.step(
-        &format!("starting the cloud vpngw ({initiates})"),
-        || Vpngw::launch_text(gw, &config, &launch),
-    )?;
+    let vpngw = progress.step(&format!("starting the cloud vpngw ({initiates})"), || {
+        Vpngw::launch_text(gw, &config, &launch)
+    })?;
     if let Some(state) = lab.state.as_mut() {
         state.state.pids = vec![vpngw.pid()];
         state.save()?;

@@ -55,7 +55,7 @@ pub fn render(plan: &CloudPlan, format: ConsoleFormat) -> String {
 
 fn field(out: &mut String, label: &str, value: impl std::fmt::Display) {
     // Dotted leaders like a console download; " : " separates label and value.
-    let _ = writeln!(out, "  {label:.<36} : {value}");
+    let _ = writeln!(out, "  {:.<37} : {value}", format!("{label} "));
 }
 
 fn console(p: &CloudPlan) -> String {
@@ -85,7 +85,11 @@ fn console(p: &CloudPlan) -> String {
         for (j, t) in c.tunnels.iter().enumerate() {
             let _ = writeln!(out, "\n### Tunnel {} ({})", j + 1, t.name);
             field(&mut out, "Customer gateway address", t.customer_public);
-            field(&mut out, "Cloud endpoint (IKE peer) address", t.cloud_public);
+            field(
+                &mut out,
+                "Cloud endpoint (IKE peer) address",
+                t.cloud_public,
+            );
             field(&mut out, "Pre-shared key", &t.psk);
             field(&mut out, "IKE version", "IKEv2");
             field(&mut out, "IKE proposals", &p.ike_proposals);
@@ -93,7 +97,10 @@ fn console(p: &CloudPlan) -> String {
             field(
                 &mut out,
                 "IKE SA lifetime",
-                format!("{} (cloud rekeys at {})", p.ike_lifetime.1, p.ike_lifetime.0),
+                format!(
+                    "{} (cloud rekeys at {})",
+                    p.ike_lifetime.1, p.ike_lifetime.0
+                ),
             );
             field(
                 &mut out,
@@ -130,11 +137,19 @@ fn console(p: &CloudPlan) -> String {
                 "Inner address, cloud side",
                 format!("{}/30", t.cloud_inner),
             );
-            field(&mut out, "MTU", format!("{} (clamp TCP MSS to {})", p.mtu, p.mtu - 40));
+            field(
+                &mut out,
+                "MTU",
+                format!("{} (clamp TCP MSS to {})", p.mtu, p.mtu - 40),
+            );
             field(&mut out, "BGP customer ASN", p.customer_asn);
             field(&mut out, "BGP cloud ASN", p.cloud_asn);
             field(&mut out, "BGP neighbour address", t.cloud_inner);
-            field(&mut out, "BGP prefixes advertised by the cloud", &p.vpc_prefix);
+            field(
+                &mut out,
+                "BGP prefixes advertised by the cloud",
+                &p.vpc_prefix,
+            );
         }
     }
     out
@@ -249,7 +264,10 @@ mod tests {
     #[test]
     fn swanctl_snippet_has_hex_secret_and_responder_start_action() {
         let text = render(&plan(), ConsoleFormat::Swanctl);
-        assert!(text.contains("secret = 0x7365637265742d6b65792d31"), "{text}");
+        assert!(
+            text.contains("secret = 0x7365637265742d6b65792d31"),
+            "{text}"
+        );
         assert!(text.contains("remote_addrs = 203.0.113.1"), "{text}");
         assert!(text.contains("start_action = none"), "{text}");
         assert_eq!(text.matches('{').count(), text.matches('}').count());

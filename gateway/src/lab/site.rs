@@ -48,9 +48,10 @@ pub fn run(opts: &SiteOpts) -> Result<(), LabError> {
         Peer::Strongswan => "strongSwan + BIRD",
     };
     progress.say(&format!(
-        "vpngw lab: cloud side {peer} (AS {}), customer side vpngw (AS {}); work dir {}",
+        "vpngw lab: cloud side {peer} (AS {}), customer side vpngw (AS {}); namespaces {}*; work dir {}",
         plan::CLOUD_ASN,
         plan::CUSTOMER_ASN,
+        namespace_prefix(),
         work.display()
     ));
     let mut lab = Lab::default();
@@ -169,21 +170,25 @@ fn build_and_measure(
         }
         customer.wait_up(&BOTH, timeout).map(drop)
     })?;
-    progress.step("waiting for BGP: both sessions Established, routes learned", || {
-        wait_bgp(customer, plan::VPC_PREFIX, timeout)?;
-        match cloud {
-            Cloud::Vpngw(v) => wait_bgp(v, plan::IDC_PREFIX, timeout),
-            Cloud::Strongswan(e) => {
-                let bird = e.bird.as_mut().ok_or_else(|| {
-                    HarnessError::Invalid("BIRD is not running on the cloud side".into())
-                })?;
-                for t in BOTH {
-                    bird.wait_established(t, timeout)?;
+    progress.step(
+        "waiting for BGP: both sessions Established, routes learned",
+        || {
+            wait_bgp(customer, plan::VPC_PREFIX, timeout)?;
+            match cloud {
+                Cloud::Vpngw(v) => wait_bgp(v, plan::IDC_PREFIX, timeout),
+                Cloud::Strongswan(e) => {
+                    let bird = e.bird.as_mut().ok_or_else(|| {
+                        HarnessError::Invalid("BIRD is not running on the cloud side".into())
+                    })?;
+                    for t in BOTH {
+                        bird.wait_established(t, timeout)?;
+                    }
+                    bird.wait_route(plan::IDC_PREFIX, "tunnel1", timeout)
+                        .map(drop)
                 }
-                bird.wait_route(plan::IDC_PREFIX, "tunnel1", timeout).map(drop)
             }
-        }
-    })?;
+        },
+    )?;
     let opts_ping = PingOptions::default();
     let ping_vpc = progress.step("ping VPC host 10.20.0.10 -> IDC host 10.10.0.10", || {
         replied(ping(s2s.vpc_host(), plan::IDC_HOST.into(), &opts_ping)?)
@@ -192,26 +197,23 @@ fn build_and_measure(
         replied(ping(s2s.idc_host(), plan::VPC_HOST.into(), &opts_ping)?)
     })?;
     let seconds = opts.iperf_seconds;
-    let iperf = progress.step(
-        &format!("iperf3 TCP, IDC -> VPC, {seconds} s"),
-        || {
-            let server = lab.iperf.insert(IperfServer::start(
-                s2s.vpc_host(),
-                plan::VPC_HOST.into(),
-                IPERF_PORT,
-                &work.join("iperf3-server.log"),
-            )?);
-            iperf_client(
-                s2s.idc_host(),
-                server.addr(),
-                server.port(),
-                &IperfOptions {
-                    duration: Duration::from_secs(seconds.into()),
-                    ..IperfOptions::default()
-                },
-            )
-        },
-    )?;
+    let iperf = progress.step(&format!("iperf3 TCP, IDC -> VPC, {seconds} s"), || {
+        let server = lab.iperf.insert(IperfServer::start(
+            s2s.vpc_host(),
+            plan::VPC_HOST.into(),
+            IPERF_PORT,
+            &work.join("iperf3-server.log"),
+        )?);
+        iperf_client(
+            s2s.idc_host(),
+            server.addr(),
+            server.port(),
+            &IperfOptions {
+                duration: Duration::from_secs(seconds.into()),
+                ..IperfOptions::default()
+            },
+        )
+    })?;
     lab.iperf = None;
     progress.step("collecting status, routes and BGP sessions", || {
         let (cloud_status, cloud_routes, cloud_bgp) = match cloud {
@@ -314,7 +316,11 @@ fn keep(mut lab: Lab, opts: &SiteOpts, work: &Path) -> Result<(), LabError> {
     lab.iperf = None;
     let state = lab.state.take();
     let state_path = state.as_ref().map(|s| s.path().to_path_buf());
-    let namespaces = lab.s2s.as_ref().map(|s| s.namespace_names()).unwrap_or_default();
+    let namespaces = lab
+        .s2s
+        .as_ref()
+        .map(|s| s.namespace_names())
+        .unwrap_or_default();
     let has_cloud_vpngw = matches!(lab.cloud, Some(Cloud::Vpngw(_)));
     // Processes and namespaces stay: nothing of the lab is dropped.
     std::mem::forget(lab);

@@ -41,8 +41,16 @@ pub fn render(r: &Report) -> String {
         bgp(&mut out, b);
     }
     section(&mut out, "Traffic");
-    ping_line(&mut out, "VPC 10.20.0.10 -> IDC 10.10.0.10", &r.ping_vpc_to_idc);
-    ping_line(&mut out, "IDC 10.10.0.10 -> VPC 10.20.0.10", &r.ping_idc_to_vpc);
+    ping_line(
+        &mut out,
+        "VPC 10.20.0.10 -> IDC 10.10.0.10",
+        &r.ping_vpc_to_idc,
+    );
+    ping_line(
+        &mut out,
+        "IDC 10.10.0.10 -> VPC 10.20.0.10",
+        &r.ping_idc_to_vpc,
+    );
     let _ = writeln!(
         out,
         "  throughput IDC -> VPC   iperf3 TCP {} s: {:.2} Gbit/s ({} retransmits; cloud side {})",
