@@ -72,7 +72,7 @@ pub enum Command {
     /// A self-contained lab in network namespaces (root): customer site and cloud VPC
     /// with two tunnels, BGP, ping and throughput; `lab cloud` runs only the cloud
     /// endpoint for a real customer device; `lab down` removes a kept lab.
-    Lab(crate::lab::LabArgs),
+    Lab(Box<crate::lab::LabArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,7 +85,7 @@ pub enum CliTunnelAction {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
-        Command::Lab(args) => crate::lab::run(args),
+        Command::Lab(args) => crate::lab::run(*args),
         Command::Run {
             config,
             socket,

@@ -388,7 +388,7 @@ fn watch(lab: &mut CloudLab, progress: &Progress) -> Result<(), LabError> {
             step: "watching the cloud vpngw".into(),
             after: Duration::ZERO,
             logs: vpngw.log_path().to_path_buf(),
-            source,
+            source: Box::new(source),
         })?;
         for t in &status.tunnels {
             let line = match t.child_sas.last() {

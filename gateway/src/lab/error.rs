@@ -12,7 +12,7 @@ pub enum LabError {
         after: Duration,
         logs: PathBuf,
         #[source]
-        source: netlab::HarnessError,
+        source: Box<netlab::HarnessError>,
     },
 
     /// SIGINT/SIGTERM arrived; everything was torn down.

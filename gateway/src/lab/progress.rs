@@ -45,7 +45,7 @@ impl Progress {
             step: name.into(),
             after: self.start.elapsed(),
             logs: self.logs.clone(),
-            source,
+            source: Box::new(source),
         })
     }
 }

@@ -1,7 +1,7 @@
 //! `vpngw lab`: the customer site and the cloud VPC in four namespaces, two tunnels UP
 //! (the cloud initiates), eBGP over both, ping both ways, a short iperf3 run, a summary.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use netlab::{
@@ -371,7 +371,7 @@ pub fn argv0() -> String {
 
 /// ` --state-dir D` unless D is the default.
 pub fn state_dir_arg(dir: &Path) -> String {
-    if dir == PathBuf::from(super::args::DEFAULT_STATE_DIR) {
+    if dir == Path::new(super::args::DEFAULT_STATE_DIR) {
         String::new()
     } else {
         format!(" --state-dir {}", dir.display())

@@ -71,8 +71,8 @@ fn section(out: &mut String, title: &str) {
 fn tunnels(out: &mut String, s: &VpngwStatus) {
     let _ = writeln!(
         out,
-        "  {:<10} {:<5} {:<21} {:<8} {:<8} {:<22} {}",
-        "TUNNEL", "STATE", "PEER", "SPI_IN", "SPI_OUT", "ESP SUITE", "IKE SUITE"
+        "  {:<10} {:<5} {:<21} {:<8} {:<8} {:<22} IKE SUITE",
+        "TUNNEL", "STATE", "PEER", "SPI_IN", "SPI_OUT", "ESP SUITE"
     );
     for t in &s.tunnels {
         let child = t.child_sas.last();
@@ -93,8 +93,8 @@ fn tunnels(out: &mut String, s: &VpngwStatus) {
 fn routes(out: &mut String, r: &VpngwRoutes) {
     let _ = writeln!(
         out,
-        "  {:<18} {:<9} {:<20} {}",
-        "PREFIX", "SOURCE", "VIA", "ACTIVE"
+        "  {:<18} {:<9} {:<20} ACTIVE",
+        "PREFIX", "SOURCE", "VIA"
     );
     for route in &r.routes {
         let active = if route.active.is_empty() {
