@@ -438,3 +438,36 @@ fn a_peer_that_never_comes_up_fails_the_step_and_leaves_nothing() -> anyhow::Res
     anyhow::ensure!(dirs.work.join("cloud.log").is_file());
     assert_nothing_left(&dirs, pid)
 }
+
+#[test]
+fn lab_with_strongswan_as_the_cloud() -> anyhow::Result<()> {
+    if skip_unless_root("lab_with_strongswan_as_the_cloud") {
+        return Ok(());
+    }
+    let dirs = Dirs::new()?;
+    let _down = DownOnDrop(&dirs);
+    let out = lab(&dirs, &["--peer", "strongswan", "--iperf-seconds", "1"])?;
+    let stdout = text(&out.stdout);
+    anyhow::ensure!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    anyhow::ensure!(stdout.contains("cloud side strongSwan + BIRD"), "{stdout}");
+    // vpngw's view of the tunnels to charon and of its sessions with BIRD.
+    for t in ["tunnel1", "tunnel2"] {
+        let rows = row(&stdout, t);
+        anyhow::ensure!(
+            rows.iter()
+                .any(|r| r.split_whitespace().nth(1) == Some("UP") && r.contains("aes256gcm16")),
+            "{t} UP:\n{stdout}"
+        );
+        anyhow::ensure!(
+            rows.iter()
+                .any(|r| r.contains(" Established ") && r.contains("65000")),
+            "{t} BGP:\n{stdout}"
+        );
+    }
+    anyhow::ensure!(
+        stdout.matches(": 3/3 replies, rtt").count() == 2,
+        "{stdout}"
+    );
+    anyhow::ensure!(stdout.contains(" Gbit/s"), "{stdout}");
+    assert_nothing_left(&dirs, lab_pid(&stdout)?)
+}

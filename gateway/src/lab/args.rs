@@ -32,7 +32,8 @@ pub struct CommonOpts {
     /// Leave the lab running and exit; `vpngw lab down` removes it later.
     #[arg(long)]
     pub keep: bool,
-    /// Where configs, logs and control sockets go (default: $TMPDIR/vpngw-lab-<pid>).
+    /// Where configs, logs and control sockets go: new or empty, deleted when done
+    /// (default: $TMPDIR/vpngw-lab-<pid>).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
     /// Where the lab records what it made, for `vpngw lab down`.

@@ -384,6 +384,10 @@ fn watch(lab: &mut CloudLab, progress: &Progress) -> Result<(), LabError> {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     while !netlab::stop::requested() {
         let status = vpngw.check_running().and_then(|()| vpngw.status());
+        if status.is_err() && netlab::stop::requested() {
+            // A terminal's Ctrl-C reaches the daemon too; it is already shutting down.
+            break;
+        }
         let status = status.map_err(|source| LabError::Step {
             step: "watching the cloud vpngw".into(),
             after: Duration::ZERO,

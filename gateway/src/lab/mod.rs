@@ -65,13 +65,20 @@ fn require_root() -> Result<(), LabError> {
 }
 
 /// The lab's work directory (configs, logs, sockets): `--work-dir` or
-/// `$TMPDIR/vpngw-lab-<pid>`. Created private (0700); PSKs live in the configs.
+/// `$TMPDIR/vpngw-lab-<pid>`. Created private (0700); PSKs live in the configs. It must
+/// be new or empty: the lab deletes it after a good run and `lab down` deletes it too.
 fn make_work_dir(given: Option<&Path>) -> Result<PathBuf, LabError> {
     use std::os::unix::fs::DirBuilderExt as _;
     let dir = match given {
         Some(d) => d.to_path_buf(),
         None => std::env::temp_dir().join(format!("vpngw-lab-{}", std::process::id())),
     };
+    if std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
+        return Err(LabError::Invalid(format!(
+            "work dir {} is not empty: give a new or empty directory (the lab deletes it when done)",
+            dir.display()
+        )));
+    }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
