@@ -342,6 +342,10 @@ fn lab_cloud_serves_a_customer_configured_from_its_printout() -> anyhow::Result<
             customer_ns.name(),
             "--output",
             &printout.display().to_string(),
+            "--inner",
+            "169.254.20.0/30",
+            "--inner",
+            "169.254.21.4/30",
         ],
         &log,
     )?;
@@ -352,6 +356,10 @@ fn lab_cloud_serves_a_customer_configured_from_its_printout() -> anyhow::Result<
     })?;
     cloud.check_running()?;
     let settings = std::fs::read_to_string(&printout)?;
+    anyhow::ensure!(
+        values(&settings, "Inner address, customer side") == ["169.254.20.2/30", "169.254.21.6/30"],
+        "{settings}"
+    );
     let mut customer = Vpngw::start(&customer_ns, &customer_from_console(&settings)?)?;
     customer.wait_up(&["tun1", "tun2"], UP)?;
     customer.wait_bgp("BGP with the lab cloud", UP, |s| {

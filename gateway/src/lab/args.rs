@@ -88,6 +88,10 @@ pub struct CloudOpts {
     /// default: random.
     #[arg(long = "psk")]
     pub psks: Vec<String>,
+    /// Tunnel inner /30s, one per tunnel in order (the cloud takes .1, the customer .2);
+    /// default: conn1 169.254.10.0/30 and 169.254.11.0/30, conn2 .12 and .13, ...
+    #[arg(long = "inner")]
+    pub inners: Vec<String>,
     #[arg(long, default_value = "aes128gcm16-prfsha256-modp2048")]
     pub ike_proposals: String,
     #[arg(long, default_value = "aes128gcm16-modp2048")]

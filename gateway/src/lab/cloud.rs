@@ -56,6 +56,22 @@ fn inner(i: u8, j: u8) -> (Ipv4Addr, Ipv4Addr) {
     )
 }
 
+/// (cloud `.1`, customer `.2`) of an IPv4 /30 given as `a.b.c.d/30`.
+fn slash30(cidr: &str) -> Result<(Ipv4Addr, Ipv4Addr), LabError> {
+    let bad = || {
+        LabError::Invalid(format!(
+            "--inner {cidr}: give an IPv4 /30, e.g. 169.254.20.0/30"
+        ))
+    };
+    let (addr, len) = cidr.split_once('/').ok_or_else(bad)?;
+    let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
+    if len != "30" {
+        return Err(bad());
+    }
+    let net = u32::from(addr) & !3;
+    Ok((Ipv4Addr::from(net + 1), Ipv4Addr::from(net + 2)))
+}
+
 /// Field order is teardown order: the daemon, the customer-side veth end and route,
 /// the namespaces, the state file.
 #[derive(Default)]
@@ -137,6 +153,12 @@ fn plan(opts: &CloudOpts) -> Result<CloudPlan, LabError> {
             opts.psks.len()
         )));
     }
+    if !opts.inners.is_empty() && opts.inners.len() != tunnels {
+        return Err(LabError::Invalid(format!(
+            "--inner given {} times: give none (the default plan) or one /30 per tunnel ({tunnels})",
+            opts.inners.len()
+        )));
+    }
     if let Some(bad) = opts.psks.iter().find(|p| !(8..=128).contains(&p.len())) {
         return Err(LabError::Invalid(format!(
             "a --psk is {} bytes: PSKs are 8 to 128 bytes",
@@ -159,7 +181,10 @@ fn plan(opts: &CloudOpts) -> Result<CloudPlan, LabError> {
                 Some(p) => p.clone(),
                 None => random_psk()?,
             };
-            let (cloud_inner, customer_inner) = inner(i, j);
+            let (cloud_inner, customer_inner) = match opts.inners.get(k) {
+                Some(cidr) => slash30(cidr)?,
+                None => inner(i, j),
+            };
             pair.push(TunnelSettings {
                 name: format!("conn{}-tun{}", i + 1, j + 1),
                 cloud_public: cloud_public(i, j),
@@ -453,5 +478,15 @@ mod tests {
         assert_eq!(cloud_public(31, 1), Ipv4Addr::new(203, 0, 113, 64));
         assert_eq!(inner(0, 1).0, Ipv4Addr::new(169, 254, 11, 1));
         assert!(veth_name().len() <= 15);
+        assert_eq!(
+            slash30("169.254.20.4/30").unwrap(),
+            (
+                Ipv4Addr::new(169, 254, 20, 5),
+                Ipv4Addr::new(169, 254, 20, 6)
+            )
+        );
+        for bad in ["169.254.20.0/29", "169.254.20.0", "x/30", "::1/30"] {
+            assert!(slash30(bad).is_err(), "{bad}");
+        }
     }
 }
