@@ -21,7 +21,7 @@ pub struct LabArgs {
 pub enum LabCommand {
     /// Only the cloud endpoint (ASN 65000), for a real customer device to connect to;
     /// prints the settings the device needs. Runs until Ctrl-C unless --keep.
-    Cloud(CloudOpts),
+    Cloud(Box<CloudOpts>),
     /// Removes what a kept (or killed) lab left behind: processes, namespaces, routes.
     Down(DownOpts),
 }
