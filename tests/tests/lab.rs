@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use e2e::{
-    list_namespaces, pid_alive, skip_unless_root, vpngw_binary, wait_for, wait_until, Netns, Poll,
-    ProcessGuard, Psk, Vpngw, VpngwBgp, VpngwConfig, VpngwTunnel,
+    list_namespaces, pid_alive, skip_unless_root, vpngw_binary, wait_for, wait_until, Charon,
+    Netns, Poll, ProcessGuard, Psk, Vpngw, VpngwBgp, VpngwConfig, VpngwTunnel,
 };
 
 const UP: Duration = Duration::from_secs(30);
@@ -478,4 +478,43 @@ fn lab_with_strongswan_as_the_cloud() -> anyhow::Result<()> {
     );
     anyhow::ensure!(stdout.contains(" Gbit/s"), "{stdout}");
     assert_nothing_left(&dirs, lab_pid(&stdout)?)
+}
+
+#[test]
+fn lab_cloud_swanctl_snippet_brings_a_strongswan_customer_up() -> anyhow::Result<()> {
+    if skip_unless_root("lab_cloud_swanctl_snippet_brings_a_strongswan_customer_up") {
+        return Ok(());
+    }
+    let dirs = Dirs::new()?;
+    let _down = DownOnDrop(&dirs);
+    let customer_ns = Netns::new("lab_swan")?;
+    let snippet = dirs._root.path().join("swanctl.conf");
+    let log = dirs._root.path().join("lab-cloud.log");
+    let mut cloud = spawn_lab(
+        &dirs,
+        &[
+            "cloud",
+            "--attach-netns",
+            customer_ns.name(),
+            "--format",
+            "swanctl",
+            "--output",
+            &snippet.display().to_string(),
+        ],
+        &log,
+    )?;
+    let pid = cloud.pid();
+    wait_until("lab cloud to print the settings", UP, || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("running;"))
+            || cloud.check_running().is_err()
+    })?;
+    cloud.check_running()?;
+    // charon loads the printed snippet as it is and answers the cloud's initiation.
+    let mut charon = Charon::start_with_swanctl(&customer_ns, &std::fs::read_to_string(&snippet)?)?;
+    charon.wait_up(&["conn1-tun1", "conn1-tun2"], UP)?;
+    drop(charon);
+    sigint(pid);
+    let ended = wait_exit(&mut cloud, UP)?;
+    anyhow::ensure!(ended.contains("exit status: 0"), "{ended}");
+    assert_nothing_left(&dirs, pid)
 }

@@ -168,7 +168,7 @@ fn swanctl(p: &CloudPlan) -> String {
             let _ = write!(
                 out,
                 "    {name} {{\n        version = 2\n        local_addrs = {lp}\n        remote_addrs = {rp}\n        \
-                 encap = yes\n        proposals = {ike}\n        rekey_time = {ikerekey}\n        \
+                 encap = yes\n        mobike = no\n        proposals = {ike}\n        rekey_time = {ikerekey}\n        \
                  dpd_delay = {dpd}\n        local {{\n            auth = psk\n            id = {lp}\n        }}\n        \
                  remote {{\n            auth = psk\n            id = {rp}\n        }}\n        children {{\n            \
                  {name} {{\n                local_ts = 0.0.0.0/0\n                remote_ts = 0.0.0.0/0\n                \

@@ -38,19 +38,24 @@ impl Charon {
     /// Writes the configuration, starts charon in `ns`, waits for its vici socket and
     /// loads the connections (so a `Start` tunnel begins negotiating at once).
     pub fn start(ns: &Netns, config: &CharonConfig) -> Result<Self> {
+        Self::start_with_swanctl(ns, &swanctl_conf(config)?)
+    }
+
+    /// [`Charon::start`] with a swanctl.conf written elsewhere (e.g. the snippet
+    /// `vpngw lab cloud --format swanctl` prints), under the harness's strongswan.conf.
+    pub fn start_with_swanctl(ns: &Netns, swanctl: &str) -> Result<Self> {
         require(&[
             Tool::Charon,
             Tool::Swanctl,
             Tool::Unshare,
             Tool::LibipsecPlugin,
         ])?;
-        let swanctl = swanctl_conf(config)?;
         let dir = WorkDir::new("charon")?;
         let run_dir = dir.join("run");
         std::fs::create_dir(&run_dir)
             .map_err(|e| HarnessError::io(format!("create {}", run_dir.display()), e))?;
         let strongswan_path = dir.write("strongswan.conf", &strongswan_conf(dir.path()))?;
-        dir.write("swanctl.conf", &swanctl)?;
+        dir.write("swanctl.conf", swanctl)?;
 
         let charon_bin = Tool::Charon.path();
         let mut cmd = ns.command(&[
