@@ -518,3 +518,38 @@ fn lab_cloud_swanctl_snippet_brings_a_strongswan_customer_up() -> anyhow::Result
     anyhow::ensure!(ended.contains("exit status: 0"), "{ended}");
     assert_nothing_left(&dirs, pid)
 }
+
+#[test]
+fn lab_cloud_failing_midway_removes_its_veth_and_keeps_foreign_routes() -> anyhow::Result<()> {
+    if skip_unless_root("lab_cloud_failing_midway_removes_its_veth_and_keeps_foreign_routes") {
+        return Ok(());
+    }
+    let dirs = Dirs::new()?;
+    let _down = DownOnDrop(&dirs);
+    let customer_ns = Netns::new("lab_taken")?;
+    // The customer side already routes the cloud endpoints elsewhere: the lab's own
+    // route cannot be added, after its namespaces and veth exist.
+    customer_ns.ip(&["route", "add", "blackhole", "203.0.113.0/24"])?;
+    let log = dirs._root.path().join("lab-cloud.log");
+    let mut cloud = spawn_lab(
+        &dirs,
+        &["cloud", "--attach-netns", customer_ns.name()],
+        &log,
+    )?;
+    let pid = cloud.pid();
+    let ended = wait_exit(&mut cloud, UP)?;
+    let out = std::fs::read_to_string(&log)?;
+    anyhow::ensure!(ended.contains("exit status: 1"), "{ended}\n{out}");
+    anyhow::ensure!(
+        out.contains("step \"joining it to") && out.contains("torn down"),
+        "{out}"
+    );
+    let links = customer_ns.ip(&["-o", "link", "show"])?;
+    anyhow::ensure!(!links.contains(&format!("vlab{pid}")), "{links}");
+    let routes = customer_ns.ip(&["route", "show", "203.0.113.0/24"])?;
+    anyhow::ensure!(
+        routes.contains("blackhole"),
+        "foreign route removed: {routes}"
+    );
+    assert_nothing_left(&dirs, pid)
+}
