@@ -471,6 +471,11 @@ fn lab_with_strongswan_as_the_cloud() -> anyhow::Result<()> {
                 .any(|r| r.contains(" Established ") && r.contains("65000")),
             "{t} BGP:\n{stdout}"
         );
+        anyhow::ensure!(
+            rows.iter()
+                .any(|r| r.split_whitespace().collect::<Vec<_>>() == [t, "up", "Established"]),
+            "{t} in BIRD:\n{stdout}"
+        );
     }
     anyhow::ensure!(
         stdout.matches(": 3/3 replies, rtt").count() == 2,

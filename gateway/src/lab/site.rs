@@ -216,9 +216,12 @@ fn build_and_measure(
     })?;
     lab.iperf = None;
     progress.step("collecting status, routes and BGP sessions", || {
-        let (cloud_status, cloud_routes, cloud_bgp) = match cloud {
-            Cloud::Vpngw(v) => (Some(v.status()?), Some(v.routes()?), Some(v.bgp()?)),
-            Cloud::Strongswan(_) => (None, None, None),
+        let (cloud_status, cloud_routes, cloud_bgp, cloud_bird) = match cloud {
+            Cloud::Vpngw(v) => (Some(v.status()?), Some(v.routes()?), Some(v.bgp()?), None),
+            Cloud::Strongswan(e) => {
+                let bird = e.bird.as_ref().map(|b| b.protocols()).transpose()?;
+                (None, None, None, bird)
+            }
         };
         Ok(Report {
             cloud_peer: if cloud_status.is_some() {
@@ -232,6 +235,7 @@ fn build_and_measure(
             cloud_status,
             cloud_routes,
             cloud_bgp,
+            cloud_bird,
             ping_vpc_to_idc: ping_vpc,
             ping_idc_to_vpc: ping_idc,
             iperf,

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use netlab::bird::ProtocolStatus;
 use netlab::{IperfResult, PingStats, VpngwBgpSession, VpngwRoutes, VpngwStatus};
 
 /// What the lab measured and the gateways reported.
@@ -14,6 +15,8 @@ pub struct Report {
     pub cloud_status: Option<VpngwStatus>,
     pub cloud_routes: Option<VpngwRoutes>,
     pub cloud_bgp: Option<Vec<VpngwBgpSession>>,
+    /// BIRD's BGP protocols when strongSwan + BIRD are the cloud.
+    pub cloud_bird: Option<Vec<ProtocolStatus>>,
     pub ping_vpc_to_idc: PingStats,
     pub ping_idc_to_vpc: PingStats,
     pub iperf: IperfResult,
@@ -39,6 +42,13 @@ pub fn render(r: &Report) -> String {
     if let Some(b) = &r.cloud_bgp {
         section(&mut out, "BGP sessions, cloud gateway");
         bgp(&mut out, b);
+    }
+    if let Some(protocols) = &r.cloud_bird {
+        section(&mut out, "BGP sessions, cloud gateway (BIRD)");
+        let _ = writeln!(out, "  {:<10} {:<6} INFO", "PROTOCOL", "STATE");
+        for p in protocols.iter().filter(|p| p.proto == "BGP") {
+            let _ = writeln!(out, "  {:<10} {:<6} {}", p.name, p.state, p.info);
+        }
     }
     section(&mut out, "Traffic");
     ping_line(
