@@ -1,4 +1,5 @@
-//! Command line of `vpngw`: the daemon (`run`), its control commands, `check-config`.
+//! Command line of `vpngw`: the daemon (`run`), its control commands, `check-config`,
+//! `lab`.
 
 use crate::config::{defaults, Config};
 use crate::daemon::status::{Request, Response, Routes, Status, TunnelAction};
@@ -68,6 +69,10 @@ pub enum Command {
         /// Path of the TOML config file.
         file: PathBuf,
     },
+    /// A self-contained lab in network namespaces (root): customer site and cloud VPC
+    /// with two tunnels, BGP, ping and throughput; `lab cloud` runs only the cloud
+    /// endpoint for a real customer device; `lab down` removes a kept lab.
+    Lab(Box<crate::lab::LabArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,6 +85,7 @@ pub enum CliTunnelAction {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
+        Command::Lab(args) => crate::lab::run(*args),
         Command::Run {
             config,
             socket,

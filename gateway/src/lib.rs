@@ -9,6 +9,8 @@ pub mod config;
 pub mod daemon;
 #[cfg(target_os = "linux")]
 pub mod dataplane;
+#[cfg(target_os = "linux")]
+pub mod lab;
 pub mod packet;
 pub mod routing;
 #[cfg(target_os = "linux")]

@@ -1,54 +1,27 @@
-//! End-to-end test harness for vpngw: network namespaces joined by veth pairs, and real
-//! peers inside them — strongSwan's charon with kernel-libipsec, BIRD 2, iperf3, ping.
-//!
-//! Everything a test starts is owned by a guard: processes are stopped by PID and
-//! reaped, namespaces deleted, even when the test panics. Namespaces are named
-//! `vpngwt-<pid>-<n>-<label>`; the first namespace a process creates sweeps away those
-//! whose owning process is dead (runs that were killed).
+//! End-to-end tests of vpngw. The harness itself (namespaces, owned processes, strongSwan,
+//! BIRD, iperf3, ping and vpngw drivers) is the `netlab` crate, which `vpngw lab` uses too;
+//! it is re-exported here whole, so tests and benches keep writing `e2e::Netns` etc.
 //!
 //! Tests need root. Start each with [`skip_unless_root`]; tools that are missing make
 //! the harness fail with a hint to run `scripts/install-test-deps`.
 
-pub mod bird;
-mod capture;
-pub mod charon;
-mod cidr;
-mod command;
-mod endpoint;
-mod error;
-mod iperf;
-mod netns;
-mod ping;
-mod process;
-mod secret;
-pub mod site_to_site;
-mod snmp;
-mod tools;
-mod topology;
-pub mod vpngw;
-mod wait;
-mod workdir;
+use std::io::Write as _;
 
-pub use bird::{BgpPeer, Bird, BirdConfig};
-pub use capture::{Capture, PacketCapture};
-pub use charon::{Charon, CharonConfig, Side, TunnelConfig};
-pub use cidr::Cidr;
-pub use command::{run, run_argv};
-pub use endpoint::{
-    bird_config, gateway, inner_pair, EndpointOptions, StrongswanEndpoint, IPSEC_DEV,
-};
-pub use error::{HarnessError, Result};
-pub use iperf::{iperf_client, IperfOptions, IperfResult, IperfServer};
-pub use netns::{list_namespaces, owner_pid, sweep_stale_namespaces, LinkStats, Netns, PREFIX};
-pub use ping::{ping, PingOptions, PingStats, Rtt};
-pub use process::{pid_alive, tail_of_file, ProcessGuard};
-pub use secret::Psk;
-pub use site_to_site::{plan, SiteToSite, TunnelPlan};
-pub use snmp::SnmpCounters;
-pub use tools::{
-    is_root, require, skip_unless_root, vpngw_binary, Tool, INSTALL_HINT, VPNGW_BIN_ENV,
-};
-pub use topology::{Topology, TopologyBuilder};
-pub use vpngw::{Vpngw, VpngwBgp, VpngwConfig, VpngwStatus, VpngwTunnel};
-pub use wait::{wait_for, wait_until, Poll};
-pub use workdir::{WorkDir, KEEP_ENV};
+pub use netlab::*;
+
+/// For the top of every end-to-end test: returns `true` (and says so on stderr, so a
+/// skipped test is never mistaken for a pass) when not root; the test should then
+/// return at once.
+pub fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    // Written to the stderr handle directly: libtest captures eprintln! of passing
+    // tests, and a skip must be visible in the normal output.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: end-to-end tests need root (network namespaces, veth, TUN); \
+         run `sudo -E cargo test -p e2e` or scripts/test as root"
+    );
+    true
+}

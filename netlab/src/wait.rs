@@ -16,7 +16,8 @@ pub enum Poll<T> {
 /// Polls `probe` until it returns [`Poll::Ready`] or `timeout` passes. The interval starts
 /// at 10 ms and doubles up to 200 ms, so fast conditions are seen quickly without
 /// spinning on slow ones. An `Err` from the probe ends the wait at once (a crashed
-/// daemon will not recover). On timeout the error carries the last pending state.
+/// daemon will not recover), and so does a [stop request](crate::stop). On timeout the
+/// error carries the last pending state.
 pub fn wait_for<T>(
     what: &str,
     timeout: Duration,
@@ -25,6 +26,9 @@ pub fn wait_for<T>(
     let start = Instant::now();
     let mut interval = Duration::from_millis(10);
     loop {
+        if crate::stop::requested() {
+            return Err(HarnessError::Interrupted(what.to_owned()));
+        }
         let last = match probe()? {
             Poll::Ready(value) => return Ok(value),
             Poll::Pending(state) => state,

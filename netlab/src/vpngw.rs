@@ -132,11 +132,31 @@ impl VpngwConfig {
 
     /// The TOML text (PSKs inline: the file lives in a private work directory).
     pub fn render(&self) -> String {
+        Self::render_many(std::slice::from_ref(self))
+    }
+
+    /// One config file holding the connections of all `configs`; `tun_name` and
+    /// `local.address` come from the first.
+    pub fn render_many(configs: &[VpngwConfig]) -> String {
+        let q = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
+        let Some(first) = configs.first() else {
+            return String::new();
+        };
+        let mut out = format!(
+            "tun_name = {}\n\n[local]\naddress = \"{}\"\n",
+            q(&first.tun_name),
+            first.local_address,
+        );
+        for c in configs {
+            out.push_str(&c.render_connection());
+        }
+        out
+    }
+
+    fn render_connection(&self) -> String {
         let q = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
         let mut out = format!(
-            "tun_name = {}\n\n[local]\naddress = \"{}\"\n\n[[connections]]\nname = {}\nmode = \"active-standby\"\n",
-            q(&self.tun_name),
-            self.local_address,
+            "\n[[connections]]\nname = {}\nmode = \"active-standby\"\n",
             q(&self.connection)
         );
         for t in &self.tunnels {
@@ -283,6 +303,19 @@ pub struct VpngwRoute {
     pub active: Vec<String>,
 }
 
+/// One session of `vpngw bgp --json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VpngwBgpSession {
+    pub tunnel: String,
+    pub state: String,
+    pub peer_address: String,
+    pub peer_asn: u32,
+    #[serde(default)]
+    pub uptime_secs: Option<u64>,
+    pub prefixes_received: usize,
+    pub prefixes_advertised: usize,
+}
+
 /// A running `vpngw run` in a namespace. Stopped (SIGTERM, then SIGKILL) on drop.
 #[derive(Debug)]
 pub struct Vpngw {
@@ -292,7 +325,20 @@ pub struct Vpngw {
     socket: PathBuf,
     config_path: PathBuf,
     namespace: String,
-    dir: WorkDir,
+    work_dir: PathBuf,
+    /// The temporary directory removed on drop, when the harness made one.
+    _dir: Option<WorkDir>,
+}
+
+/// Where and as what [`Vpngw::launch`] runs the daemon: `binary run --config
+/// <dir>/<name>.toml --socket <dir>/<name>.sock`, output to `<dir>/<name>.log`.
+#[derive(Debug, Clone)]
+pub struct VpngwLaunch {
+    pub binary: PathBuf,
+    pub dir: PathBuf,
+    pub name: String,
+    /// Extra `vpngw run` arguments.
+    pub extra: Vec<String>,
 }
 
 impl Vpngw {
@@ -303,20 +349,47 @@ impl Vpngw {
 
     /// [`Vpngw::start`] with extra `vpngw run` arguments, e.g. `["--log-format", "json"]`.
     pub fn start_with_args(ns: &Netns, config: &VpngwConfig, extra: &[&str]) -> Result<Self> {
-        let binary = vpngw_binary()?;
         let dir = WorkDir::new(&format!("vpngw-{}", ns.name()))?;
-        let config_path = dir.write("vpngw.toml", &config.render())?;
-        let socket = dir.join("vpngw.sock");
-        let log = dir.join("vpngw.log");
+        let launch = VpngwLaunch {
+            binary: vpngw_binary()?,
+            dir: dir.path().to_path_buf(),
+            name: "vpngw".into(),
+            extra: extra.iter().map(|a| (*a).to_owned()).collect(),
+        };
+        Self::spawn(ns, &config.render(), &launch, Some(dir))
+    }
+
+    /// Writes `config` into `launch.dir` (which outlives the daemon) and starts it
+    /// there, as `vpngw lab` does with its own binary.
+    pub fn launch(ns: &Netns, config: &VpngwConfig, launch: &VpngwLaunch) -> Result<Self> {
+        Self::spawn(ns, &config.render(), launch, None)
+    }
+
+    /// [`Vpngw::launch`] with the config text given (e.g. several connections).
+    pub fn launch_text(ns: &Netns, config: &str, launch: &VpngwLaunch) -> Result<Self> {
+        Self::spawn(ns, config, launch, None)
+    }
+
+    fn spawn(
+        ns: &Netns,
+        config: &str,
+        launch: &VpngwLaunch,
+        temp: Option<WorkDir>,
+    ) -> Result<Self> {
+        let file = |ext: &str| launch.dir.join(format!("{}.{ext}", launch.name));
+        let config_path = file("toml");
+        write_private(&config_path, config)?;
+        let socket = file("sock");
+        let log = file("log");
         let mut argv = vec![
-            binary.display().to_string(),
+            launch.binary.display().to_string(),
             "run".into(),
             "--config".into(),
             config_path.display().to_string(),
             "--socket".into(),
             socket.display().to_string(),
         ];
-        argv.extend(extra.iter().map(|a| (*a).to_owned()));
+        argv.extend(launch.extra.iter().cloned());
         let mut process = ProcessGuard::spawn(
             format!("vpngw in {}", ns.name()),
             daemon_command(ns, &argv)?,
@@ -327,11 +400,12 @@ impl Vpngw {
         });
         let mut v = Vpngw {
             process,
-            binary,
+            binary: launch.binary.clone(),
             socket,
             config_path,
             namespace: ns.name().to_owned(),
-            dir,
+            work_dir: launch.dir.clone(),
+            _dir: temp,
         };
         ready.map_err(|e| v.with_log(e))?;
         v.process.check_running().map_err(|e| v.with_log(e))?;
@@ -351,7 +425,17 @@ impl Vpngw {
     }
 
     pub fn work_dir(&self) -> &Path {
-        self.dir.path()
+        &self.work_dir
+    }
+
+    /// The control socket, for `vpngw status --socket ...`.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The file receiving the daemon's output.
+    pub fn log_path(&self) -> &Path {
+        self.process.log_path()
     }
 
     /// The daemon's whole log (stdout and stderr) so far.
@@ -409,6 +493,45 @@ impl Vpngw {
             what: "vpngw routes --json".into(),
             detail: format!("{e}: {text}"),
         })
+    }
+
+    /// `vpngw bgp --json`.
+    pub fn bgp(&self) -> Result<Vec<VpngwBgpSession>> {
+        let text = self.cli_ok(&["bgp", "--json"])?;
+        serde_json::from_str(&text).map_err(|e| HarnessError::Parse {
+            what: "vpngw bgp --json".into(),
+            detail: format!("{e}: {text}"),
+        })
+    }
+
+    /// Waits until `pred` holds for the BGP sessions; returns them.
+    pub fn wait_bgp(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&[VpngwBgpSession]) -> bool,
+    ) -> Result<Vec<VpngwBgpSession>> {
+        let r = wait_for(what, timeout, || {
+            self.process.check_running()?;
+            let s = self.bgp()?;
+            Ok(if pred(&s) {
+                Poll::Ready(s)
+            } else {
+                Poll::Pending(
+                    s.iter()
+                        .map(|s| format!("{} {}", s.tunnel, s.state))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
+            })
+        });
+        r.map_err(|e| self.with_log(e))
+    }
+
+    /// Checks that the daemon still runs (with its log tail if not).
+    pub fn check_running(&mut self) -> Result<()> {
+        let r = self.process.check_running();
+        r.map_err(|e| self.with_log(e))
     }
 
     pub fn disable(&self, tunnel: &str) -> Result<()> {
@@ -502,7 +625,22 @@ pub fn run_expecting_refusal(ns: &Netns, config_text: &str) -> Result<(bool, Str
     ))
 }
 
-/// `argv` in `ns` without the harness's own `VPNGW_*` variables (e.g. `VPNGW_TEST_KEEP`),
+/// Writes a config (it may hold PSKs) readable by its owner only.
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| HarnessError::io(format!("write {}", path.display()), e))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| HarnessError::io(format!("write {}", path.display()), e))
+}
+
+/// `argv` in `ns` without the harness's own `VPNGW_*` variables (e.g. `VPNGW_BIN`),
 /// which the daemon would read as config overrides.
 fn daemon_command(ns: &Netns, argv: &[String]) -> Result<Command> {
     let mut cmd = ns.command(argv)?;

@@ -1,7 +1,6 @@
 //! The external programs the harness drives, and a check that they are installed.
 
 use std::ffi::OsString;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::{HarnessError, Result};
@@ -132,23 +131,6 @@ fn vpngw_binary_from(env: Option<OsString>, test_exe: &Path) -> Result<PathBuf> 
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
-}
-
-/// For the top of every end-to-end test: returns `true` (and says so on stderr, so a
-/// skipped test is never mistaken for a pass) when not root; the test should then
-/// return at once.
-pub fn skip_unless_root(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    // Written to the stderr handle directly: libtest captures eprintln! of passing
-    // tests, and a skip must be visible in the normal output.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: end-to-end tests need root (network namespaces, veth, TUN); \
-         run `sudo -E cargo test -p e2e` or scripts/test as root"
-    );
-    true
 }
 
 #[cfg(test)]

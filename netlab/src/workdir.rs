@@ -1,11 +1,20 @@
 //! Scratch directories for configs and logs, kept for inspection when a test fails.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{HarnessError, Result};
 
 /// Set this variable (to anything) to keep every work directory after the run.
-pub const KEEP_ENV: &str = "VPNGW_TEST_KEEP";
+pub const KEEP_ENV: &str = "E2E_KEEP";
+
+static KEEP_ALL: AtomicBool = AtomicBool::new(false);
+
+/// From now on every work directory stays, silently: for an owner that removes their
+/// common parent (`TMPDIR`) itself, as `vpngw lab` does with its work dir.
+pub fn keep_all_work_dirs() {
+    KEEP_ALL.store(true, Ordering::SeqCst);
+}
 
 /// A temporary directory removed on drop, unless the thread is panicking or
 /// [`KEEP_ENV`] is set: then it stays and its path is printed, logs and all.
@@ -49,10 +58,16 @@ impl WorkDir {
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
+        if KEEP_ALL.load(Ordering::SeqCst) {
+            if let Some(dir) = self.dir.take() {
+                let _ = dir.keep();
+            }
+            return;
+        }
         if std::thread::panicking() || std::env::var_os(KEEP_ENV).is_some() {
             if let Some(dir) = self.dir.take() {
                 let kept = dir.keep();
-                eprintln!("e2e: kept work directory {}", kept.display());
+                eprintln!("netlab: kept work directory {}", kept.display());
             }
         }
     }

@@ -18,6 +18,9 @@ pub const PREFIX: &str = "vpngwt-";
 
 const MAX_LABEL: usize = 24;
 
+/// Longest name [`Netns::create`] accepts.
+const MAX_NAME: usize = 48;
+
 /// Where `ip netns` keeps its namespace handles.
 const NETNS_DIR: &str = "/run/netns";
 
@@ -46,7 +49,7 @@ impl Netns {
         }
         SWEEP.call_once(|| {
             if let Err(e) = sweep_stale_namespaces() {
-                eprintln!("e2e: sweeping stale namespaces failed: {e}");
+                eprintln!("netlab: sweeping stale namespaces failed: {e}");
             }
         });
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -55,6 +58,35 @@ impl Netns {
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
+    }
+
+    /// Creates a namespace with exactly this name (loopback up), outside the
+    /// `vpngwt-<pid>-` scheme and its sweep: for labs that outlive their process
+    /// (`vpngw lab --keep`) and are removed by name later.
+    pub fn create(name: &str) -> Result<Self> {
+        if name.is_empty()
+            || name.len() > MAX_NAME
+            || name.starts_with(PREFIX)
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        {
+            return Err(HarnessError::Invalid(format!(
+                "namespace name {name:?}: use 1..={MAX_NAME} of [a-z0-9_-], not starting {PREFIX:?}"
+            )));
+        }
+        command::run_argv(&[Tool::Ip.path(), "netns", "add", name])?;
+        let ns = Netns {
+            name: name.to_owned(),
+        };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// Gives up ownership: the namespace stays after this value is gone. Returns its name.
+    pub fn keep(self) -> String {
+        let this = std::mem::ManuallyDrop::new(self);
+        this.name.clone()
     }
 
     /// The namespace name as `ip netns` knows it.
@@ -134,7 +166,7 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         if let Err(e) = delete_namespace(&self.name) {
-            eprintln!("e2e: cleaning up namespace {}: {e}", self.name);
+            eprintln!("netlab: cleaning up namespace {}: {e}", self.name);
         }
     }
 }
@@ -219,8 +251,8 @@ fn namespace_pids(name: &str) -> Result<Vec<u32>> {
         .collect())
 }
 
-/// Kills whatever still runs in the namespace, then deletes it.
-fn delete_namespace(name: &str) -> Result<()> {
+/// Kills whatever still runs in the namespace, then deletes it. Gone already is fine.
+pub fn delete_namespace(name: &str) -> Result<()> {
     let pids = namespace_pids(name).unwrap_or_default();
     for &pid in &pids {
         signal(pid, libc::SIGKILL);

@@ -67,6 +67,10 @@ pub enum HarnessError {
         source: Box<HarnessError>,
     },
 
+    /// A stop was requested (SIGINT/SIGTERM, see [`crate::stop`]) while waiting.
+    #[error("interrupted while waiting for {0}")]
+    Interrupted(String),
+
     /// A topology or configuration request that cannot be built.
     #[error("invalid setup: {0}")]
     Invalid(String),

@@ -40,22 +40,28 @@ impl Charon {
     /// Writes the configuration, starts charon in `ns`, waits for its vici socket and
     /// loads the connections (so a `Start` tunnel begins negotiating at once).
     pub fn start(ns: &Netns, config: &CharonConfig) -> Result<Self> {
+        Self::start_with_swanctl(ns, &swanctl_conf(config)?, config.make_before_break)
+    }
+
+    /// [`Charon::start`] with a swanctl.conf written elsewhere (e.g. the snippet
+    /// `vpngw lab cloud --format swanctl` prints), under the harness's strongswan.conf
+    /// (`make_before_break`: charon reauthenticates make-before-break).
+    pub fn start_with_swanctl(ns: &Netns, swanctl: &str, make_before_break: bool) -> Result<Self> {
         require(&[
             Tool::Charon,
             Tool::Swanctl,
             Tool::Unshare,
             Tool::LibipsecPlugin,
         ])?;
-        let swanctl = swanctl_conf(config)?;
         let dir = WorkDir::new("charon")?;
         let run_dir = dir.join("run");
         std::fs::create_dir(&run_dir)
             .map_err(|e| HarnessError::io(format!("create {}", run_dir.display()), e))?;
         let strongswan_path = dir.write(
             "strongswan.conf",
-            &strongswan_conf(dir.path(), config.make_before_break),
+            &strongswan_conf(dir.path(), make_before_break),
         )?;
-        dir.write("swanctl.conf", &swanctl)?;
+        dir.write("swanctl.conf", swanctl)?;
 
         let charon_bin = Tool::Charon.path();
         let mut cmd = ns.command(&[

@@ -39,8 +39,8 @@ struct RouteSpec {
 /// namespace labels (`[a-z0-9_]`). Every namespace gets its loopback up.
 ///
 /// ```no_run
-/// # fn main() -> Result<(), e2e::HarnessError> {
-/// let topo = e2e::TopologyBuilder::new()
+/// # fn main() -> Result<(), netlab::HarnessError> {
+/// let topo = netlab::TopologyBuilder::new()
 ///     .host("left")
 ///     .router("mid")
 ///     .host("right")
@@ -49,7 +49,7 @@ struct RouteSpec {
 ///     .route("left", "default", "10.1.0.1")
 ///     .route("right", "default", "10.2.0.1")
 ///     .build()?;
-/// let stats = e2e::ping(topo.ns("left")?, "10.2.0.2".parse().unwrap(), &e2e::PingOptions::default())?;
+/// let stats = netlab::ping(topo.ns("left")?, "10.2.0.2".parse().unwrap(), &netlab::PingOptions::default())?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -58,11 +58,19 @@ pub struct TopologyBuilder {
     links: Vec<LinkSpec>,
     addresses: Vec<AddrSpec>,
     routes: Vec<RouteSpec>,
+    name_prefix: Option<String>,
 }
 
 impl TopologyBuilder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Names each namespace `<prefix><host>` exactly (see [`Netns::create`]) instead of
+    /// `vpngwt-<pid>-<n>-<host>`.
+    pub fn namespace_prefix(mut self, prefix: &str) -> Self {
+        self.name_prefix = Some(prefix.to_owned());
+        self
     }
 
     /// An end host (no forwarding).
@@ -119,7 +127,10 @@ impl TopologyBuilder {
         self.validate()?;
         let mut topo = Topology { hosts: Vec::new() };
         for host in &self.hosts {
-            let ns = Netns::new(&host.name)?;
+            let ns = match &self.name_prefix {
+                Some(prefix) => Netns::create(&format!("{prefix}{}", host.name))?,
+                None => Netns::new(&host.name)?,
+            };
             if host.forwarding {
                 ns.sysctl("net.ipv4.ip_forward", "1")?;
             }

@@ -99,9 +99,19 @@ pub struct SiteToSite {
 impl SiteToSite {
     /// Builds the topology of the [module docs](self).
     pub fn build() -> Result<Self> {
+        Self::build_with(TopologyBuilder::new())
+    }
+
+    /// [`SiteToSite::build`] with namespaces named `<prefix><host>` (see
+    /// [`TopologyBuilder::namespace_prefix`]).
+    pub fn build_named(prefix: &str) -> Result<Self> {
+        Self::build_with(TopologyBuilder::new().namespace_prefix(prefix))
+    }
+
+    fn build_with(builder: TopologyBuilder) -> Result<Self> {
         use plan::*;
         let cidr = |a: Ipv4Addr, len: u8| format!("{a}/{len}");
-        let mut builder = TopologyBuilder::new()
+        let mut builder = builder
             .host("idc_host")
             .router("customer_gw")
             .router("cloud_gw")
@@ -168,6 +178,19 @@ impl SiteToSite {
         self.cloud_gw
             .ip(&["route", "replace", plan::IDC_PREFIX, "dev", cloud_dev])?;
         Ok(())
+    }
+
+    /// Gives up ownership of the four namespaces (they stay); returns their names.
+    pub fn keep(self) -> Vec<String> {
+        [
+            self.idc_host,
+            self.customer_gw,
+            self.cloud_gw,
+            self.vpc_host,
+        ]
+        .into_iter()
+        .map(Netns::keep)
+        .collect()
     }
 
     /// All four namespace names, for checks after cleanup.

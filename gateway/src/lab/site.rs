@@ -1,0 +1,383 @@
+//! `vpngw lab`: the customer site and the cloud VPC in four namespaces, two tunnels UP
+//! (the cloud initiates), eBGP over both, ping both ways, a short iperf3 run, a summary.
+
+use std::path::Path;
+use std::time::Duration;
+
+use netlab::{
+    iperf_client, ping, plan, require, EndpointOptions, HarnessError, IperfOptions, IperfServer,
+    PingOptions, Poll, Psk, Side, SiteToSite, StrongswanEndpoint, Tool, Vpngw, VpngwBgp,
+    VpngwConfig, VpngwLaunch,
+};
+
+use super::progress::Progress;
+use super::state::{LabState, StateFile};
+use super::summary::{self, Report};
+use super::{make_work_dir, namespace_prefix, random_psk, require_root, LabError, Peer, SiteOpts};
+
+/// The proposals of configs/customer.toml, used on both sides when vpngw is the cloud.
+const IKE_PROPOSALS: &str = "aes128gcm16-prfsha256-modp2048";
+const ESP_PROPOSALS: &str = "aes128gcm16-modp2048";
+const BOTH: [&str; 2] = ["tunnel1", "tunnel2"];
+const IPERF_PORT: u16 = 5201;
+const HOSTS: [&str; 4] = ["idc_host", "customer_gw", "cloud_gw", "vpc_host"];
+
+/// What the cloud side runs.
+enum Cloud {
+    Vpngw(Vpngw),
+    Strongswan(StrongswanEndpoint),
+}
+
+/// Everything the lab runs. Field order is drop (teardown) order: processes first, then
+/// the namespaces, then the state file.
+#[derive(Default)]
+struct Lab {
+    iperf: Option<IperfServer>,
+    customer: Option<Vpngw>,
+    cloud: Option<Cloud>,
+    s2s: Option<SiteToSite>,
+    state: Option<StateFile>,
+}
+
+pub fn run(opts: &SiteOpts) -> Result<(), LabError> {
+    require_root()?;
+    let work = make_work_dir(opts.common.work_dir.as_deref())?;
+    let progress = Progress::new(work.clone());
+    let peer = match opts.peer {
+        Peer::Vpngw => "vpngw",
+        Peer::Strongswan => "strongSwan + BIRD",
+    };
+    progress.say(&format!(
+        "vpngw lab: cloud side {peer} (AS {}), customer side vpngw (AS {}); namespaces {}*; work dir {}",
+        plan::CLOUD_ASN,
+        plan::CUSTOMER_ASN,
+        namespace_prefix(),
+        work.display()
+    ));
+    let mut lab = Lab::default();
+    match build_and_measure(&mut lab, opts, &work, &progress) {
+        Ok(report) => {
+            print!("{}", summary::render(&report));
+            if opts.common.keep {
+                keep(lab, opts, &work)
+            } else {
+                progress.say("tearing down");
+                drop(lab);
+                // Logs matter only when something failed; this run went well.
+                let _ = std::fs::remove_dir_all(&work);
+                progress.say("done: processes stopped, namespaces deleted");
+                Ok(())
+            }
+        }
+        Err(e) => {
+            progress.say("tearing down after the failure (logs stay in the work dir)");
+            drop(lab);
+            progress.say("torn down");
+            Err(e)
+        }
+    }
+}
+
+fn build_and_measure(
+    lab: &mut Lab,
+    opts: &SiteOpts,
+    work: &Path,
+    progress: &Progress,
+) -> Result<Report, LabError> {
+    let timeout = opts.common.timeout;
+    progress.step("checking the tools", || {
+        require(&[Tool::Ip, Tool::Nsenter, Tool::Iperf3, Tool::Ping, Tool::Ss])?;
+        if opts.peer == Peer::Strongswan {
+            require(&[
+                Tool::Charon,
+                Tool::Swanctl,
+                Tool::Unshare,
+                Tool::LibipsecPlugin,
+                Tool::Bird,
+                Tool::Birdc,
+            ])?;
+        }
+        Ok(())
+    })?;
+    let prefix = namespace_prefix();
+    // Recorded before anything exists, so a killed lab can always be removed.
+    lab.state = Some(StateFile::create(
+        &opts.common.state_dir,
+        LabState {
+            pid: std::process::id(),
+            kept: false,
+            namespaces: HOSTS.iter().map(|h| format!("{prefix}{h}")).collect(),
+            pids: Vec::new(),
+            work_dir: work.to_path_buf(),
+            attachment: None,
+        },
+    )?);
+    let s2s = progress.step(
+        "building 4 namespaces (idc_host, customer_gw, cloud_gw, vpc_host) and the underlay",
+        || SiteToSite::build_named(&prefix),
+    )?;
+    let s2s = lab.s2s.insert(s2s);
+
+    let psks = [Psk::new(random_psk()?), Psk::new(random_psk()?)];
+    let binary = std::env::current_exe().map_err(|e| LabError::io("locate vpngw", e))?;
+    let launch = |name: &str| VpngwLaunch {
+        binary: binary.clone(),
+        dir: work.to_path_buf(),
+        name: name.into(),
+        extra: Vec::new(),
+    };
+    let customer_cfg = customer_config(opts.peer, psks.clone());
+    let customer = progress.step("starting the customer vpngw (responds)", || {
+        Vpngw::launch(s2s.customer_gw(), &customer_cfg, &launch("customer"))
+    })?;
+    let mut pids = vec![customer.pid()];
+    let customer = lab.customer.insert(customer);
+    let cloud = match opts.peer {
+        Peer::Vpngw => {
+            let cfg = cloud_config(psks, opts.cloud_ike_proposals.as_deref());
+            let v = progress.step("starting the cloud vpngw (initiates both tunnels)", || {
+                Vpngw::launch(s2s.cloud_gw(), &cfg, &launch("cloud"))
+            })?;
+            pids.push(v.pid());
+            Cloud::Vpngw(v)
+        }
+        Peer::Strongswan => {
+            let e = progress.step(
+                "starting strongSwan (charon, kernel-libipsec) + BIRD as the cloud",
+                || {
+                    let opts = EndpointOptions {
+                        bgp: true,
+                        static_route: false,
+                    };
+                    StrongswanEndpoint::start(s2s, Side::Cloud, psks, &opts)
+                },
+            )?;
+            pids.push(e.charon.pid());
+            pids.extend(e.bird.as_ref().map(|b| b.pid()));
+            Cloud::Strongswan(e)
+        }
+    };
+    let cloud = lab.cloud.insert(cloud);
+    if let Some(state) = lab.state.as_mut() {
+        state.state.pids = pids;
+        state.save()?;
+    }
+
+    progress.step("waiting for both tunnels UP", || {
+        match cloud {
+            Cloud::Vpngw(v) => v.wait_up(&BOTH, timeout).map(drop)?,
+            Cloud::Strongswan(e) => e.charon.wait_up(&BOTH, timeout).map(drop)?,
+        }
+        customer.wait_up(&BOTH, timeout).map(drop)
+    })?;
+    progress.step(
+        "waiting for BGP: both sessions Established, routes learned",
+        || {
+            wait_bgp(customer, plan::VPC_PREFIX, timeout)?;
+            match cloud {
+                Cloud::Vpngw(v) => wait_bgp(v, plan::IDC_PREFIX, timeout),
+                Cloud::Strongswan(e) => {
+                    let bird = e.bird.as_mut().ok_or_else(|| {
+                        HarnessError::Invalid("BIRD is not running on the cloud side".into())
+                    })?;
+                    for t in BOTH {
+                        bird.wait_established(t, timeout)?;
+                    }
+                    bird.wait_route(plan::IDC_PREFIX, "tunnel1", timeout)
+                        .map(drop)
+                }
+            }
+        },
+    )?;
+    let opts_ping = PingOptions::default();
+    let ping_vpc = progress.step("ping VPC host 10.20.0.10 -> IDC host 10.10.0.10", || {
+        replied(ping(s2s.vpc_host(), plan::IDC_HOST.into(), &opts_ping)?)
+    })?;
+    let ping_idc = progress.step("ping IDC host 10.10.0.10 -> VPC host 10.20.0.10", || {
+        replied(ping(s2s.idc_host(), plan::VPC_HOST.into(), &opts_ping)?)
+    })?;
+    let seconds = opts.iperf_seconds;
+    let iperf = progress.step(&format!("iperf3 TCP, IDC -> VPC, {seconds} s"), || {
+        let server = lab.iperf.insert(IperfServer::start(
+            s2s.vpc_host(),
+            plan::VPC_HOST.into(),
+            IPERF_PORT,
+            &work.join("iperf3-server.log"),
+        )?);
+        iperf_client(
+            s2s.idc_host(),
+            server.addr(),
+            server.port(),
+            &IperfOptions {
+                duration: Duration::from_secs(seconds.into()),
+                ..IperfOptions::default()
+            },
+        )
+    })?;
+    lab.iperf = None;
+    progress.step("collecting status, routes and BGP sessions", || {
+        let (cloud_status, cloud_routes, cloud_bgp, cloud_bird) = match cloud {
+            Cloud::Vpngw(v) => (Some(v.status()?), Some(v.routes()?), Some(v.bgp()?), None),
+            Cloud::Strongswan(e) => {
+                let bird = e.bird.as_ref().map(|b| b.protocols()).transpose()?;
+                (None, None, None, bird)
+            }
+        };
+        Ok(Report {
+            cloud_peer: if cloud_status.is_some() {
+                "vpngw"
+            } else {
+                "strongSwan + BIRD"
+            },
+            customer_status: customer.status()?,
+            customer_routes: customer.routes()?,
+            customer_bgp: customer.bgp()?,
+            cloud_status,
+            cloud_routes,
+            cloud_bgp,
+            cloud_bird,
+            ping_vpc_to_idc: ping_vpc,
+            ping_idc_to_vpc: ping_idc,
+            iperf,
+            iperf_seconds: seconds,
+        })
+    })
+}
+
+/// Both BGP sessions Established and `prefix` learned (source bgp, in use).
+fn wait_bgp(v: &mut Vpngw, prefix: &str, timeout: Duration) -> netlab::Result<()> {
+    v.wait_bgp("both BGP sessions Established", timeout, |s| {
+        s.len() == 2 && s.iter().all(|s| s.state == "Established")
+    })?;
+    netlab::wait_for(&format!("{prefix} learned by BGP"), timeout, || {
+        v.check_running()?;
+        let routes = v.routes()?;
+        let learned = routes
+            .routes
+            .iter()
+            .any(|r| r.prefix == prefix && r.source == "bgp" && !r.active.is_empty());
+        Ok(if learned {
+            Poll::Ready(())
+        } else {
+            Poll::Pending(format!("{:?}", routes.routes))
+        })
+    })
+    .map_err(|e| v.with_log(e))
+}
+
+fn replied(stats: netlab::PingStats) -> netlab::Result<netlab::PingStats> {
+    if stats.all_replied() {
+        Ok(stats)
+    } else {
+        Err(HarnessError::Invalid(format!(
+            "{} of {} echo requests answered",
+            stats.received, stats.transmitted
+        )))
+    }
+}
+
+/// The customer gateway: configs/customer.toml's settings on the lab's addresses, BGP
+/// only (no static routes), responding. Against strongSwan it uses the harness's
+/// strongSwan proposals.
+fn customer_config(peer: Peer, psks: [Psk; 2]) -> VpngwConfig {
+    let mut cfg = VpngwConfig::for_plan(Side::Customer, psks);
+    if peer == Peer::Vpngw {
+        set_proposals(&mut cfg, IKE_PROPOSALS);
+    }
+    cfg.routes.clear();
+    cfg.bgp = Some(VpngwBgp {
+        local_asn: plan::CUSTOMER_ASN,
+        peer_asn: plan::CLOUD_ASN,
+        advertise: vec![plan::IDC_PREFIX.into()],
+        hold_time: "30s".into(),
+    });
+    cfg
+}
+
+/// The cloud border gateway: one local address per tunnel, initiating, AS 65000.
+fn cloud_config(psks: [Psk; 2], ike: Option<&str>) -> VpngwConfig {
+    let mut cfg = VpngwConfig::for_plan(Side::Cloud, psks);
+    set_proposals(&mut cfg, ike.unwrap_or(IKE_PROPOSALS));
+    cfg.routes.clear();
+    cfg.bgp = Some(VpngwBgp {
+        local_asn: plan::CLOUD_ASN,
+        peer_asn: plan::CUSTOMER_ASN,
+        advertise: vec![plan::VPC_PREFIX.into()],
+        hold_time: "30s".into(),
+    });
+    cfg
+}
+
+fn set_proposals(cfg: &mut VpngwConfig, ike: &str) {
+    for t in &mut cfg.tunnels {
+        t.ike_proposals = ike.into();
+        t.esp_proposals = ESP_PROPOSALS.into();
+    }
+}
+
+/// Leaves everything running and says how to explore it and take it down.
+fn keep(mut lab: Lab, opts: &SiteOpts, work: &Path) -> Result<(), LabError> {
+    lab.iperf = None;
+    let state = lab.state.take();
+    let state_path = state.as_ref().map(|s| s.path().to_path_buf());
+    let namespaces = lab
+        .s2s
+        .as_ref()
+        .map(|s| s.namespace_names())
+        .unwrap_or_default();
+    let has_cloud_vpngw = matches!(lab.cloud, Some(Cloud::Vpngw(_)));
+    // Processes and namespaces stay: nothing of the lab is dropped.
+    std::mem::forget(lab);
+    if let Some(state) = state {
+        state.keep()?;
+    }
+    let exe = argv0();
+    let sock = |n: &str| work.join(format!("{n}.sock"));
+    let ns = |i: usize| namespaces.get(i).cloned().unwrap_or_default();
+    let mut out = String::new();
+    out.push_str("\nThe lab keeps running. Explore it:\n");
+    for (what, name) in [("customer", "customer"), ("cloud", "cloud")] {
+        if name == "cloud" && !has_cloud_vpngw {
+            continue;
+        }
+        for cmd in ["status", "routes", "bgp"] {
+            out.push_str(&format!(
+                "  {exe} {cmd} --socket {}    # the {what} gateway\n",
+                sock(name).display()
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "  ip netns exec {} ping 10.20.0.10            # IDC host -> VPC host\n",
+        ns(0)
+    ));
+    out.push_str(&format!(
+        "  ip netns exec {} iperf3 -s -D && ip netns exec {} iperf3 -c 10.20.0.10\n",
+        ns(3),
+        ns(0)
+    ));
+    out.push_str(&format!("  logs and configs: {}\n", work.display()));
+    if let Some(p) = state_path {
+        out.push_str(&format!("  state file: {}\n", p.display()));
+    }
+    out.push_str(&format!(
+        "Tear it down with:\n  {exe} lab down{}\n",
+        state_dir_arg(&opts.common.state_dir)
+    ));
+    print!("{out}");
+    Ok(())
+}
+
+/// How this binary was invoked, for commands to copy.
+pub fn argv0() -> String {
+    std::env::args().next().unwrap_or_else(|| "vpngw".into())
+}
+
+/// ` --state-dir D` unless D is the default.
+pub fn state_dir_arg(dir: &Path) -> String {
+    if dir == Path::new(super::args::DEFAULT_STATE_DIR) {
+        String::new()
+    } else {
+        format!(" --state-dir {}", dir.display())
+    }
+}
