@@ -683,3 +683,13 @@ fn tunnel_with_its_own_address_defaults_its_identity_to_it() {
     assert_eq!(c.tun_name, "vpngw0");
     assert_eq!(c.control_socket, Path::new("/run/vpngw/vpngw.sock"));
 }
+
+#[test]
+fn workers_default_to_one_per_core_and_are_bounded() {
+    assert_eq!(parse(GOOD).unwrap().workers, 0);
+    let c = parse_env(GOOD, &[("VPNGW_WORKERS", "3")]).unwrap();
+    assert_eq!(c.workers, 3);
+    let text = format!("workers = 4\n{GOOD}");
+    assert_eq!(parse(&text).unwrap().workers, 4);
+    refused(&format!("workers = 1000\n{GOOD}"), "workers", "at most 256");
+}

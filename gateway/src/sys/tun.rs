@@ -12,6 +12,7 @@ use super::SysError;
 use ipnet::IpNet;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
 
 pub use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
 
@@ -178,6 +179,33 @@ impl Tun {
         offset: usize,
     ) -> io::Result<usize> {
         self.queue(q)?.send_multiple(gro, bufs, offset)
+    }
+
+    /// Waits up to `timeout` for one packet on queue 0 (checksums completed; a
+    /// super-packet that would split into several segments is an error). For tools and
+    /// tests: the dataplane uses `recv_batch`.
+    pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd(0)?,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd for the duration of the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut raw = vec![0u8; VIRTIO_NET_HDR_LEN + 65535];
+        let mut sizes = [0usize; 1];
+        match self.recv_batch(0, &mut raw, &mut [buf], &mut sizes, 0) {
+            Ok(_) => Ok(Some(sizes[0])),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Hands one packet to the kernel as if it arrived on this interface.
