@@ -21,8 +21,11 @@ use std::os::fd::AsRawFd;
 /// Largest inner packet (a segment is at most the TUN MTU, but the MTU may be raised).
 const MAX_PACKET: usize = 65535;
 const BUF: usize = MAX_HEADROOM + MAX_PACKET + MAX_TAILROOM;
-/// Segments per read: a 64 KiB super-packet cut at the smallest MSS we expect.
-const SEGMENTS: usize = 128;
+/// Segment buffers per worker.
+const SEGMENTS: usize = 192;
+/// Free buffers needed before another read joins the batch: a 64 KiB super-packet cut
+/// at the smallest MSS we expect (fewer would fail the split and lose the packet).
+const READ_ROOM: usize = 128;
 /// Room for a virtio-net header and a whole super-packet.
 const RAW: usize = tun_rs::VIRTIO_NET_HDR_LEN + MAX_PACKET;
 
@@ -62,22 +65,21 @@ pub fn run(shared: &Shared, queue: usize) {
     };
     let c = &shared.counters;
     loop {
-        let n =
-            match shared
+        // Read until the queue is empty or the buffers are nearly full, then send
+        // everything read in as few calls as possible (small packets such as TCP ACKs
+        // then share GSO sends too).
+        let mut used = 0;
+        let stop = loop {
+            let (Some(bufs), Some(sizes)) = (w.bufs.get_mut(used..), w.sizes.get_mut(used..))
+            else {
+                break false;
+            };
+            let n = match shared
                 .tun
-                .recv_batch(queue, &mut w.raw, &mut w.bufs, &mut w.sizes, MAX_HEADROOM)
+                .recv_batch(queue, &mut w.raw, bufs, sizes, MAX_HEADROOM)
             {
                 Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    match shared.stop.wait_readable(fd) {
-                        Ok(true) => continue,
-                        Ok(false) => return,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "TUN wait failed");
-                            return;
-                        }
-                    }
-                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // OS errors are failed reads; others come from splitting a super-packet.
@@ -85,21 +87,42 @@ pub fn run(shared: &Shared, queue: usize) {
                         bump(&c.tun_read_errors);
                         tracing::warn!(error = %e, "TUN receive failed");
                         if shared.stopped() {
-                            return;
+                            break true;
                         }
+                        // Not in a tight loop on a device that keeps failing.
+                        std::thread::sleep(std::time::Duration::from_millis(100));
                     } else {
                         bump(&c.gso_split_errors);
                     }
-                    continue;
+                    break false;
                 }
             };
-        bump(&c.tun_reads);
-        add(&c.tun_segments, n);
-        for i in 0..n.min(SEGMENTS) {
-            let len = w.sizes.get(i).copied().unwrap_or(0);
-            forward(shared, &mut w, queue, i, len);
-        }
+            bump(&c.tun_reads);
+            add(&c.tun_segments, n);
+            for i in used..(used + n).min(SEGMENTS) {
+                let len = w.sizes.get(i).copied().unwrap_or(0);
+                forward(shared, &mut w, queue, i, len);
+            }
+            used += n;
+            if SEGMENTS.saturating_sub(used) < READ_ROOM {
+                break false;
+            }
+        };
         flush(shared, &mut w, queue);
+        if stop {
+            return;
+        }
+        if used == 0 {
+            // Nothing was queued: wait for the kernel (or the stop event).
+            match shared.stop.wait_readable(fd) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "TUN wait failed");
+                    return;
+                }
+            }
+        }
     }
 }
 
