@@ -128,6 +128,10 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
             }
         }
         out.flush(shared);
+        // A busy worker never waits, so it looks at the flag itself.
+        if shared.stopped() {
+            return;
+        }
     }
 }
 

@@ -109,7 +109,8 @@ pub fn run(shared: &Shared, queue: usize) {
             }
         };
         flush(shared, &mut w, queue);
-        if stop {
+        // A busy worker never waits, so it looks at the flag itself.
+        if stop || shared.stopped() {
             return;
         }
         if used == 0 {

@@ -155,7 +155,7 @@ fn to_socket_addr(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
             Some(SocketAddr::V6(SocketAddrV6::new(
                 Ipv6Addr::from(v6.sin6_addr.s6_addr),
                 u16::from_be(v6.sin6_port),
-                v6.sin6_flowinfo,
+                u32::from_be(v6.sin6_flowinfo),
                 v6.sin6_scope_id,
             )))
         }
