@@ -7,7 +7,7 @@
 
 use super::counters::{add, bump};
 use super::sockets::{IkeDatagram, NAT_T_PORT};
-use super::udp_io::{enable_gro, RecvBatch};
+use super::udp_io::{enable_gro, RecvBatch, RECV_BATCH};
 use super::{SaEvent, Shared};
 use esp::udp_encap::{classify, UdpPayload};
 use esp::DropReason;
@@ -85,17 +85,25 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
         queue,
     };
     let c = &shared.counters;
+    // The last receive took everything queued: wait before the next one.
+    let mut drained = false;
     loop {
-        let n = match rx.recv(fd) {
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => match shared.stop.wait_readable(fd) {
-                Ok(true) => continue,
+        if drained {
+            match shared.stop.wait_readable(fd) {
+                Ok(true) => {}
                 Ok(false) => return,
                 Err(e) => {
                     tracing::warn!(%local, error = %e, "UDP wait failed");
                     return;
                 }
-            },
+            }
+        }
+        let n = match rx.recv(fd) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                drained = true;
+                continue;
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => {
                 bump(&c.udp_recv_errors);
@@ -103,10 +111,12 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
                 if shared.stopped() {
                     return;
                 }
+                drained = true;
                 continue;
             }
         };
         bump(&c.udp_recvs);
+        drained = n < RECV_BATCH;
         for i in 0..n {
             let Some(r) = rx.get(i) else {
                 continue;

@@ -37,6 +37,16 @@ struct Pending {
     peer: SocketAddr,
 }
 
+/// Why a batch of reads ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchEnd {
+    /// The queue had nothing more (or a read failed): wait before reading again.
+    Drained,
+    /// The buffers are nearly full: send, then read on at once.
+    Full,
+    Stop,
+}
+
 /// Per-worker state, allocated once.
 struct Worker {
     raw: Vec<u8>,
@@ -69,17 +79,17 @@ pub fn run(shared: &Shared, queue: usize) {
         // everything read in as few calls as possible (small packets such as TCP ACKs
         // then share GSO sends too).
         let mut used = 0;
-        let stop = loop {
+        let end = loop {
             let (Some(bufs), Some(sizes)) = (w.bufs.get_mut(used..), w.sizes.get_mut(used..))
             else {
-                break false;
+                break BatchEnd::Full;
             };
             let n = match shared
                 .tun
                 .recv_batch(queue, &mut w.raw, bufs, sizes, MAX_HEADROOM)
             {
                 Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break BatchEnd::Drained,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // OS errors are failed reads; others come from splitting a super-packet.
@@ -87,14 +97,14 @@ pub fn run(shared: &Shared, queue: usize) {
                         bump(&c.tun_read_errors);
                         tracing::warn!(error = %e, "TUN receive failed");
                         if shared.stopped() {
-                            break true;
+                            break BatchEnd::Stop;
                         }
                         // Not in a tight loop on a device that keeps failing.
                         std::thread::sleep(std::time::Duration::from_millis(100));
                     } else {
                         bump(&c.gso_split_errors);
                     }
-                    break false;
+                    break BatchEnd::Drained;
                 }
             };
             bump(&c.tun_reads);
@@ -105,16 +115,16 @@ pub fn run(shared: &Shared, queue: usize) {
             }
             used += n;
             if SEGMENTS.saturating_sub(used) < READ_ROOM {
-                break false;
+                break BatchEnd::Full;
             }
         };
         flush(shared, &mut w, queue);
         // A busy worker never waits, so it looks at the flag itself.
-        if stop || shared.stopped() {
+        if end == BatchEnd::Stop || shared.stopped() {
             return;
         }
-        if used == 0 {
-            // Nothing was queued: wait for the kernel (or the stop event).
+        if end == BatchEnd::Drained {
+            // The queue was empty: wait for the kernel (or the stop event).
             match shared.stop.wait_readable(fd) {
                 Ok(true) => {}
                 Ok(false) => return,
