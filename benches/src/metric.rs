@@ -30,6 +30,8 @@ pub enum Metric {
     CpuBUdpPct,
     CpuAPps64Pct,
     CpuBPps64Pct,
+    /// CPU of both gateways during TCPx1 per Gbit/s carried (derived in the report).
+    CpuPerGbps,
 }
 
 impl Metric {
@@ -53,11 +55,12 @@ impl Metric {
             Metric::CpuBUdpPct => "cpu_b_udp_pct",
             Metric::CpuAPps64Pct => "cpu_a_pps64_pct",
             Metric::CpuBPps64Pct => "cpu_b_pps64_pct",
+            Metric::CpuPerGbps => "cpu_per_gbps",
         }
     }
 
     /// Every metric, in report order.
-    pub const ALL: [Metric; 17] = [
+    pub const ALL: [Metric; 18] = [
         Metric::Tcp1Bps,
         Metric::Tcp1Retransmits,
         Metric::Tcp4Bps,
@@ -75,6 +78,7 @@ impl Metric {
         Metric::CpuBUdpPct,
         Metric::CpuAPps64Pct,
         Metric::CpuBPps64Pct,
+        Metric::CpuPerGbps,
     ];
 }
 
@@ -88,7 +92,7 @@ pub struct Column {
 }
 
 /// The table shows the headline figures; JSON and CSV carry every metric.
-pub const TABLE_COLUMNS: [Column; 9] = [
+pub const TABLE_COLUMNS: [Column; 10] = [
     Column {
         metric: Metric::Tcp1Bps,
         header: "TCPx1 Gbit/s",
@@ -140,6 +144,12 @@ pub const TABLE_COLUMNS: [Column; 9] = [
     Column {
         metric: Metric::CpuBTcp1Pct,
         header: "CPU gw_b %",
+        divisor: 1.0,
+        decimals: 0,
+    },
+    Column {
+        metric: Metric::CpuPerGbps,
+        header: "CPU %/Gbit",
         divisor: 1.0,
         decimals: 0,
     },

@@ -42,8 +42,16 @@ pub struct Report {
     pub candidates: Vec<CandidateReport>,
 }
 
+/// Both gateways' CPU during TCPx1 (percent of one core) per Gbit/s of TCPx1.
+fn cpu_per_gbps(m: &std::collections::BTreeMap<Metric, f64>) -> Option<f64> {
+    let gbps = m.get(&Metric::Tcp1Bps).copied()? / 1e9;
+    let cpu = m.get(&Metric::CpuATcp1Pct).copied()? + m.get(&Metric::CpuBTcp1Pct).copied()?;
+    (gbps > 0.0).then(|| cpu / gbps)
+}
+
 impl Report {
-    /// Derives the added RTT (against the plain path, when measured), picks the reference
+    /// Derives the added RTT (against the plain path, when measured) and the CPU per
+    /// Gbit/s, picks the reference
     /// and computes every ratio.
     pub fn new(runs: u32, duration_secs: u64, results: Vec<(CandidateId, Outcome)>) -> Self {
         let mut results = results;
@@ -58,6 +66,13 @@ impl Report {
                     if let Some(rtt) = median.get(&Metric::RttMs).copied() {
                         median.insert(Metric::AddedRttMs, rtt - plain_rtt);
                     }
+                }
+            }
+        }
+        for (_, outcome) in &mut results {
+            if let Outcome::Measured { median, .. } = outcome {
+                if let Some(per) = cpu_per_gbps(median) {
+                    median.insert(Metric::CpuPerGbps, per);
                 }
             }
         }
@@ -343,6 +358,27 @@ mod tests {
         assert!((added - 0.2).abs() < 1e-9);
         assert_eq!(r.candidates[1].ratios[&Metric::Tcp1Bps], 1.0);
         assert!(r.candidates[0].ratios.is_empty());
+    }
+
+    #[test]
+    fn cpu_per_gbps_sums_both_gateways() {
+        let r = Report::new(
+            1,
+            10,
+            vec![(
+                CandidateId::VpngwGcm,
+                measured(
+                    &[
+                        (Metric::Tcp1Bps, 2e9),
+                        (Metric::CpuATcp1Pct, 50.0),
+                        (Metric::CpuBTcp1Pct, 30.0),
+                    ],
+                    false,
+                ),
+            )],
+        );
+        let m = r.candidates[0].outcome.median().unwrap();
+        assert!((m[&Metric::CpuPerGbps] - 40.0).abs() < 1e-9);
     }
 
     #[test]

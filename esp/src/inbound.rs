@@ -1,8 +1,5 @@
 //! Inbound SA: in-place ESP decapsulation with anti-replay.
 
-use std::ops::Range;
-use std::sync::Mutex;
-
 use crate::error::{DropReason, SaError};
 use crate::keys::SaKeys;
 use crate::lifetime::{Lifetime, LifetimeEvent, Limits};
@@ -11,6 +8,7 @@ use crate::replay::{ReplayWindow, DEFAULT_REPLAY_WINDOW, MAX_REPLAY_WINDOW};
 use crate::stats::{DropCounters, InboundStats};
 use crate::suite::{Suite, ESP_HEADER_LEN};
 use crate::transform::Transform;
+use std::ops::Range;
 
 /// Options of an inbound SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,14 +61,14 @@ pub struct Decapped {
 
 /// Inbound SA, shared by reference between worker threads.
 ///
-/// The replay window sits behind a per-SA mutex held only for the window check
-/// before decryption and the update after it, never during crypto.
+/// The replay window is lock-free (see `replay`): workers decrypting for the
+/// same SA on several cores do not serialise on it.
 pub struct InboundSa {
     spi: u32,
     suite: Suite,
     esn: bool,
     transform: Transform,
-    window: Mutex<ReplayWindow>,
+    window: ReplayWindow,
     lifetime: Lifetime,
     drops: DropCounters,
 }
@@ -105,7 +103,7 @@ impl InboundSa {
             suite,
             esn: config.esn,
             transform: Transform::new(suite, keys)?,
-            window: Mutex::new(ReplayWindow::new(config.replay_window)),
+            window: ReplayWindow::new(config.replay_window),
             lifetime: Lifetime::new(config.limits),
             drops: DropCounters::new(),
         })
@@ -127,7 +125,7 @@ impl InboundSa {
         InboundStats {
             packets: self.lifetime.packets(),
             bytes: self.lifetime.bytes(),
-            highest_seq: self.with_window(|w| w.top()),
+            highest_seq: self.window.top(),
             drops: self.drops.snapshot(),
         }
     }
@@ -161,15 +159,13 @@ impl InboundSa {
         }
         // Replay check before any crypto; the window is only updated once the
         // ICV has been verified (RFC 4303 3.4.3).
-        let seq = self.with_window(|w| {
-            let seq = w.infer(seq_lo, self.esn);
-            w.check(seq).map(|()| seq)
-        })?;
+        let seq = self.window.infer(seq_lo, self.esn);
+        self.window.check(seq)?;
         let seq_hi = self.esn.then_some((seq >> 32) as u32);
         self.transform
             .open(buf, seq_hi)
             .map_err(|_| DropReason::IcvMismatch)?;
-        self.with_window(|w| w.accept(seq))?;
+        self.window.accept(seq)?;
 
         let plain = buf.get(body_start..body_end).ok_or(DropReason::Truncated)?;
         let (inner_len, next_header) = parse_trailer(plain)?;
@@ -194,13 +190,6 @@ impl InboundSa {
             seq,
             event,
         })
-    }
-
-    fn with_window<T>(&self, f: impl FnOnce(&mut ReplayWindow) -> T) -> T {
-        // A poisoned lock only means another worker panicked mid-update; the
-        // window itself is always consistent between statements.
-        let mut guard = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut guard)
     }
 }
 

@@ -1,8 +1,15 @@
-//! Anti-replay window (RFC 4303 3.4.3) with ESN inference (RFC 4303 Appendix A).
+//! Anti-replay window (RFC 4303 3.4.3) with ESN inference (RFC 4303 Appendix A),
+//! shared lock-free by every worker thread that decrypts for the SA.
 //!
-//! The bitmap is a ring of 64-bit words indexed by sequence number (as in RFC
-//! 6479): advancing the window clears the words it passes instead of shifting
-//! the whole bitmap, so a jump costs at most one pass over the words.
+//! The bitmap is a ring of slots (as in RFC 6479, without shifting). Each slot
+//! is one `AtomicU64` holding a block tag (the block number `seq / 32`,
+//! truncated to 32 bits) in the high half and the 32 bits of that block in the
+//! low half, so a slot is always read and changed as one consistent pair: a
+//! thread that moves a slot on to a newer block and one that marks a number in
+//! it cannot lose each other's update, and two threads accepting the same
+//! number cannot both succeed. `top` only grows (`fetch_max`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::DropReason;
 
@@ -11,31 +18,42 @@ pub const DEFAULT_REPLAY_WINDOW: u32 = 1024;
 /// Largest window size accepted.
 pub const MAX_REPLAY_WINDOW: u32 = 65536;
 
-const WORD_BITS: u64 = 64;
+/// Sequence numbers per slot.
+const BLOCK_BITS: u64 = 32;
 
 pub(crate) struct ReplayWindow {
     /// Window size W in packets.
     size: u64,
     /// Highest sequence number authenticated so far (0: none yet).
-    top: u64,
-    /// One spare word beyond W so the word holding `top` can be partly filled.
-    words: Box<[u64]>,
+    top: AtomicU64,
+    /// One spare slot beyond W so the block holding `top` can be partly filled.
+    slots: Box<[AtomicU64]>,
+}
+
+/// What a slot says about one sequence number.
+enum SlotState {
+    /// The slot holds this number's block: the bit says whether it was seen.
+    Same(bool),
+    /// The slot holds an older (or stale) block: the number is fresh.
+    Older,
+    /// The slot already moved on to a newer block: the number left the window.
+    Newer,
 }
 
 impl ReplayWindow {
     /// `size` must be in 1..=MAX_REPLAY_WINDOW (checked by the SA constructor).
     pub(crate) fn new(size: u32) -> Self {
         let size = u64::from(size.clamp(1, MAX_REPLAY_WINDOW));
-        let n_words = size.div_ceil(WORD_BITS) + 1;
+        let n_slots = size.div_ceil(BLOCK_BITS) + 1;
         ReplayWindow {
             size,
-            top: 0,
-            words: vec![0; n_words as usize].into_boxed_slice(),
+            top: AtomicU64::new(0),
+            slots: (0..n_slots).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
     pub(crate) fn top(&self) -> u64 {
-        self.top
+        self.top.load(Ordering::Acquire)
     }
 
     /// The full 64-bit sequence number of a packet carrying `seq_lo`
@@ -44,8 +62,9 @@ impl ReplayWindow {
         if !esn {
             return u64::from(seq_lo);
         }
-        let tl = self.top as u32;
-        let th = (self.top >> 32) as u32;
+        let top = self.top();
+        let tl = top as u32;
+        let th = (top >> 32) as u32;
         // W fits in u32: MAX_REPLAY_WINDOW is far below 2^32.
         let w = self.size as u32;
         let bottom_lo = tl.wrapping_sub(w).wrapping_add(1);
@@ -67,53 +86,86 @@ impl ReplayWindow {
 
     /// Whether `seq` may be accepted; does not change the window.
     pub(crate) fn check(&self, seq: u64) -> Result<(), DropReason> {
-        if seq == 0 {
-            // Sequence numbers start at 1 (RFC 4303 3.3.3).
-            return Err(DropReason::OutsideWindow);
-        }
-        if seq > self.top {
-            return Ok(());
-        }
-        if self.top - seq >= self.size {
-            return Err(DropReason::OutsideWindow);
-        }
-        let (word, bit) = self.position(seq);
-        match self.words.get(word) {
-            Some(w) if w & bit == 0 => Ok(()),
-            _ => Err(DropReason::Replayed),
+        let (slot, _) = self.position(seq);
+        let word = self.window_word(seq, slot)?;
+        match self.state(word, seq) {
+            SlotState::Same(true) => Err(DropReason::Replayed),
+            SlotState::Same(false) | SlotState::Older => Ok(()),
+            SlotState::Newer => Err(DropReason::OutsideWindow),
         }
     }
 
     /// Records an authenticated `seq`, re-checking it first (another thread may
-    /// have accepted the same packet meanwhile).
-    pub(crate) fn accept(&mut self, seq: u64) -> Result<(), DropReason> {
-        self.check(seq)?;
-        if seq > self.top {
-            let n = self.words.len() as u64;
-            let top_word = self.top / WORD_BITS;
-            let new_word = seq / WORD_BITS;
-            if new_word - top_word >= n {
-                self.words.fill(0);
-            } else {
-                for w in (top_word + 1)..=new_word {
-                    if let Some(word) = self.words.get_mut((w % n) as usize) {
-                        *word = 0;
-                    }
-                }
+    /// have accepted the same packet, or moved the window past it, meanwhile).
+    pub(crate) fn accept(&self, seq: u64) -> Result<(), DropReason> {
+        let (slot, bit) = self.position(seq);
+        let mut word = self.window_word(seq, slot)?;
+        let Some(cell) = self.slots.get(slot) else {
+            return Err(DropReason::OutsideWindow);
+        };
+        loop {
+            let next = match self.state(word, seq) {
+                SlotState::Same(true) => return Err(DropReason::Replayed),
+                SlotState::Same(false) => word | bit,
+                SlotState::Older => (block_tag(seq) << 32) | bit,
+                SlotState::Newer => return Err(DropReason::OutsideWindow),
+            };
+            match cell.compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(now) => word = now,
             }
-            self.top = seq;
         }
-        let (word, bit) = self.position(seq);
-        if let Some(w) = self.words.get_mut(word) {
-            *w |= bit;
-        }
+        self.top.fetch_max(seq, Ordering::AcqRel);
         Ok(())
     }
 
-    fn position(&self, seq: u64) -> (usize, u64) {
-        let n = self.words.len() as u64;
-        (((seq / WORD_BITS) % n) as usize, 1u64 << (seq % WORD_BITS))
+    /// The slot's word, after the checks that need only `top`.
+    fn window_word(&self, seq: u64, slot: usize) -> Result<u64, DropReason> {
+        if seq == 0 {
+            // Sequence numbers start at 1 (RFC 4303 3.3.3).
+            return Err(DropReason::OutsideWindow);
+        }
+        let top = self.top();
+        if seq <= top && top - seq >= self.size {
+            return Err(DropReason::OutsideWindow);
+        }
+        self.slots
+            .get(slot)
+            .map(|c| c.load(Ordering::Acquire))
+            .ok_or(DropReason::OutsideWindow)
     }
+
+    fn state(&self, word: u64, seq: u64) -> SlotState {
+        let tag = word >> 32;
+        let block = block_tag(seq);
+        if tag == block {
+            return SlotState::Same(word & self.position(seq).1 != 0);
+        }
+        // Tags are 32-bit block numbers: compare them by wrapping distance. A
+        // live slot is within a few thousand blocks of `seq` (the window
+        // check passed); a tag "ahead" of the top block can only be stale.
+        let newer = (tag as u32).wrapping_sub(block as u32) as i32 > 0;
+        let top_block = block_tag(self.top());
+        let stale = (tag as u32).wrapping_sub(top_block as u32) as i32 > 0;
+        if newer && !stale {
+            SlotState::Newer
+        } else {
+            SlotState::Older
+        }
+    }
+
+    fn position(&self, seq: u64) -> (usize, u64) {
+        let n = self.slots.len() as u64;
+        (
+            ((seq / BLOCK_BITS) % n) as usize,
+            1u64 << (seq % BLOCK_BITS),
+        )
+    }
+}
+
+/// The slot tag of `seq`'s block: the block number's low 32 bits.
+fn block_tag(seq: u64) -> u64 {
+    (seq / BLOCK_BITS) & u64::from(u32::MAX)
 }
 
 #[cfg(test)]
@@ -126,7 +178,7 @@ mod tests {
 
     #[test]
     fn in_order_and_duplicates() {
-        let mut w = win(64);
+        let w = win(64);
         for s in 1..=500 {
             assert_eq!(w.accept(s), Ok(()));
             assert_eq!(w.accept(s), Err(DropReason::Replayed));
@@ -136,13 +188,13 @@ mod tests {
 
     #[test]
     fn zero_is_never_valid() {
-        let mut w = win(64);
+        let w = win(64);
         assert_eq!(w.accept(0), Err(DropReason::OutsideWindow));
     }
 
     #[test]
     fn out_of_order_within_window() {
-        let mut w = win(128);
+        let w = win(128);
         assert_eq!(w.accept(200), Ok(()));
         for s in (73..200).rev() {
             assert_eq!(w.accept(s), Ok(()), "seq {s}");
@@ -157,7 +209,7 @@ mod tests {
     #[test]
     fn jumps_larger_than_the_window_clear_old_bits() {
         for size in [1, 32, 64, 65, 1000, 1024, 4096, MAX_REPLAY_WINDOW] {
-            let mut w = win(size);
+            let w = win(size);
             let size = u64::from(size);
             assert_eq!(w.accept(5), Ok(()));
             let far = 5 + 3 * size + 17;
@@ -174,7 +226,7 @@ mod tests {
     #[test]
     fn exact_window_edges() {
         for size in [1u32, 63, 64, 1024, 4096] {
-            let mut w = win(size);
+            let w = win(size);
             let top = 10_000;
             assert_eq!(w.accept(top), Ok(()));
             let oldest = top - u64::from(size) + 1;
@@ -194,7 +246,7 @@ mod tests {
     fn sliding_by_small_steps_keeps_marks() {
         // Accept every even number; odd numbers inside the window stay fresh,
         // even ones replayed, across many word boundaries.
-        let mut w = win(256);
+        let w = win(256);
         for s in (2..5000u64).step_by(2) {
             assert_eq!(w.accept(s), Ok(()));
             let lo = s.saturating_sub(255).max(1);
@@ -213,7 +265,7 @@ mod tests {
     #[test]
     fn matches_a_set_model() {
         use std::collections::BTreeSet;
-        let mut w = win(100);
+        let w = win(100);
         let mut seen = BTreeSet::new();
         let mut top = 0u64;
         // Deterministic pseudo-random walk with jumps back and forward.
@@ -240,7 +292,7 @@ mod tests {
 
     #[test]
     fn esn_inference_case_a() {
-        let mut w = win(64);
+        let w = win(64);
         w.accept((5u64 << 32) | 1000).unwrap();
         // Inside or right of the window: same subspace.
         assert_eq!(w.infer(1000, true), (5 << 32) | 1000);
@@ -255,7 +307,7 @@ mod tests {
 
     #[test]
     fn esn_inference_case_b_and_wrap() {
-        let mut w = win(64);
+        let w = win(64);
         // Just below the 2^32 boundary.
         let before = (1u64 << 32) - 10;
         w.accept(before).unwrap();
@@ -280,10 +332,69 @@ mod tests {
 
     #[test]
     fn esn_case_b_in_first_subspace() {
-        let mut w = win(1024);
+        let w = win(1024);
         w.accept(10).unwrap();
         // Th = 0: there is no earlier subspace, so a large seq_lo is a jump ahead.
         assert_eq!(w.infer(u32::MAX - 3, true), u64::from(u32::MAX - 3));
         assert_eq!(w.infer(5, true), 5);
+    }
+
+    /// Four threads accept overlapping, interleaved numbers: every number is
+    /// accepted exactly once, and the window ends where the model says.
+    #[test]
+    fn concurrent_accepts_are_exactly_once() {
+        use std::sync::atomic::AtomicU64;
+        let w = win(1024);
+        let accepted = AtomicU64::new(0);
+        let n: u64 = 200_000;
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let (w, accepted) = (&w, &accepted);
+                s.spawn(move || {
+                    // Each thread walks all numbers from a different phase, with
+                    // small local reordering, so threads race on the same slots.
+                    for i in 1..=n {
+                        let seq = ((i + t * 7) % n) + 1;
+                        let seq = if seq % 3 == 0 && seq > 1 {
+                            seq - 1
+                        } else {
+                            seq
+                        };
+                        if w.accept(seq).is_ok() {
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        // No number is accepted twice; duplicates and stragglers are refused.
+        let got = accepted.load(Ordering::Relaxed);
+        assert!(got <= n, "accepted {got} of {n}");
+        assert!(got > n / 2, "accepted only {got} of {n}");
+        assert_eq!(w.top(), n);
+        for seq in (n - 1023)..=n {
+            if seq % 3 != 0 {
+                assert_eq!(w.check(seq), Err(DropReason::Replayed), "seq {seq}");
+            }
+        }
+    }
+
+    /// Many threads race to accept the same number: exactly one wins.
+    #[test]
+    fn one_winner_per_number() {
+        let w = win(64);
+        for seq in 1..2000u64 {
+            let wins = std::sync::atomic::AtomicU32::new(0);
+            std::thread::scope(|s| {
+                for _ in 0..3 {
+                    s.spawn(|| {
+                        if w.accept(seq).is_ok() {
+                            wins.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                }
+            });
+            assert_eq!(wins.load(Ordering::Relaxed), 1, "seq {seq}");
+        }
     }
 }

@@ -84,6 +84,7 @@ fn tun_up() -> Tun {
         name: "vpngw-t0".into(),
         mtu: 1400,
         addresses: vec!["169.254.10.2/30".parse().unwrap()],
+        queues: 1,
     })
     .expect("create TUN")
 }
@@ -329,6 +330,7 @@ fn kernel_lowers_ipv6_path_mtu_on_our_packet_too_big() {
             name: "vpngw-t6".into(),
             mtu: 1400,
             addresses: vec!["fd00:10::2/64".parse().unwrap()],
+            queues: 1,
         })
         .expect("create TUN");
         let mut routes = RouteManager::new().unwrap();

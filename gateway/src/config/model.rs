@@ -14,6 +14,8 @@ pub struct Config {
     pub tun_name: String,
     /// Where the daemon listens for `vpngw status` and friends.
     pub control_socket: std::path::PathBuf,
+    /// Dataplane workers (TUN queues and UDP/4500 sockets per address); 0: one per core.
+    pub workers: usize,
     pub connections: Vec<Connection>,
 }
 

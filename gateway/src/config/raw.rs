@@ -12,6 +12,8 @@ pub struct RawConfig {
     pub tun_name: Option<String>,
     /// Control socket path (default `/run/vpngw/vpngw.sock`).
     pub control_socket: Option<String>,
+    /// Dataplane worker threads (default: one per available core).
+    pub workers: Option<usize>,
     #[serde(default)]
     pub connections: Vec<RawConnection>,
 }

@@ -731,3 +731,13 @@ fn traffic_selectors_and_additional_child_sas() {
         "host bits",
     );
 }
+
+#[test]
+fn workers_default_to_one_per_core_and_are_bounded() {
+    assert_eq!(parse(GOOD).unwrap().workers, 0);
+    let c = parse_env(GOOD, &[("VPNGW_WORKERS", "3")]).unwrap();
+    assert_eq!(c.workers, 3);
+    let text = format!("workers = 4\n{GOOD}");
+    assert_eq!(parse(&text).unwrap().workers, 4);
+    refused(&format!("workers = 1000\n{GOOD}"), "workers", "at most 256");
+}

@@ -75,11 +75,21 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
         .flat_map(|c| c.tunnels.iter().map(move |t| (c.name.as_str(), t)))
         .collect();
     let mtu = all.iter().map(|(_, t)| t.mtu).max().unwrap_or(1400);
+    let workers = match config.workers {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
     let tun = Tun::create(&TunConfig {
         name: config.tun_name.clone(),
         mtu,
         addresses: Vec::new(),
+        queues: workers,
     })?;
+    tracing::info!(
+        workers = tun.queues(),
+        offload = tun.offload(),
+        "TUN device open"
+    );
     let mut kroutes = RouteManager::new()?;
     for (_, t) in &all {
         let net = IpNet::new(t.inner.local, t.inner.prefix_len).map_err(|e| DaemonError::Io {
@@ -89,8 +99,7 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
         kroutes.add_address(tun.index(), net)?;
     }
     let locals: BTreeSet<_> = all.iter().map(|(_, t)| t.local_address).collect();
-    let sockets = UnderlaySockets::bind(&locals, Duration::from_millis(200))
-        .map_err(io("underlay sockets"))?;
+    let sockets = UnderlaySockets::bind(&locals, tun.queues()).map_err(io("underlay sockets"))?;
     let mut paths = Vec::new();
     for (_, t) in &all {
         paths.push(Arc::new(TunnelPath::new(
@@ -102,12 +111,10 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
         )));
     }
     let tun_index = tun.index();
-    let shared = Arc::new(Shared::new(
-        tun,
-        sockets,
-        RoutingTable::new(),
-        paths.clone(),
-    ));
+    let shared = Arc::new(
+        Shared::new(tun, sockets, RoutingTable::new(), paths.clone())
+            .map_err(io("dataplane stop event"))?,
+    );
     let now = Instant::now();
     let mut tunnels = Vec::new();
     for (i, ((conn, t), cfg)) in all.iter().zip(ike_cfgs).enumerate() {

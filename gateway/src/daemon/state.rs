@@ -280,6 +280,8 @@ impl Daemon {
                 .and_then(|v| serde_json::from_value(v).ok())
                 .unwrap_or_default();
         dataplane.insert("unknown_spi".into(), self.shared.sas.unknown_spi_drops());
+        dataplane.insert("workers".into(), self.shared.tun.queues() as u64);
+        dataplane.insert("tun_offload".into(), u64::from(self.shared.tun.offload()));
         Status {
             tunnels: self.tunnels.iter().map(TunnelCtl::status).collect(),
             dataplane,

@@ -136,6 +136,19 @@ impl Status {
                 t.packets_out
             );
         }
+        // Dataplane counters that moved: drops by stage, batch sizes.
+        let moved: Vec<String> = self
+            .dataplane
+            .iter()
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !moved.is_empty() {
+            let _ = writeln!(out, "\nDATAPLANE");
+            for line in moved.chunks(4) {
+                let _ = writeln!(out, "  {}", line.join("  "));
+            }
+        }
         out
     }
 }

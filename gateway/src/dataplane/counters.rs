@@ -29,11 +29,31 @@ counters! {
     bad_inner: "TUN packets that are not valid IP or cannot be fragmented",
     udp_malformed: "UDP/4500 payloads that are neither IKE, keepalive nor ESP",
     esp_dropped: "inbound ESP packets dropped (reasons per SA in the tunnel status)",
+    replay_dropped: "of esp_dropped: replayed or left of the replay window",
     keepalives_in: "NAT keepalives received",
-    send_errors: "underlay or TUN writes that failed",
+    send_errors: "underlay or TUN writes that failed (sum of the two below)",
+    udp_send_errors: "ESP datagrams the UDP send refused",
+    tun_write_errors: "TUN write batches the kernel refused",
+    tun_read_errors: "TUN reads that failed",
+    gso_split_errors: "TUN super-packets that could not be split into segments",
+    udp_recv_errors: "UDP receives that failed",
+    tun_reads: "TUN reads (one packet or one super-packet each)",
+    tun_segments: "packets read from the TUN device after splitting super-packets",
+    udp_sends: "UDP send calls (one GSO run or one sendmmsg each)",
+    udp_datagrams_out: "ESP datagrams sent",
+    udp_gso_sends: "of udp_sends: sends with UDP GSO",
+    udp_recvs: "recvmmsg calls that returned data",
+    udp_datagrams_in: "datagrams received (after splitting GRO receives)",
+    tun_writes: "TUN write batches (packets coalesced by GRO inside)",
+    tun_packets_out: "decrypted packets handed to the TUN device",
 }
 
 /// Adds one to a counter.
 pub fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Adds `n` to a counter.
+pub fn add(c: &AtomicU64, n: usize) {
+    c.fetch_add(n as u64, Ordering::Relaxed);
 }

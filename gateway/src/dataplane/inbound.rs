@@ -1,59 +1,174 @@
 //! Underlay receive: IKE to the control plane, ESP decrypted into the TUN device.
+//!
+//! One thread per socket. `recvmmsg` takes what is queued (with UDP GRO several ESP
+//! datagrams of the peer arrive in one buffer); each datagram is decrypted in place and
+//! its inner packet copied once into a TUN buffer; the batch is written with GRO, so the
+//! TCP segments of one flow reach the kernel as one super-packet.
 
-use super::counters::bump;
+use super::counters::{add, bump};
 use super::sockets::{IkeDatagram, NAT_T_PORT};
+use super::udp_io::{enable_gro, RecvBatch, RECV_BATCH};
 use super::{SaEvent, Shared};
 use esp::udp_encap::{classify, UdpPayload};
+use esp::DropReason;
 use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use tokio::sync::mpsc::UnboundedSender;
+use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
 
-/// Largest UDP payload.
-const BUF: usize = 65536;
+/// Decrypted packets per TUN write batch.
+const TUN_BATCH: usize = 128;
+/// Each TUN buffer can grow to a coalesced 64 KiB super-packet without reallocating.
+const TUN_BUF: usize = VIRTIO_NET_HDR_LEN + 65535;
+
+/// Decrypted packets waiting for the TUN device.
+struct TunOut {
+    bufs: Vec<Vec<u8>>,
+    used: usize,
+    gro: GROTable,
+    queue: usize,
+}
+
+impl TunOut {
+    fn push(&mut self, shared: &Shared, inner: &[u8]) {
+        if self.used == self.bufs.len() {
+            self.flush(shared);
+        }
+        if let Some(b) = self.bufs.get_mut(self.used) {
+            b.clear();
+            b.resize(VIRTIO_NET_HDR_LEN, 0);
+            b.extend_from_slice(inner);
+            self.used += 1;
+        }
+    }
+
+    fn flush(&mut self, shared: &Shared) {
+        let c = &shared.counters;
+        let Some(batch) = self.bufs.get_mut(..self.used) else {
+            return;
+        };
+        if batch.is_empty() {
+            return;
+        }
+        add(&c.tun_packets_out, batch.len());
+        bump(&c.tun_writes);
+        if shared
+            .tun
+            .send_batch(self.queue, &mut self.gro, batch, VIRTIO_NET_HDR_LEN)
+            .is_err()
+        {
+            bump(&c.tun_write_errors);
+            bump(&c.send_errors);
+        }
+        self.used = 0;
+    }
+}
 
 pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>) {
-    let Some((local, sock)) = shared.sockets.get(index) else {
+    let Some(bound) = shared.sockets.get(index) else {
         return;
     };
-    let local = *local;
-    let mut buf = vec![0u8; BUF];
-    while !shared.stopped() {
-        let (n, remote) = match sock.recv_from(&mut buf) {
-            Ok(r) => r,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+    let (local, fd) = (bound.local, bound.sock.as_raw_fd());
+    let esp_port = local.port() == NAT_T_PORT;
+    if esp_port {
+        enable_gro(fd);
+    }
+    let queue = bound.worker.unwrap_or(0) % shared.tun.queues().max(1);
+    let mut rx = RecvBatch::default();
+    let mut out = TunOut {
+        bufs: (0..TUN_BATCH)
+            .map(|_| Vec::with_capacity(TUN_BUF))
+            .collect(),
+        used: 0,
+        gro: GROTable::default(),
+        queue,
+    };
+    let c = &shared.counters;
+    // The last receive took everything queued: wait before the next one.
+    let mut drained = false;
+    loop {
+        if drained {
+            match shared.stop.wait_readable(fd) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(%local, error = %e, "UDP wait failed");
+                    return;
+                }
+            }
+        }
+        let n = match rx.recv(fd) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                drained = true;
+                continue;
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => {
+                bump(&c.udp_recv_errors);
                 tracing::warn!(%local, error = %e, "UDP receive failed");
-                std::thread::sleep(super::POLL);
+                if shared.stopped() {
+                    return;
+                }
+                drained = true;
                 continue;
             }
         };
-        let Some(payload) = buf.get_mut(..n) else {
-            continue;
-        };
-        if local.port() != NAT_T_PORT {
+        bump(&c.udp_recvs);
+        drained = n < RECV_BATCH;
+        for i in 0..n {
+            let Some(r) = rx.get(i) else {
+                continue;
+            };
+            let Some(remote) = r.from else {
+                continue;
+            };
+            for dg in r.data.chunks_mut(r.segment) {
+                bump(&c.udp_datagrams_in);
+                if esp_port {
+                    datagram(shared, local, remote, dg, ike_tx, &mut out);
+                } else {
+                    let _ = ike_tx.send(IkeDatagram {
+                        local,
+                        remote,
+                        bytes: dg.to_vec(),
+                    });
+                }
+            }
+        }
+        out.flush(shared);
+        // A busy worker never waits, so it looks at the flag itself.
+        if shared.stopped() {
+            return;
+        }
+    }
+}
+
+/// One UDP/4500 payload.
+fn datagram(
+    shared: &Shared,
+    local: SocketAddr,
+    remote: SocketAddr,
+    payload: &mut [u8],
+    ike_tx: &UnboundedSender<IkeDatagram>,
+    out: &mut TunOut,
+) {
+    match classify(payload) {
+        Ok(UdpPayload::Ike(_)) => {
             let _ = ike_tx.send(IkeDatagram {
                 local,
                 remote,
                 bytes: payload.to_vec(),
             });
-            continue;
         }
-        match classify(payload) {
-            Ok(UdpPayload::Ike(_)) => {
-                let _ = ike_tx.send(IkeDatagram {
-                    local,
-                    remote,
-                    bytes: payload.to_vec(),
-                });
-            }
-            Ok(UdpPayload::NatKeepalive) => bump(&shared.counters.keepalives_in),
-            Ok(UdpPayload::Esp { .. }) => esp_in(shared, payload),
-            Err(_) => bump(&shared.counters.udp_malformed),
-        }
+        Ok(UdpPayload::NatKeepalive) => bump(&shared.counters.keepalives_in),
+        Ok(UdpPayload::Esp { .. }) => esp_in(shared, payload, out),
+        Err(_) => bump(&shared.counters.udp_malformed),
     }
 }
 
-fn esp_in(shared: &Shared, packet: &mut [u8]) {
+fn esp_in(shared: &Shared, packet: &mut [u8], out: &mut TunOut) {
     match shared.sas.decap(packet) {
         Ok((spi, d)) => {
             if let Some(event) = d.event {
@@ -68,14 +183,16 @@ fn esp_in(shared: &Shared, packet: &mut [u8]) {
                     event,
                 });
             }
-            let Some(inner) = packet.get(d.inner) else {
-                return;
-            };
-            if shared.tun.send(inner).is_err() {
-                bump(&shared.counters.send_errors);
+            if let Some(inner) = packet.get(d.inner) {
+                out.push(shared, inner);
             }
         }
-        // Counted per SA (or by the table for unknown SPIs); the total here.
-        Err(_) => bump(&shared.counters.esp_dropped),
+        // Counted per SA (or by the table for unknown SPIs); the totals here.
+        Err(reason) => {
+            bump(&shared.counters.esp_dropped);
+            if matches!(reason, DropReason::Replayed | DropReason::OutsideWindow) {
+                bump(&shared.counters.replay_dropped);
+            }
+        }
     }
 }

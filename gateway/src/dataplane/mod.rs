@@ -1,6 +1,13 @@
 //! The packet path: worker threads moving packets between the TUN device and the underlay
 //! UDP sockets. Control-plane state reaches it only through lock-free snapshots (the
 //! routing table, each tunnel's outbound SA slot) and the shared inbound `SaTable`.
+//!
+//! Workers: one per TUN queue (read, split super-packets, encrypt, send in GSO runs) and
+//! one per underlay socket (receive in batches, decrypt, write to the TUN device with
+//! GRO). With N workers the TUN device has N queues and each local address N
+//! `SO_REUSEPORT` sockets on 4500, so the kernel spreads flows over cores; nothing on the
+//! hot path takes a lock shared by all of them (sequence numbers and replay windows are
+//! atomics, see `esp`).
 
 mod counters;
 mod inbound;
@@ -8,6 +15,8 @@ mod outbound;
 mod sa_events;
 mod sockets;
 mod tunnel;
+mod udp_io;
+mod wake;
 
 pub use counters::{Counters, CountersSnapshot};
 pub use sa_events::{SaEvent, SaEvents};
@@ -20,10 +29,7 @@ use esp::SaTable;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
-
-/// How long a blocked worker waits before looking at the stop flag again.
-const POLL: Duration = Duration::from_millis(200);
+use wake::StopEvent;
 
 /// Everything the workers share.
 pub struct Shared {
@@ -36,7 +42,9 @@ pub struct Shared {
     pub counters: Counters,
     /// Soft/hard SA lifetime events for the control plane.
     pub sa_events: SaEvents,
-    stop: AtomicBool,
+    stopped: AtomicBool,
+    /// Wakes workers waiting for input when the dataplane stops.
+    stop: StopEvent,
 }
 
 impl std::fmt::Debug for Shared {
@@ -55,8 +63,8 @@ impl Shared {
         sockets: UnderlaySockets,
         routing: RoutingTable,
         tunnels: Vec<Arc<TunnelPath>>,
-    ) -> Self {
-        Shared {
+    ) -> std::io::Result<Self> {
+        Ok(Shared {
             tun,
             sockets,
             sas: SaTable::new(),
@@ -64,12 +72,13 @@ impl Shared {
             tunnels,
             counters: Counters::default(),
             sa_events: SaEvents::default(),
-            stop: AtomicBool::new(false),
-        }
+            stopped: AtomicBool::new(false),
+            stop: StopEvent::new()?,
+        })
     }
 
     fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+        self.stopped.load(Ordering::Relaxed)
     }
 }
 
@@ -81,19 +90,21 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// One thread reads the TUN device; one thread per underlay socket receives.
+    /// One thread per TUN queue; one thread per underlay socket.
     /// IKE datagrams go to `ike_tx` for the control plane.
     pub fn start(
         shared: Arc<Shared>,
         ike_tx: tokio::sync::mpsc::UnboundedSender<IkeDatagram>,
     ) -> std::io::Result<Workers> {
         let mut threads = Vec::new();
-        let s = shared.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("vpngw-tun".into())
-                .spawn(move || outbound::run(&s))?,
-        );
+        for queue in 0..shared.tun.queues() {
+            let s = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("vpngw-tun{queue}"))
+                    .spawn(move || outbound::run(&s, queue))?,
+            );
+        }
         for index in 0..shared.sockets.len() {
             let (s, tx) = (shared.clone(), ike_tx.clone());
             threads.push(
@@ -106,7 +117,10 @@ impl Workers {
     }
 
     pub fn stop(self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.stopped.store(true, Ordering::Relaxed);
+        if let Err(e) = self.shared.stop.trigger() {
+            tracing::warn!(error = %e, "waking the dataplane workers failed");
+        }
         for t in self.threads {
             let _ = t.join();
         }

@@ -1,39 +1,148 @@
 //! TUN receive: route, clamp, fit the MTU, encrypt in place, send ESP-in-UDP to the peer.
-//! Two buffers per thread, reused for every packet: nothing is allocated per packet.
+//!
+//! One worker per TUN queue. A read returns one packet or a TCP super-packet that the
+//! TUN layer splits into segments, each copied once into its own buffer behind
+//! `MAX_HEADROOM` bytes; ESP is then applied in place and the datagrams of one peer
+//! leave in runs (one `sendmsg` with UDP GSO per run). Buffers are allocated once per
+//! worker: nothing is allocated per packet.
 
-use super::counters::bump;
+use super::counters::{add, bump};
 use super::tunnel::TunnelPath;
+use super::udp_io::{self, GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 use super::Shared;
 use crate::packet::{clamp_mss, icmp_too_big, mss_for_mtu, needs_too_big, Ipv4Fragmenter};
 use esp::{MAX_HEADROOM, MAX_TAILROOM};
+use socket2::SockAddr;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::os::fd::AsRawFd;
 
-/// Largest inner packet read from the TUN device.
+/// Largest inner packet (a segment is at most the TUN MTU, but the MTU may be raised).
 const MAX_PACKET: usize = 65535;
 const BUF: usize = MAX_HEADROOM + MAX_PACKET + MAX_TAILROOM;
+/// Segment buffers per worker.
+const SEGMENTS: usize = 192;
+/// Free buffers needed before another read joins the batch: a 64 KiB super-packet cut
+/// at the smallest MSS we expect (fewer would fail the split and lose the packet).
+const READ_ROOM: usize = 128;
+/// Room for a virtio-net header and a whole super-packet.
+const RAW: usize = tun_rs::VIRTIO_NET_HDR_LEN + MAX_PACKET;
 
-pub fn run(shared: &Shared) {
-    let mut buf = vec![0u8; BUF];
-    let mut scratch = vec![0u8; BUF];
-    while !shared.stopped() {
-        let Some(rx) = buf.get_mut(MAX_HEADROOM..MAX_HEADROOM + MAX_PACKET) else {
-            return;
-        };
-        let n = match shared.tun.recv_timeout(rx, super::POLL) {
-            Ok(Some(n)) => n,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "TUN receive failed");
-                std::thread::sleep(super::POLL);
-                continue;
+/// An ESP datagram ready in one of the segment buffers.
+struct Pending {
+    buf: usize,
+    range: Range<usize>,
+    local: SocketAddr,
+    peer: SocketAddr,
+}
+
+/// Why a batch of reads ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchEnd {
+    /// The queue had nothing more (or a read failed): wait before reading again.
+    Drained,
+    /// The buffers are nearly full: send, then read on at once.
+    Full,
+    Stop,
+}
+
+/// Per-worker state, allocated once.
+struct Worker {
+    raw: Vec<u8>,
+    bufs: Vec<Vec<u8>>,
+    sizes: Vec<usize>,
+    scratch: Vec<u8>,
+    /// A copy of a packet being fragmented.
+    big: Vec<u8>,
+    pending: Vec<Pending>,
+    /// UDP GSO works on this path (cleared on the first refusal).
+    gso: bool,
+}
+
+pub fn run(shared: &Shared, queue: usize) {
+    let Ok(fd) = shared.tun.fd(queue) else {
+        return;
+    };
+    let mut w = Worker {
+        raw: vec![0u8; RAW],
+        bufs: (0..SEGMENTS).map(|_| vec![0u8; BUF]).collect(),
+        sizes: vec![0; SEGMENTS],
+        scratch: vec![0u8; BUF],
+        big: vec![0u8; MAX_PACKET],
+        pending: Vec::with_capacity(SEGMENTS),
+        gso: true,
+    };
+    let c = &shared.counters;
+    loop {
+        // Read until the queue is empty or the buffers are nearly full, then send
+        // everything read in as few calls as possible (small packets such as TCP ACKs
+        // then share GSO sends too).
+        let mut used = 0;
+        let end = loop {
+            let (Some(bufs), Some(sizes)) = (w.bufs.get_mut(used..), w.sizes.get_mut(used..))
+            else {
+                break BatchEnd::Full;
+            };
+            let n = match shared
+                .tun
+                .recv_batch(queue, &mut w.raw, bufs, sizes, MAX_HEADROOM)
+            {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break BatchEnd::Drained,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // OS errors are failed reads; others come from splitting a super-packet.
+                    if e.raw_os_error().is_some() {
+                        bump(&c.tun_read_errors);
+                        tracing::warn!(error = %e, "TUN receive failed");
+                        if shared.stopped() {
+                            break BatchEnd::Stop;
+                        }
+                        // Not in a tight loop on a device that keeps failing.
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    } else {
+                        bump(&c.gso_split_errors);
+                    }
+                    break BatchEnd::Drained;
+                }
+            };
+            bump(&c.tun_reads);
+            add(&c.tun_segments, n);
+            for i in used..(used + n).min(SEGMENTS) {
+                let len = w.sizes.get(i).copied().unwrap_or(0);
+                forward(shared, &mut w, queue, i, len);
+            }
+            used += n;
+            if SEGMENTS.saturating_sub(used) < READ_ROOM {
+                break BatchEnd::Full;
             }
         };
-        forward(shared, &mut buf, n, &mut scratch);
+        flush(shared, &mut w, queue);
+        // A busy worker never waits, so it looks at the flag itself.
+        if end == BatchEnd::Stop || shared.stopped() {
+            return;
+        }
+        if end == BatchEnd::Drained {
+            // The queue was empty: wait for the kernel (or the stop event).
+            match shared.stop.wait_readable(fd) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "TUN wait failed");
+                    return;
+                }
+            }
+        }
     }
 }
 
-/// Handles the inner packet at `buf[MAX_HEADROOM..MAX_HEADROOM + len]`.
-fn forward(shared: &Shared, buf: &mut [u8], len: usize, scratch: &mut [u8]) {
+/// Handles the inner packet at `bufs[i][MAX_HEADROOM..MAX_HEADROOM + len]`.
+fn forward(shared: &Shared, w: &mut Worker, queue: usize, i: usize, len: usize) {
     let c = &shared.counters;
+    let Some(buf) = w.bufs.get_mut(i) else {
+        return;
+    };
     let Some(pkt) = buf.get_mut(MAX_HEADROOM..MAX_HEADROOM + len) else {
         return;
     };
@@ -51,16 +160,19 @@ fn forward(shared: &Shared, buf: &mut [u8], len: usize, scratch: &mut [u8]) {
         let _ = clamp_mss(pkt, mss_for_mtu(tunnel.mtu, ipv6));
     }
     if len <= usize::from(tunnel.mtu) {
-        encap_send(shared, tunnel, buf, len);
+        if let Some(p) = encap(shared, tunnel, buf, len, i) {
+            w.pending.push(p);
+        }
         return;
     }
     if needs_too_big(pkt, tunnel.mtu) {
         bump(&c.too_big);
-        match icmp_too_big(pkt, tunnel.mtu, tunnel.icmp_source, scratch) {
+        match icmp_too_big(pkt, tunnel.mtu, tunnel.icmp_source, &mut w.scratch) {
             Ok(n) => {
-                if let Some(reply) = scratch.get(..n) {
+                if let Some(reply) = w.scratch.get(..n) {
                     if shared.tun.send(reply).is_err() {
                         bump(&c.send_errors);
+                        bump(&c.tun_write_errors);
                     }
                 }
             }
@@ -68,18 +180,33 @@ fn forward(shared: &Shared, buf: &mut [u8], len: usize, scratch: &mut [u8]) {
         }
         return;
     }
-    // IPv4 without DF: fragment the inner packet, then encrypt each fragment.
+    // IPv4 without DF (rare): fragment the inner packet, then encrypt and send each
+    // fragment at once, after what is already queued.
+    let Some(copy) = w.big.get_mut(..len) else {
+        return;
+    };
+    copy.copy_from_slice(pkt);
+    flush(shared, w, queue);
+    let Some(pkt) = w.big.get(..len) else {
+        return;
+    };
     let Ok(mut frags) = Ipv4Fragmenter::new(pkt, tunnel.mtu) else {
         bump(&c.bad_inner);
         return;
     };
     bump(&c.fragmented);
     loop {
-        let Some(out) = scratch.get_mut(MAX_HEADROOM..MAX_HEADROOM + MAX_PACKET) else {
+        let Some(out) = w.scratch.get_mut(MAX_HEADROOM..MAX_HEADROOM + MAX_PACKET) else {
             return;
         };
         match frags.next_into(out) {
-            Some(Ok(n)) => encap_send(shared, tunnel, scratch, n),
+            Some(Ok(n)) => {
+                if let Some(p) = encap(shared, tunnel, &mut w.scratch, n, usize::MAX) {
+                    if let Some(bytes) = w.scratch.get(p.range.clone()) {
+                        w.gso = send_parts(shared, w.gso, queue, &p, &[bytes]);
+                    }
+                }
+            }
             Some(Err(_)) => {
                 bump(&c.bad_inner);
                 return;
@@ -89,7 +216,14 @@ fn forward(shared: &Shared, buf: &mut [u8], len: usize, scratch: &mut [u8]) {
     }
 }
 
-fn encap_send(shared: &Shared, tunnel: &TunnelPath, buf: &mut [u8], len: usize) {
+/// Encrypts in place; the datagram to send, if any.
+fn encap(
+    shared: &Shared,
+    tunnel: &TunnelPath,
+    buf: &mut [u8],
+    len: usize,
+    index: usize,
+) -> Option<Pending> {
     let c = &shared.counters;
     let sa = tunnel.outbound_for(
         buf.get(MAX_HEADROOM..MAX_HEADROOM + len)
@@ -97,13 +231,13 @@ fn encap_send(shared: &Shared, tunnel: &TunnelPath, buf: &mut [u8], len: usize) 
     );
     let (Some(sa), Some(peer)) = (sa.as_ref(), tunnel.peer.load().as_deref().copied()) else {
         bump(&c.no_sa);
-        return;
+        return None;
     };
     let ok = match sa.encap(buf, MAX_HEADROOM, len) {
         Ok(ok) => ok,
         Err(_) => {
             bump(&c.encap_failed);
-            return;
+            return None;
         }
     };
     if let Some(event) = ok.event {
@@ -114,11 +248,94 @@ fn encap_send(shared: &Shared, tunnel: &TunnelPath, buf: &mut [u8], len: usize) 
             event,
         });
     }
-    let Some(packet) = buf.get(ok.range) else {
-        return;
-    };
-    let local = std::net::SocketAddr::new(tunnel.local, super::sockets::NAT_T_PORT);
-    if shared.sockets.send(local, peer, packet).is_err() {
-        bump(&c.send_errors);
+    Some(Pending {
+        buf: index,
+        range: ok.range,
+        local: SocketAddr::new(tunnel.local, super::sockets::NAT_T_PORT),
+        peer,
+    })
+}
+
+/// Sends the pending datagrams: consecutive ones to the same peer in runs of equal size
+/// (the last of a run may be shorter), one GSO send per run.
+fn flush(shared: &Shared, w: &mut Worker, queue: usize) {
+    let mut parts: [&[u8]; GSO_MAX_SEGMENTS] = [&[]; GSO_MAX_SEGMENTS];
+    let mut i = 0;
+    while let Some(first) = w.pending.get(i) {
+        let seg = first.range.len();
+        let mut n = 0;
+        let mut bytes = 0;
+        while let Some(p) = w.pending.get(i + n) {
+            let len = p.range.len();
+            if n == GSO_MAX_SEGMENTS
+                || p.local != first.local
+                || p.peer != first.peer
+                || len > seg
+                || bytes + len > GSO_MAX_BYTES
+            {
+                break;
+            }
+            let Some(slice) = w.bufs.get(p.buf).and_then(|b| b.get(p.range.clone())) else {
+                break;
+            };
+            if let Some(slot) = parts.get_mut(n) {
+                *slot = slice;
+            }
+            n += 1;
+            bytes += len;
+            if len < seg {
+                break;
+            }
+        }
+        if n == 0 {
+            // A datagram whose buffer vanished cannot happen; skip it rather than spin.
+            i += 1;
+            continue;
+        }
+        if let Some(run) = parts.get(..n) {
+            w.gso = send_parts(shared, w.gso, queue, first, run);
+        }
+        i += n;
     }
+    w.pending.clear();
+}
+
+/// Sends one run; returns whether GSO may still be used.
+fn send_parts(shared: &Shared, gso: bool, queue: usize, to: &Pending, parts: &[&[u8]]) -> bool {
+    let c = &shared.counters;
+    let Some(sock) = shared.sockets.for_worker(to.local, queue) else {
+        add(&c.udp_send_errors, parts.len());
+        add(&c.send_errors, parts.len());
+        return gso;
+    };
+    let fd = sock.as_raw_fd();
+    let dst = SockAddr::from(to.peer);
+    let use_gso = gso && parts.len() > 1;
+    let mut r = udp_io::send_run(fd, &dst, parts, use_gso);
+    let mut gso = gso;
+    if let Err(e) = &r {
+        if use_gso && udp_io::gso_unsupported(e) {
+            tracing::info!(error = %e, "UDP GSO refused; sending datagram batches instead");
+            gso = false;
+            r = udp_io::send_run(fd, &dst, parts, false);
+        }
+    }
+    bump(&c.udp_sends);
+    match r {
+        Ok(sent) => {
+            if use_gso && gso {
+                bump(&c.udp_gso_sends);
+            }
+            add(&c.udp_datagrams_out, sent);
+            if sent < parts.len() {
+                add(&c.udp_send_errors, parts.len() - sent);
+                add(&c.send_errors, parts.len() - sent);
+            }
+        }
+        Err(_) => {
+            add(&c.udp_send_errors, parts.len());
+            add(&c.send_errors, parts.len());
+        }
+    }
+    gso
 }

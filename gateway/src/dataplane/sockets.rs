@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::time::Duration;
 
 pub const IKE_PORT: u16 = 500;
 pub const NAT_T_PORT: u16 = 4500;
@@ -17,14 +16,24 @@ pub struct IkeDatagram {
     pub bytes: Vec<u8>,
 }
 
+/// One bound socket: our address, the socket, and whether it is one of the ESP
+/// (`SO_REUSEPORT`) sockets on 4500 that a worker owns.
+#[derive(Debug)]
+pub struct Bound {
+    pub local: SocketAddr,
+    pub sock: UdpSocket,
+    /// Index of the worker owning it on port 4500 (`None` on port 500).
+    pub worker: Option<usize>,
+}
+
 #[derive(Debug)]
 pub struct UnderlaySockets {
-    sockets: Vec<(SocketAddr, UdpSocket)>,
+    sockets: Vec<Bound>,
 }
 
 /// Socket buffer size asked for: bursts of ESP wait here instead of being dropped while
-/// the one worker per socket decrypts.
-const SOCKET_BUFFER: libc::c_int = 4 << 20;
+/// the worker decrypts.
+const SOCKET_BUFFER: libc::c_int = 8 << 20;
 
 /// Best effort: `SO_*BUFFORCE` (root) past `net.core.[rw]mem_max`, else the plain option.
 fn grow_buffers(sock: &UdpSocket) {
@@ -51,18 +60,43 @@ fn grow_buffers(sock: &UdpSocket) {
     }
 }
 
+fn bind_one(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    if reuse_port {
+        sock.set_reuse_port(true)?;
+    }
+    sock.bind(&addr.into())?;
+    Ok(sock.into())
+}
+
 impl UnderlaySockets {
-    /// Binds 500 and 4500 on every address in `locals`.
-    pub fn bind(locals: &BTreeSet<IpAddr>, read_timeout: Duration) -> io::Result<Self> {
+    /// Binds 500 once and 4500 `workers` times (`SO_REUSEPORT`) on every address in
+    /// `locals`.
+    pub fn bind(locals: &BTreeSet<IpAddr>, workers: usize) -> io::Result<Self> {
         let mut sockets = Vec::new();
         for ip in locals {
-            for port in [IKE_PORT, NAT_T_PORT] {
-                let addr = SocketAddr::new(*ip, port);
-                let sock = UdpSocket::bind(addr)
+            let addr = SocketAddr::new(*ip, IKE_PORT);
+            let sock = bind_one(addr, false)
+                .map_err(|e| io::Error::new(e.kind(), format!("bind UDP {addr}: {e}")))?;
+            sockets.push(Bound {
+                local: addr,
+                sock,
+                worker: None,
+            });
+            let addr = SocketAddr::new(*ip, NAT_T_PORT);
+            for w in 0..workers.max(1) {
+                let sock = bind_one(addr, workers > 1)
                     .map_err(|e| io::Error::new(e.kind(), format!("bind UDP {addr}: {e}")))?;
-                sock.set_read_timeout(Some(read_timeout))?;
                 grow_buffers(&sock);
-                sockets.push((addr, sock));
+                sockets.push(Bound {
+                    local: addr,
+                    sock,
+                    worker: Some(w),
+                });
             }
         }
         Ok(UnderlaySockets { sockets })
@@ -76,16 +110,25 @@ impl UnderlaySockets {
         self.sockets.is_empty()
     }
 
-    pub fn get(&self, index: usize) -> Option<&(SocketAddr, UdpSocket)> {
+    pub fn get(&self, index: usize) -> Option<&Bound> {
         self.sockets.get(index)
     }
 
-    /// The socket bound to `local`.
+    /// A socket bound to `local` (the first one: the control plane's choice).
     pub fn find(&self, local: SocketAddr) -> Option<&UdpSocket> {
         self.sockets
             .iter()
-            .find(|(a, _)| *a == local)
-            .map(|(_, s)| s)
+            .find(|b| b.local == local)
+            .map(|b| &b.sock)
+    }
+
+    /// The socket of `worker` on `local` (port 4500), else any on `local`.
+    pub fn for_worker(&self, local: SocketAddr, worker: usize) -> Option<&UdpSocket> {
+        self.sockets
+            .iter()
+            .find(|b| b.local == local && b.worker == Some(worker))
+            .map(|b| &b.sock)
+            .or_else(|| self.find(local))
     }
 
     pub fn send(&self, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) -> io::Result<usize> {

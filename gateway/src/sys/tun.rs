@@ -1,10 +1,20 @@
 //! The TUN device carrying inner packets between the kernel and vpngw (raw IP, no PI header).
+//!
+//! Opened with `IFF_VNET_HDR` and TSO/checksum offloads when the kernel allows: the kernel
+//! then hands us TCP super-packets of up to 64 KiB (split into MTU-sized segments by
+//! [`Tun::recv_batch`]) and takes coalesced ones from [`Tun::send_batch`] (GRO), which
+//! saves most per-packet syscalls. With `IFF_MULTI_QUEUE` each worker thread owns one
+//! queue (its own file descriptor); the kernel spreads flows over the queues.
+//! The queues are non-blocking: workers read until `EAGAIN`, then wait in `poll` together
+//! with the dataplane's stop event, so shutdown needs no timeout.
 
 use super::SysError;
 use ipnet::IpNet;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
+
+pub use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
 
 #[derive(Debug, Clone)]
 pub struct TunConfig {
@@ -13,12 +23,16 @@ pub struct TunConfig {
     pub mtu: u16,
     /// Addresses with prefix length, e.g. the tunnel inner address 169.254.10.2/30.
     pub addresses: Vec<IpNet>,
+    /// Queues to open (one per worker); at least 1.
+    pub queues: usize,
 }
 
 pub struct Tun {
-    dev: tun_rs::SyncDevice,
+    queues: Vec<tun_rs::SyncDevice>,
     name: String,
     index: u32,
+    /// The device carries a virtio-net header before each packet (offloads on).
+    vnet_hdr: bool,
 }
 
 impl std::fmt::Debug for Tun {
@@ -26,21 +40,60 @@ impl std::fmt::Debug for Tun {
         f.debug_struct("Tun")
             .field("name", &self.name)
             .field("index", &self.index)
+            .field("queues", &self.queues.len())
+            .field("offload", &self.vnet_hdr)
             .finish()
     }
 }
 
 impl Tun {
     /// Creates the device, sets MTU and addresses and brings it up. It disappears when dropped.
+    /// Falls back to one plain queue when the kernel refuses offloads or multi-queue.
     pub fn create(cfg: &TunConfig) -> Result<Tun, SysError> {
         let err = |source| SysError::Tun {
             name: cfg.name.clone(),
             source,
         };
+        let queues = cfg.queues.max(1);
+        let first = match Self::build(cfg, true, queues > 1) {
+            Ok(dev) => dev,
+            Err(e) => {
+                tracing::warn!(error = %e, "TUN offloads or multi-queue refused; one plain queue");
+                Self::build(cfg, false, false).map_err(err)?
+            }
+        };
+        let vnet_hdr = first.tcp_gso();
+        let name = first.name().map_err(err)?;
+        let index = first.if_index().map_err(err)?;
+        let mut devs = vec![first];
+        while devs.len() < queues {
+            match devs.first().map(tun_rs::SyncDevice::try_clone) {
+                Some(Ok(q)) => devs.push(q),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, queues = devs.len(), "extra TUN queue refused");
+                    break;
+                }
+                None => break,
+            }
+        }
+        for d in &devs {
+            d.set_nonblocking(true).map_err(err)?;
+        }
+        Ok(Tun {
+            queues: devs,
+            name,
+            index,
+            vnet_hdr,
+        })
+    }
+
+    fn build(cfg: &TunConfig, offload: bool, multi_queue: bool) -> io::Result<tun_rs::SyncDevice> {
         let mut builder = tun_rs::DeviceBuilder::new()
             .name(cfg.name.clone())
             .mtu(cfg.mtu)
             .packet_information(false)
+            .offload(offload)
+            .multi_queue(multi_queue)
             .enable(true);
         let v4: Vec<_> = cfg
             .addresses
@@ -51,10 +104,10 @@ impl Tun {
             })
             .collect();
         if v4.len() > 1 {
-            return Err(err(io::Error::new(
+            return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "at most one IPv4 address per TUN device",
-            )));
+            ));
         }
         if let Some(n) = v4.first() {
             builder = builder.ipv4(n.addr(), n.prefix_len(), None);
@@ -64,10 +117,7 @@ impl Tun {
                 builder = builder.ipv6(n.addr(), n.prefix_len());
             }
         }
-        let dev = builder.build_sync().map_err(err)?;
-        let name = dev.name().map_err(err)?;
-        let index = dev.if_index().map_err(err)?;
-        Ok(Tun { dev, name, index })
+        builder.build_sync()
     }
 
     pub fn name(&self) -> &str {
@@ -80,39 +130,107 @@ impl Tun {
     }
 
     pub fn mtu(&self) -> io::Result<u16> {
-        self.dev.mtu()
+        self.queue(0)?.mtu()
     }
 
-    /// Reads one packet the kernel routed into the device (blocks).
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.dev.recv(buf)
+    /// Number of open queues.
+    pub fn queues(&self) -> usize {
+        self.queues.len()
     }
 
-    /// Waits up to `timeout` for a packet; `Ok(None)` on timeout.
+    /// Whether TSO/GRO offloads are on.
+    pub fn offload(&self) -> bool {
+        self.vnet_hdr
+    }
+
+    /// The file descriptor of queue `q`, to wait on.
+    pub fn fd(&self, q: usize) -> io::Result<RawFd> {
+        Ok(self.queue(q)?.as_raw_fd())
+    }
+
+    fn queue(&self, q: usize) -> io::Result<&tun_rs::SyncDevice> {
+        self.queues
+            .get(q)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such TUN queue"))
+    }
+
+    /// Reads what the kernel routed into queue `q`: one packet, or one super-packet split
+    /// into segments (checksums completed). Segment `i` lands in `bufs[i][offset..]` with
+    /// length `sizes[i]`; `raw` holds the read (virtio header + up to 64 KiB). Returns the
+    /// number of segments; `WouldBlock` when nothing is queued.
+    pub fn recv_batch<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        q: usize,
+        raw: &mut [u8],
+        bufs: &mut [B],
+        sizes: &mut [usize],
+        offset: usize,
+    ) -> io::Result<usize> {
+        self.queue(q)?.recv_multiple(raw, bufs, sizes, offset)
+    }
+
+    /// Writes the packets at `bufs[i][offset..]` (`offset >= VIRTIO_NET_HDR_LEN`), TCP and
+    /// UDP segments of one flow coalesced into super-packets when offloads are on.
+    pub fn send_batch(
+        &self,
+        q: usize,
+        gro: &mut GROTable,
+        bufs: &mut [Vec<u8>],
+        offset: usize,
+    ) -> io::Result<usize> {
+        self.queue(q)?.send_multiple(gro, bufs, offset)
+    }
+
+    /// Waits up to `timeout` for one packet on queue 0 (checksums completed; a
+    /// super-packet that would split into several segments is an error). For tools and
+    /// tests: the dataplane uses `recv_batch`.
     pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
-        if !poll_readable(self.dev.as_raw_fd(), timeout)? {
+        let mut pfd = libc::pollfd {
+            fd: self.fd(0)?,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd for the duration of the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 {
             return Ok(None);
         }
-        self.recv(buf).map(Some)
+        let mut raw = vec![0u8; VIRTIO_NET_HDR_LEN + 65535];
+        let mut sizes = [0usize; 1];
+        match self.recv_batch(0, &mut raw, &mut [buf], &mut sizes, 0) {
+            Ok(_) => Ok(Some(sizes[0])),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Hands one packet to the kernel as if it arrived on this interface.
     pub fn send(&self, pkt: &[u8]) -> io::Result<usize> {
-        self.dev.send(pkt)
+        let dev = self.queue(0)?;
+        if !self.vnet_hdr {
+            return dev.send(pkt);
+        }
+        // A zeroed virtio-net header: no GSO, checksum already complete.
+        let hdr = [0u8; VIRTIO_NET_HDR_LEN];
+        let iov = [
+            libc::iovec {
+                iov_base: hdr.as_ptr() as *mut libc::c_void,
+                iov_len: hdr.len(),
+            },
+            libc::iovec {
+                iov_base: pkt.as_ptr() as *mut libc::c_void,
+                iov_len: pkt.len(),
+            },
+        ];
+        // SAFETY: two iovecs pointing into live buffers the kernel only reads.
+        let n = unsafe { libc::writev(dev.as_raw_fd(), iov.as_ptr(), 2) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(usize::try_from(n).unwrap_or(0).saturating_sub(hdr.len()))
     }
-}
-
-fn poll_readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: one valid pollfd for the duration of the call.
-    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n > 0)
 }

@@ -44,6 +44,9 @@ impl Ctx<'_> {
     }
 }
 
+/// More dataplane workers than this is a typo, not a machine.
+const MAX_WORKERS: usize = 256;
+
 /// Validates the whole config; `None` if anything was reported.
 pub fn config(ctx: &mut Ctx, raw: RawConfig) -> Option<Config> {
     let local = match raw.local {
@@ -62,6 +65,14 @@ pub fn config(ctx: &mut Ctx, raw: RawConfig) -> Option<Config> {
         Some(s) => Some(std::path::PathBuf::from(s)),
         None => Some(super::model::defaults::CONTROL_SOCKET.into()),
     };
+    let workers = match raw.workers {
+        Some(n) if n > MAX_WORKERS => ctx.fail(
+            "workers",
+            format!("at most {MAX_WORKERS} (0: one per core)"),
+        ),
+        Some(n) => Some(n),
+        None => Some(0),
+    };
     let local_ref = local.as_ref().map(|l| (&l.id, l.address));
     let connections: Vec<Option<Connection>> = raw
         .connections
@@ -79,6 +90,7 @@ pub fn config(ctx: &mut Ctx, raw: RawConfig) -> Option<Config> {
         local: local?,
         tun_name: tun_name?,
         control_socket: control_socket?,
+        workers: workers?,
         connections,
     })
 }

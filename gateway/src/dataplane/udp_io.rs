@@ -1,0 +1,322 @@
+//! Batched UDP I/O: `recvmmsg` with UDP GRO (several datagrams of one flow in one buffer)
+//! and `sendmsg` with UDP GSO (`UDP_SEGMENT`: one call sends a run of equal-sized
+//! datagrams gathered from several buffers), `sendmmsg` where GSO is refused.
+//! All buffers and headers are allocated once per worker.
+
+use socket2::SockAddr;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+
+/// Datagrams per `recvmmsg`.
+pub const RECV_BATCH: usize = 32;
+/// Largest UDP payload, and the room for one GRO-coalesced receive.
+const RECV_BUF: usize = 65536;
+/// Kernel limits of one GSO send (UDP_MAX_SEGMENTS, 64 KiB less headers).
+pub const GSO_MAX_SEGMENTS: usize = 64;
+pub const GSO_MAX_BYTES: usize = 65000;
+
+/// Asks the kernel to coalesce received datagrams of one flow (Linux >= 5.0).
+pub fn enable_gro(fd: RawFd) -> bool {
+    setsockopt_int(fd, libc::SOL_UDP, libc::UDP_GRO, 1)
+}
+
+fn setsockopt_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> bool {
+    // SAFETY: setsockopt with a pointer to a live c_int of the given size.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ) == 0
+    }
+}
+
+/// Room for one `UDP_GRO` control message (an int).
+const CMSG_SPACE: usize = 64;
+
+/// Receive buffers for one worker.
+pub struct RecvBatch {
+    bufs: Vec<Vec<u8>>,
+    addrs: Vec<libc::sockaddr_storage>,
+    cmsgs: Vec<[u8; CMSG_SPACE]>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+}
+
+/// One received buffer: the sender, and the datagrams in it (`segment` bytes each, the
+/// last possibly shorter; `segment == len` without GRO).
+pub struct Received<'a> {
+    pub from: Option<SocketAddr>,
+    pub data: &'a mut [u8],
+    pub segment: usize,
+}
+
+impl std::fmt::Debug for RecvBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("slots", &self.bufs.len())
+            .finish()
+    }
+}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        // SAFETY (zeroed): plain C structs for which all-zero is a valid value.
+        RecvBatch {
+            bufs: (0..RECV_BATCH).map(|_| vec![0u8; RECV_BUF]).collect(),
+            addrs: vec![unsafe { std::mem::zeroed() }; RECV_BATCH],
+            cmsgs: vec![[0u8; CMSG_SPACE]; RECV_BATCH],
+            iovs: Vec::with_capacity(RECV_BATCH),
+            hdrs: Vec::with_capacity(RECV_BATCH),
+        }
+    }
+}
+
+impl RecvBatch {
+    /// Receives what is queued on `fd` without blocking; `WouldBlock` when nothing is.
+    pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.iovs.clear();
+        self.hdrs.clear();
+        for b in &mut self.bufs {
+            self.iovs.push(libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.len(),
+            });
+        }
+        for ((iov, addr), cmsg) in self
+            .iovs
+            .iter_mut()
+            .zip(self.addrs.iter_mut())
+            .zip(self.cmsgs.iter_mut())
+        {
+            // SAFETY (zeroed): msghdr is a plain C struct.
+            let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
+            h.msg_name = (addr as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_iov = iov;
+            h.msg_iovlen = 1;
+            h.msg_control = cmsg.as_mut_ptr().cast();
+            h.msg_controllen = CMSG_SPACE as _;
+            self.hdrs.push(libc::mmsghdr {
+                msg_hdr: h,
+                msg_len: 0,
+            });
+        }
+        // SAFETY: every header points into buffers owned by self that outlive the call.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.hdrs.as_mut_ptr(),
+                self.hdrs.len() as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// The `i`th buffer of the last `recv`.
+    pub fn get(&mut self, i: usize) -> Option<Received<'_>> {
+        let h = self.hdrs.get(i)?;
+        let len = h.msg_len as usize;
+        let segment = gro_segment(&h.msg_hdr).unwrap_or(len).max(1);
+        let from = self.addrs.get(i).and_then(to_socket_addr);
+        let data = self.bufs.get_mut(i)?.get_mut(..len)?;
+        Some(Received {
+            from,
+            data,
+            segment,
+        })
+    }
+}
+
+/// The sender's address the kernel wrote into a `sockaddr_storage`.
+fn to_socket_addr(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
+    match libc::c_int::from(a.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in (storage is larger
+            // and suitably aligned for every sockaddr type).
+            let v4 = unsafe { &*(a as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::new(
+                Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)).into(),
+                u16::from_be(v4.sin_port),
+            ))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let v6 = unsafe { &*(a as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(v6.sin6_addr.s6_addr),
+                u16::from_be(v6.sin6_port),
+                u32::from_be(v6.sin6_flowinfo),
+                v6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// The GRO segment size the kernel reported for a coalesced receive.
+fn gro_segment(h: &libc::msghdr) -> Option<usize> {
+    // SAFETY: walks the control buffer the kernel filled, bounded by msg_controllen.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
+                let v = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
+                return usize::try_from(v).ok().filter(|&s| s > 0);
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    None
+}
+
+/// Sends `parts` (each one datagram) to `dst`. With `gso`, as one `sendmsg` whose
+/// datagrams the kernel cuts every `parts[0].len()` bytes: all parts but the last must
+/// have that length. Without, one `sendmmsg`. Returns the datagrams sent.
+pub fn send_run(fd: RawFd, dst: &SockAddr, parts: &[&[u8]], gso: bool) -> io::Result<usize> {
+    let Some(first) = parts.first() else {
+        return Ok(0);
+    };
+    let mut iovs: [libc::iovec; GSO_MAX_SEGMENTS] = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; GSO_MAX_SEGMENTS];
+    let parts = parts
+        .get(..parts.len().min(GSO_MAX_SEGMENTS))
+        .unwrap_or(&[]);
+    for (iov, p) in iovs.iter_mut().zip(parts) {
+        iov.iov_base = p.as_ptr() as *mut libc::c_void;
+        iov.iov_len = p.len();
+    }
+    let iovs = iovs.get_mut(..parts.len()).unwrap_or(&mut []);
+    if gso && parts.len() > 1 {
+        let mut cmsg = [0u8; CMSG_SPACE];
+        // SAFETY (zeroed): msghdr is a plain C struct.
+        let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
+        h.msg_name = dst.as_ptr() as *mut libc::c_void;
+        h.msg_namelen = dst.len();
+        h.msg_iov = iovs.as_mut_ptr();
+        h.msg_iovlen = iovs.len() as _;
+        h.msg_control = cmsg.as_mut_ptr().cast();
+        // SAFETY: builds one cmsg (UDP_SEGMENT, u16) inside `cmsg`, which is large enough.
+        unsafe {
+            let space = libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32);
+            h.msg_controllen = space as _;
+            let c = libc::CMSG_FIRSTHDR(&h);
+            if c.is_null() {
+                return Err(io::Error::other("no room for UDP_SEGMENT"));
+            }
+            (*c).cmsg_level = libc::SOL_UDP;
+            (*c).cmsg_type = libc::UDP_SEGMENT;
+            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as _;
+            let seg = u16::try_from(first.len()).unwrap_or(u16::MAX);
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), seg);
+        }
+        // SAFETY: the header points at live iovecs, address and control buffer.
+        let n = unsafe { libc::sendmsg(fd, &h, 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        return Ok(parts.len());
+    }
+    let mut hdrs: [libc::mmsghdr; GSO_MAX_SEGMENTS] =
+        // SAFETY (zeroed): plain C structs.
+        unsafe { std::mem::zeroed() };
+    for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
+        h.msg_hdr.msg_name = dst.as_ptr() as *mut libc::c_void;
+        h.msg_hdr.msg_namelen = dst.len();
+        h.msg_hdr.msg_iov = iov;
+        h.msg_hdr.msg_iovlen = 1;
+    }
+    let mut sent = 0;
+    while sent < parts.len() {
+        let rest = hdrs.get_mut(sent..parts.len()).unwrap_or(&mut []);
+        // SAFETY: every header points at live iovecs and the destination address.
+        let n = unsafe { libc::sendmmsg(fd, rest.as_mut_ptr(), rest.len() as libc::c_uint, 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if sent > 0 {
+                return Ok(sent);
+            }
+            return Err(e);
+        }
+        sent += usize::try_from(n).unwrap_or(0).max(1);
+    }
+    Ok(sent)
+}
+
+/// Whether a GSO send failed because the path cannot segment (then fall back for good).
+pub fn gso_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT | libc::EOPNOTSUPP)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+
+    fn pair() -> (UdpSocket, UdpSocket) {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        (a, b)
+    }
+
+    /// Datagrams sent as one GSO run (or sendmmsg) arrive as separate datagrams of the
+    /// right sizes, whether or not the receiver coalesces them with GRO.
+    #[test]
+    fn runs_arrive_as_datagrams_with_and_without_gso() {
+        for (gso, gro) in [(true, true), (true, false), (false, true), (false, false)] {
+            let (a, b) = pair();
+            if gro {
+                enable_gro(b.as_raw_fd());
+            }
+            let dst = SockAddr::from(b.local_addr().unwrap());
+            let p: Vec<Vec<u8>> = (0..5u8)
+                .map(|i| vec![i; if i == 4 { 300 } else { 1000 }])
+                .collect();
+            let parts: Vec<&[u8]> = p.iter().map(Vec::as_slice).collect();
+            match send_run(a.as_raw_fd(), &dst, &parts, gso) {
+                Ok(n) => assert_eq!(n, 5),
+                Err(e) if gso && gso_unsupported(&e) => continue,
+                Err(e) => panic!("send: {e}"),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let mut rx = RecvBatch::default();
+            let mut got = Vec::new();
+            let n = rx.recv(b.as_raw_fd()).unwrap();
+            for i in 0..n {
+                let r = rx.get(i).unwrap();
+                assert_eq!(r.from, Some(a.local_addr().unwrap()));
+                for d in r.data.chunks(r.segment) {
+                    got.push((d[0], d.len()));
+                }
+            }
+            assert_eq!(
+                got,
+                vec![(0, 1000), (1, 1000), (2, 1000), (3, 1000), (4, 300)],
+                "gso {gso} gro {gro}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_receive_would_block() {
+        let (_, b) = pair();
+        let mut rx = RecvBatch::default();
+        let e = rx.recv(b.as_raw_fd()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    }
+}
