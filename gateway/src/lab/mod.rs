@@ -11,6 +11,7 @@
 mod args;
 mod cloud;
 mod console;
+mod customer_file;
 mod down;
 mod error;
 mod progress;

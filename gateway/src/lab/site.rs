@@ -10,12 +10,13 @@ use netlab::{
     VpngwConfig, VpngwLaunch,
 };
 
+use super::customer_file::customer_config_text;
 use super::progress::Progress;
 use super::state::{LabState, StateFile};
 use super::summary::{self, Report};
 use super::{make_work_dir, namespace_prefix, random_psk, require_root, LabError, Peer, SiteOpts};
 
-/// The proposals of configs/customer.toml, used on both sides when vpngw is the cloud.
+/// What configs/customer.toml proposes: the cloud vpngw offers the same (the customer runs that file).
 const IKE_PROPOSALS: &str = "aes128gcm16-prfsha256-modp2048";
 const ESP_PROPOSALS: &str = "aes128gcm16-modp2048";
 const BOTH: [&str; 2] = ["tunnel1", "tunnel2"];
@@ -126,10 +127,12 @@ fn build_and_measure(
         name: name.into(),
         extra: Vec::new(),
     };
-    let customer_cfg = customer_config(opts.peer, psks.clone());
-    let customer = progress.step("starting the customer vpngw (responds)", || {
-        Vpngw::launch(s2s.customer_gw(), &customer_cfg, &launch("customer"))
-    })?;
+    let customer_cfg =
+        customer_config_text(&customer_plan(psks.clone()), opts.peer == Peer::Strongswan)?;
+    let customer = progress.step(
+        "starting the customer vpngw (configs/customer.toml, responds)",
+        || Vpngw::launch_text(s2s.customer_gw(), &customer_cfg, &launch("customer")),
+    )?;
     let mut pids = vec![customer.pid()];
     let customer = lab.customer.insert(customer);
     let cloud = match opts.peer {
@@ -276,14 +279,10 @@ fn replied(stats: netlab::PingStats) -> netlab::Result<netlab::PingStats> {
     }
 }
 
-/// The customer gateway: configs/customer.toml's settings on the lab's addresses, BGP
-/// only (no static routes), responding. Against strongSwan it uses the harness's
-/// strongSwan proposals.
-fn customer_config(peer: Peer, psks: [Psk; 2]) -> VpngwConfig {
+/// The lab's topology for the customer gateway (addresses, tunnel names, PSKs, the IDC
+/// prefix), written over configs/customer.toml by `customer_config_text`.
+fn customer_plan(psks: [Psk; 2]) -> VpngwConfig {
     let mut cfg = VpngwConfig::for_plan(Side::Customer, psks);
-    if peer == Peer::Vpngw {
-        set_proposals(&mut cfg, IKE_PROPOSALS);
-    }
     cfg.routes.clear();
     cfg.bgp = Some(VpngwBgp {
         local_asn: plan::CUSTOMER_ASN,
