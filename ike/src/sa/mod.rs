@@ -386,6 +386,9 @@ impl Tunnel {
                 .map(|_| Outcome::Nothing);
         }
         let down = ctx.down;
+        if matches!(result, Ok(Outcome::Retransmission)) {
+            self.stats.retransmits_answered += 1;
+        }
         let (outcome, err) = match result {
             Ok(o) => (o, None),
             Err(e) => (Outcome::Nothing, Some(e)),
