@@ -138,3 +138,70 @@ fn strongswan_adds_a_second_child_sa_with_create_child_sa() -> anyhow::Result<()
     ping_vpc_to(&s2s, plan::IDC_HOST)?;
     Ok(())
 }
+
+/// `lines` added to the end of `tunnel`'s table in the rendered config `text`.
+fn with_tunnel_lines(text: &str, tunnel: &str, lines: &str) -> anyhow::Result<String> {
+    let start = text
+        .find(&format!("name = \"{tunnel}\"\n"))
+        .ok_or_else(|| anyhow::anyhow!("no {tunnel} in the config"))?;
+    let end = text
+        .get(start..)
+        .and_then(|rest| rest.find("\n["))
+        .map_or(text.len(), |i| start + i + 1);
+    Ok(format!("{}{lines}{}", &text[..end], &text[end..]))
+}
+
+fn ts_dropped(v: &Vpngw) -> anyhow::Result<u64> {
+    Ok(v.status()?
+        .dataplane
+        .get("ts_dropped")
+        .copied()
+        .unwrap_or_default())
+}
+
+/// RFC 4301 inbound check: the cloud vpngw narrows tunnel1 to VPC <-> IDC host but (one
+/// CHILD SA, no outbound check) still sends all of the IDC prefix through it; the
+/// customer vpngw delivers what the selectors cover and drops and counts the rest.
+#[test]
+fn packets_outside_the_child_sa_selectors_are_dropped_and_counted() -> anyhow::Result<()> {
+    if skip_unless_root("packets_outside_the_child_sa_selectors_are_dropped_and_counted") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let mut customer = Vpngw::start(
+        s2s.customer_gw(),
+        &VpngwConfig::for_plan(Side::Customer, psks()),
+    )?;
+    let narrow = format!(
+        "local_ts = [\"{}\"]\nremote_ts = [\"{}/32\"]\n",
+        plan::VPC_PREFIX,
+        plan::IDC_HOST
+    );
+    let text = with_tunnel_lines(
+        &VpngwConfig::for_plan(Side::Cloud, psks()).render(),
+        "tunnel1",
+        &narrow,
+    )?;
+    let mut cloud = Vpngw::start_text(s2s.cloud_gw(), &text)?;
+    cloud.wait_up(&["tunnel1", "tunnel2"], UP)?;
+    customer.wait_up(&["tunnel1", "tunnel2"], UP)?;
+    let before = ts_dropped(&customer)?;
+    // Covered: VPC host <-> IDC host.
+    ping_vpc_to(&s2s, plan::IDC_HOST)?;
+    anyhow::ensure!(ts_dropped(&customer)? == before, "covered packets dropped");
+    // Not covered: the customer gateway's LAN address is outside remote_ts.
+    let stats = ping(
+        s2s.vpc_host(),
+        plan::CUSTOMER_GW_LAN.into(),
+        &PingOptions {
+            count: 5,
+            interval: Duration::from_millis(100),
+            wait: Duration::from_secs(1),
+            ..PingOptions::default()
+        },
+    )?;
+    anyhow::ensure!(stats.received == 0, "uncovered pings answered: {stats:?}");
+    let dropped = ts_dropped(&customer)? - before;
+    anyhow::ensure!(dropped >= 5, "only {dropped} counted in ts_dropped");
+    Ok(())
+}

@@ -218,6 +218,9 @@ impl TunnelCtl {
             .udp_encap
             .map(|(_, remote)| remote)
             .unwrap_or_else(|| SocketAddr::new(self.cfg.peer, 4500));
+        shared
+            .policy
+            .set(sa.inbound.spi, &sa.local_ts, &sa.remote_ts);
         shared.sas.insert(inbound.clone());
         self.path.peer.store(Some(Arc::new(peer)));
         tracing::info!(tunnel = %name, spi_in = format_args!("{:08x}", sa.inbound.spi),
@@ -272,6 +275,7 @@ impl TunnelCtl {
 
     fn remove(&mut self, shared: &Shared, inbound_spi: u32, outbound_spi: u32) {
         shared.sas.remove(inbound_spi);
+        shared.policy.remove(inbound_spi);
         let Some(i) = self
             .children
             .iter()
@@ -333,6 +337,7 @@ impl TunnelCtl {
         self.path.selected.store(None);
         for c in std::mem::take(&mut self.children) {
             shared.sas.remove(c.inbound.spi());
+            shared.policy.remove(c.inbound.spi());
             self.retire(&c);
         }
     }

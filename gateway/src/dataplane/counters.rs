@@ -30,6 +30,7 @@ counters! {
     udp_malformed: "UDP/4500 payloads that are neither IKE, keepalive nor ESP",
     esp_dropped: "inbound ESP packets dropped (reasons per SA in the tunnel status)",
     replay_dropped: "of esp_dropped: replayed or left of the replay window",
+    ts_dropped: "decrypted packets outside the traffic selectors of their CHILD SA",
     keepalives_in: "NAT keepalives received",
     send_errors: "underlay or TUN writes that failed (sum of the two below)",
     udp_send_errors: "ESP datagrams the UDP send refused",
