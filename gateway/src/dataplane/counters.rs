@@ -31,6 +31,8 @@ counters! {
     esp_dropped: "inbound ESP packets dropped (reasons per SA in the tunnel status)",
     replay_dropped: "of esp_dropped: replayed or left of the replay window",
     ts_dropped: "decrypted packets outside the traffic selectors of their CHILD SA",
+    ike_unknown_peer: "IKE datagrams from addresses that match no tunnel",
+    ike_unknown_peer_invalid_spi: "of those: INVALID_IKE_SPI answers sent (10 a second at most)",
     keepalives_in: "NAT keepalives received",
     send_errors: "underlay or TUN writes that failed (sum of the two below)",
     udp_send_errors: "ESP datagrams the UDP send refused",

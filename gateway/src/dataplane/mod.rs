@@ -9,7 +9,7 @@
 //! hot path takes a lock shared by all of them (sequence numbers and replay windows are
 //! atomics, see `esp`).
 
-mod counters;
+pub mod counters;
 mod inbound;
 mod outbound;
 mod policy;
