@@ -242,6 +242,7 @@ fn old_requests_are_dropped_and_the_last_one_is_answered_from_the_cache() {
         response,
         "the cached response, byte for byte"
     );
+    assert_eq!(p.b.tunnel.stats().retransmits_answered, 1);
     p.drive_for(Duration::from_secs(10));
     assert!(p.a.tunnel.is_up());
     // Two more exchanges from a (the old SA's DELETE ran already; now another rekey).

@@ -359,6 +359,18 @@ impl Vpngw {
         Self::spawn(ns, &config.render(), &launch, Some(dir))
     }
 
+    /// [`Vpngw::start`] with the config text given (e.g. a rendered config with extra keys).
+    pub fn start_text(ns: &Netns, config: &str) -> Result<Self> {
+        let dir = WorkDir::new(&format!("vpngw-{}", ns.name()))?;
+        let launch = VpngwLaunch {
+            binary: vpngw_binary()?,
+            dir: dir.path().to_path_buf(),
+            name: "vpngw".into(),
+            extra: Vec::new(),
+        };
+        Self::spawn(ns, config, &launch, Some(dir))
+    }
+
     /// Writes `config` into `launch.dir` (which outlives the daemon) and starts it
     /// there, as `vpngw lab` does with its own binary.
     pub fn launch(ns: &Netns, config: &VpngwConfig, launch: &VpngwLaunch) -> Result<Self> {

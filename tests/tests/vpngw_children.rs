@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use e2e::charon::{find_up, summary, ExtraChild, IkeSa};
+use e2e::charon::{find_up, summary, ExtraChild, IkeSa, StartAction};
 use e2e::{
     ping, plan, skip_unless_root, CharonConfig, EndpointOptions, PingOptions, Psk, Side,
     SiteToSite, StrongswanEndpoint, Vpngw, VpngwConfig,
@@ -136,5 +136,143 @@ fn strongswan_adds_a_second_child_sa_with_create_child_sa() -> anyhow::Result<()
         })
     })?;
     ping_vpc_to(&s2s, plan::IDC_HOST)?;
+    Ok(())
+}
+
+/// `lines` added to the end of `tunnel`'s table in the rendered config `text`.
+fn with_tunnel_lines(text: &str, tunnel: &str, lines: &str) -> anyhow::Result<String> {
+    let start = text
+        .find(&format!("name = \"{tunnel}\"\n"))
+        .ok_or_else(|| anyhow::anyhow!("no {tunnel} in the config"))?;
+    let end = text
+        .get(start..)
+        .and_then(|rest| rest.find("\n["))
+        .map_or(text.len(), |i| start + i + 1);
+    Ok(format!("{}{lines}{}", &text[..end], &text[end..]))
+}
+
+fn ts_dropped(v: &Vpngw) -> anyhow::Result<u64> {
+    Ok(v.status()?
+        .dataplane
+        .get("ts_dropped")
+        .copied()
+        .unwrap_or_default())
+}
+
+/// RFC 4301 inbound check: the cloud vpngw narrows tunnel1 to VPC <-> IDC host but (one
+/// CHILD SA, no outbound check) still sends all of the IDC prefix through it; the
+/// customer vpngw delivers what the selectors cover and drops and counts the rest.
+#[test]
+fn packets_outside_the_child_sa_selectors_are_dropped_and_counted() -> anyhow::Result<()> {
+    if skip_unless_root("packets_outside_the_child_sa_selectors_are_dropped_and_counted") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let mut customer = Vpngw::start(
+        s2s.customer_gw(),
+        &VpngwConfig::for_plan(Side::Customer, psks()),
+    )?;
+    let narrow = format!(
+        "local_ts = [\"{}\"]\nremote_ts = [\"{}/32\"]\n",
+        plan::VPC_PREFIX,
+        plan::IDC_HOST
+    );
+    let text = with_tunnel_lines(
+        &VpngwConfig::for_plan(Side::Cloud, psks()).render(),
+        "tunnel1",
+        &narrow,
+    )?;
+    let mut cloud = Vpngw::start_text(s2s.cloud_gw(), &text)?;
+    cloud.wait_up(&["tunnel1", "tunnel2"], UP)?;
+    customer.wait_up(&["tunnel1", "tunnel2"], UP)?;
+    let before = ts_dropped(&customer)?;
+    // Covered: VPC host <-> IDC host.
+    ping_vpc_to(&s2s, plan::IDC_HOST)?;
+    anyhow::ensure!(ts_dropped(&customer)? == before, "covered packets dropped");
+    // Not covered: the customer gateway's LAN address is outside remote_ts.
+    let stats = ping(
+        s2s.vpc_host(),
+        plan::CUSTOMER_GW_LAN.into(),
+        &PingOptions {
+            count: 5,
+            interval: Duration::from_millis(100),
+            wait: Duration::from_secs(1),
+            ..PingOptions::default()
+        },
+    )?;
+    anyhow::ensure!(stats.received == 0, "uncovered pings answered: {stats:?}");
+    let dropped = ts_dropped(&customer)? - before;
+    anyhow::ensure!(dropped >= 5, "only {dropped} counted in ts_dropped");
+    Ok(())
+}
+
+/// The other way round: vpngw initiates and requests the second CHILD SA itself
+/// (`[[connections.tunnels.children]]`); strongSwan responds with two children.
+#[test]
+fn vpngw_requests_a_second_child_sa_from_strongswan() -> anyhow::Result<()> {
+    if skip_unless_root("vpngw_requests_a_second_child_sa_from_strongswan") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let mut ours = VpngwConfig::for_plan(Side::Customer, psks());
+    for t in &mut ours.tunnels {
+        t.start_action = "initiate".into();
+    }
+    let child = format!(
+        "[[connections.tunnels.children]]\nlocal_ts = [\"{}/32\"]\nremote_ts = [\"{}\"]\n",
+        plan::IDC_HOST,
+        plan::VPC_PREFIX
+    );
+    let text = with_tunnel_lines(&ours.render(), "tunnel1", &child)?;
+    let mut cfg = CharonConfig::site_to_site(Side::Cloud, psks());
+    for t in ["tunnel1", "tunnel2"] {
+        cfg.tunnel_mut(t)
+            .ok_or_else(|| anyhow::anyhow!("no {t}"))?
+            .start_action = StartAction::None;
+    }
+    let t1 = cfg
+        .tunnel_mut("tunnel1")
+        .ok_or_else(|| anyhow::anyhow!("no tunnel1"))?;
+    t1.extra_child = Some(ExtraChild {
+        name: EXTRA.into(),
+        local_ts: plan::VPC_PREFIX.into(),
+        remote_ts: format!("{}/32", plan::IDC_HOST),
+        reqid: 11,
+    });
+    let opts = EndpointOptions {
+        bgp: false,
+        static_route: true,
+    };
+    let cloud = StrongswanEndpoint::start_with(&s2s, Side::Cloud, &cfg, &opts)?;
+    let mut vpngw = Vpngw::start_text(s2s.customer_gw(), &text)?;
+    vpngw.wait_status("two CHILD SAs on tunnel1", UP, |s| {
+        s.tunnel("tunnel1")
+            .is_some_and(|t| t.state == "UP" && t.child_sas.len() == 2)
+    })?;
+    let sas = cloud.charon.list_sas()?;
+    let ike = find_up(&sas, "tunnel1").ok_or_else(|| anyhow::anyhow!("no IKE SA"))?;
+    anyhow::ensure!(
+        ike.installed_children().count() == 2,
+        "strongSwan has both children in one IKE SA:\n{}",
+        summary(&sas)
+    );
+    // Traffic through each: VPC host -> IDC host on the requested one, VPC host ->
+    // customer gateway LAN address on the 0.0.0.0/0 one.
+    let (extra_in0, extra_out0, ..) = child_packets(&sas, EXTRA)?;
+    ping_vpc_to(&s2s, plan::IDC_HOST)?;
+    let sas = cloud.charon.list_sas()?;
+    let (extra_in1, extra_out1, ..) = child_packets(&sas, EXTRA)?;
+    anyhow::ensure!(
+        extra_out1 >= extra_out0 + 10 && extra_in1 >= extra_in0 + 10,
+        "pings did not use {EXTRA}: out {extra_out0}->{extra_out1}, in {extra_in0}->{extra_in1}"
+    );
+    let (main_in1, ..) = child_packets(&sas, "tunnel1")?;
+    ping_vpc_to(&s2s, plan::CUSTOMER_GW_LAN)?;
+    let sas = cloud.charon.list_sas()?;
+    let (main_in2, ..) = child_packets(&sas, "tunnel1")?;
+    anyhow::ensure!(
+        main_in2 >= main_in1 + 10,
+        "replies did not use the 0.0.0.0/0 SA: in {main_in1}->{main_in2}"
+    );
     Ok(())
 }

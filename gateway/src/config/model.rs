@@ -86,6 +86,16 @@ pub struct Tunnel {
     /// Make-before-break reauthentication interval (a fresh IKE_SA_INIT + IKE_AUTH);
     /// `None`: only rekeys.
     pub reauth_time: Option<std::time::Duration>,
+    /// CHILD SAs beside the first one that we request (CREATE_CHILD_SA) whenever the
+    /// tunnel comes UP; a reauthentication requests them again on the new IKE SA.
+    pub children: Vec<ChildSelectors>,
+}
+
+/// The traffic selectors of one CHILD SA we request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildSelectors {
+    pub local_ts: Vec<IpNet>,
+    pub remote_ts: Vec<IpNet>,
 }
 
 /// Rekey (soft) and expiry (hard) times of an SA; soft < hard.

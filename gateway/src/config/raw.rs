@@ -65,6 +65,16 @@ pub struct RawTunnel {
     pub additional_child_sas: Option<bool>,
     /// Reauthenticate the IKE SA this long after it was authenticated; off if absent.
     pub reauth_time: Option<String>,
+    /// Further CHILD SAs we request ourselves once the IKE SA is up.
+    pub children: Option<Vec<RawChild>>,
+}
+
+/// One `[[connections.tunnels.children]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChild {
+    pub local_ts: Option<Vec<String>>,
+    pub remote_ts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

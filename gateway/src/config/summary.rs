@@ -87,6 +87,14 @@ impl Config {
                         "refused"
                     },
                 );
+                for c in &t.children {
+                    let _ = writeln!(
+                        out,
+                        "    child [{}] <-> [{}] (requested by us)",
+                        ts(&c.local_ts),
+                        ts(&c.remote_ts),
+                    );
+                }
                 if let Some(r) = t.reauth_time {
                     let _ = writeln!(
                         out,

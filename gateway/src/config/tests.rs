@@ -741,3 +741,58 @@ fn workers_default_to_one_per_core_and_are_bounded() {
     assert_eq!(parse(&text).unwrap().workers, 4);
     refused(&format!("workers = 1000\n{GOOD}"), "workers", "at most 256");
 }
+
+#[test]
+fn children_we_request_default_to_the_tunnels_selectors_and_must_differ() {
+    let tun2 = "[[connections.tunnels]]\nname = \"tun2\"";
+    let kids = |tables: &str| with(tun2, &format!("{tables}\n{tun2}"));
+    assert!(parse(GOOD).unwrap().connections[0].tunnels[0]
+        .children
+        .is_empty());
+    let c = parse(&kids(
+        "[[connections.tunnels.children]]\nremote_ts = [\"10.2.0.0/24\"]\n\
+         [[connections.tunnels.children]]\nlocal_ts = [\"10.1.0.0/24\"]\nremote_ts = [\"10.3.0.0/24\"]\n",
+    ))
+    .unwrap();
+    let t = &c.connections[0].tunnels[0];
+    assert_eq!(t.children.len(), 2);
+    assert_eq!(
+        t.children[0].local_ts, t.local_ts,
+        "defaults to the tunnel's"
+    );
+    assert_eq!(t.children[0].remote_ts[0].to_string(), "10.2.0.0/24");
+    assert_eq!(t.children[1].local_ts[0].to_string(), "10.1.0.0/24");
+    assert!(c.connections[0].tunnels[1].children.is_empty());
+    assert!(c
+        .summary()
+        .contains("child [10.1.0.0/24] <-> [10.3.0.0/24] (requested by us)"));
+    let p = "connections[0].tunnels[0].children";
+    refused(
+        &kids("[[connections.tunnels.children]]\n"),
+        &format!("{p}[0]"),
+        "set local_ts and/or remote_ts",
+    );
+    refused(
+        &kids("[[connections.tunnels.children]]\nremote_ts = [\"0.0.0.0/0\", \"::/0\"]\n"),
+        &format!("{p}[0]"),
+        "first CHILD SA",
+    );
+    refused(
+        &kids(
+            "[[connections.tunnels.children]]\nremote_ts = [\"10.2.0.0/24\"]\n\
+             [[connections.tunnels.children]]\nremote_ts = [\"10.2.0.0/24\"]\n",
+        ),
+        &format!("{p}[1]"),
+        "an earlier child",
+    );
+    refused(
+        &kids("[[connections.tunnels.children]]\nremote_ts = [\"10.2.0.1/24\"]\n"),
+        &format!("{p}[0].remote_ts"),
+        "host bits",
+    );
+    refused(
+        &kids("[[connections.tunnels.children]]\nremote = [\"10.2.0.0/24\"]\n"),
+        &format!("{p}[0].remote"),
+        "unknown field",
+    );
+}

@@ -6,10 +6,11 @@ use super::status::{Request, Response, RouteStatus, Routes, Status, TunnelAction
 use super::tunnels::{Transition, TunnelCtl};
 use crate::bgp_speaker::{BgpRouteChange, BgpRouteTable, BgpSpeaker, KernelEdit, SessionSpec};
 use crate::config::{Config, SelectionMode};
-use crate::dataplane::{IkeDatagram, Shared};
+use crate::dataplane::{counters, IkeDatagram, Shared};
 use crate::routing::{Rib, TunnelId};
 use crate::sys::{RouteManager, SysError};
 use esp::udp_encap::NAT_KEEPALIVE;
+use ike::sa::unknown_spi::{self, InvalidSpiBudget};
 use ipnet::IpNet;
 use rand_core::OsRng;
 use std::collections::BTreeMap;
@@ -34,6 +35,8 @@ pub struct Daemon {
     /// One eBGP session per UP tunnel of a connection with a `bgp` section.
     bgp: Option<BgpSpeaker>,
     bgp_routes: BgpRouteTable,
+    /// INVALID_IKE_SPI answers to IKE from addresses no tunnel has: one budget for all.
+    unknown_peer_budget: InvalidSpiBudget,
 }
 
 impl Daemon {
@@ -56,6 +59,7 @@ impl Daemon {
             tun_index,
             bgp: None,
             bgp_routes: BgpRouteTable::new(),
+            unknown_peer_budget: InvalidSpiBudget::default(),
         }
     }
 
@@ -186,7 +190,7 @@ impl Daemon {
             .iter_mut()
             .find(|t| t.cfg.local_address == dg.local.ip() && t.cfg.peer == dg.remote.ip())
         else {
-            tracing::debug!(local = %dg.local, remote = %dg.remote, "IKE from an unknown peer dropped");
+            self.on_unknown_peer(now, dg);
             return;
         };
         if t.disabled && is_init_request(&dg.bytes, dg.local.port()) {
@@ -194,6 +198,27 @@ impl Daemon {
             return;
         }
         t.handle_datagram(now, dg.local, dg.remote, &dg.bytes);
+    }
+
+    /// IKE from an address no tunnel has: a protected request (the sender may hold an IKE
+    /// SA we forgot, e.g. after a config change) gets an unprotected INVALID_IKE_SPI,
+    /// within a global per-second budget; nothing else is answered, no state is kept.
+    fn on_unknown_peer(&mut self, now: Instant, dg: &IkeDatagram) {
+        let c = &self.shared.counters;
+        counters::bump(&c.ike_unknown_peer);
+        let Some(bytes) = unknown_spi::reply_to_datagram(dg.local, &dg.bytes) else {
+            tracing::debug!(local = %dg.local, remote = %dg.remote, "IKE from an unknown peer dropped");
+            return;
+        };
+        if !self.unknown_peer_budget.take(now) {
+            return;
+        }
+        match self.shared.sockets.send(dg.local, dg.remote, &bytes) {
+            Ok(_) => counters::bump(&c.ike_unknown_peer_invalid_spi),
+            Err(e) => {
+                tracing::debug!(remote = %dg.remote, error = %e, "INVALID_IKE_SPI send failed")
+            }
+        }
     }
 
     /// Rekeys the CHILD SAs whose lifetime limits the dataplane reported.

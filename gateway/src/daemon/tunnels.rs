@@ -2,6 +2,7 @@
 //! state for `vpngw status`.
 
 use super::clock::unix_now;
+use super::ike_config::selector;
 use super::status::{ChildStatus, IkeStatus, TunnelStatus};
 use crate::config;
 use crate::dataplane::Selected;
@@ -164,6 +165,8 @@ impl TunnelCtl {
                     self.reason = None;
                     tracing::info!(tunnel = %self.cfg.name, peer = %self.cfg.peer, "tunnel UP");
                     transition = Some(Transition::Up);
+                    // Their requests join the actions drained by this loop.
+                    self.request_children();
                 }
                 Action::Down(why) => {
                     self.up = false;
@@ -176,6 +179,19 @@ impl TunnelCtl {
             }
         }
         transition
+    }
+
+    /// Requests the configured further CHILD SAs on the IKE SA that just came up. (A
+    /// reauthentication carries the CHILD SAs over itself, without a DOWN/UP.)
+    fn request_children(&mut self) {
+        let now = Instant::now();
+        for c in &self.cfg.children {
+            let local = c.local_ts.iter().map(selector).collect();
+            let remote = c.remote_ts.iter().map(selector).collect();
+            if let Err(e) = self.ike.create_child(now, local, remote, &mut OsRng) {
+                tracing::warn!(tunnel = %self.cfg.name, error = %e, "requesting a further CHILD SA failed");
+            }
+        }
     }
 
     fn install(&mut self, shared: &Shared, sa: &ChildSaInstall) {
@@ -218,6 +234,9 @@ impl TunnelCtl {
             .udp_encap
             .map(|(_, remote)| remote)
             .unwrap_or_else(|| SocketAddr::new(self.cfg.peer, 4500));
+        shared
+            .policy
+            .set(sa.inbound.spi, &sa.local_ts, &sa.remote_ts);
         shared.sas.insert(inbound.clone());
         self.path.peer.store(Some(Arc::new(peer)));
         tracing::info!(tunnel = %name, spi_in = format_args!("{:08x}", sa.inbound.spi),
@@ -272,6 +291,7 @@ impl TunnelCtl {
 
     fn remove(&mut self, shared: &Shared, inbound_spi: u32, outbound_spi: u32) {
         shared.sas.remove(inbound_spi);
+        shared.policy.remove(inbound_spi);
         let Some(i) = self
             .children
             .iter()
@@ -333,6 +353,7 @@ impl TunnelCtl {
         self.path.selected.store(None);
         for c in std::mem::take(&mut self.children) {
             shared.sas.remove(c.inbound.spi());
+            shared.policy.remove(c.inbound.spi());
             self.retire(&c);
         }
     }

@@ -184,7 +184,11 @@ fn esp_in(shared: &Shared, packet: &mut [u8], out: &mut TunOut) {
                 });
             }
             if let Some(inner) = packet.get(d.inner) {
-                out.push(shared, inner);
+                if shared.policy.allows(spi, inner) {
+                    out.push(shared, inner);
+                } else {
+                    bump(&shared.counters.ts_dropped);
+                }
             }
         }
         // Counted per SA (or by the table for unknown SPIs); the totals here.

@@ -9,9 +9,10 @@
 //! hot path takes a lock shared by all of them (sequence numbers and replay windows are
 //! atomics, see `esp`).
 
-mod counters;
+pub mod counters;
 mod inbound;
 mod outbound;
+mod policy;
 mod sa_events;
 mod sockets;
 mod tunnel;
@@ -19,6 +20,7 @@ mod udp_io;
 mod wake;
 
 pub use counters::{Counters, CountersSnapshot};
+pub use policy::InboundPolicy;
 pub use sa_events::{SaEvent, SaEvents};
 pub use sockets::{IkeDatagram, UnderlaySockets};
 pub use tunnel::{Selected, TunnelPath};
@@ -36,6 +38,8 @@ pub struct Shared {
     pub tun: Tun,
     pub sockets: UnderlaySockets,
     pub sas: SaTable,
+    /// Traffic selectors of the narrow inbound SAs (RFC 4301 inbound check).
+    pub policy: InboundPolicy,
     pub routing: RoutingTable,
     /// Indexed by `TunnelId`.
     pub tunnels: Vec<Arc<TunnelPath>>,
@@ -68,6 +72,7 @@ impl Shared {
             tun,
             sockets,
             sas: SaTable::new(),
+            policy: InboundPolicy::default(),
             routing,
             tunnels,
             counters: Counters::default(),

@@ -72,7 +72,7 @@ impl TunnelPath {
 
 /// What traffic selectors look at in an inner packet.
 #[derive(Debug, PartialEq, Eq)]
-struct Flow {
+pub(super) struct Flow {
     src: IpAddr,
     dst: IpAddr,
     proto: u8,
@@ -81,7 +81,7 @@ struct Flow {
 }
 
 impl Flow {
-    fn of(p: &[u8]) -> Option<Flow> {
+    pub(super) fn of(p: &[u8]) -> Option<Flow> {
         let (src, dst, proto, l4) = match p.first()? >> 4 {
             4 => {
                 let ihl = usize::from(p.first()? & 0x0f) * 4;
@@ -124,7 +124,8 @@ impl Flow {
         })
     }
 
-    fn covered(&self, local: &[TrafficSelector], remote: &[TrafficSelector]) -> bool {
+    /// Source inside `local`, destination inside `remote`.
+    pub(super) fn covered(&self, local: &[TrafficSelector], remote: &[TrafficSelector]) -> bool {
         let fits = |ts: &TrafficSelector, addr: IpAddr, port: Option<u16>| {
             let all_ports = ts.start_port == 0 && ts.end_port == 65535;
             ts.start.is_ipv4() == addr.is_ipv4()

@@ -150,6 +150,8 @@ pub(crate) enum Outcome {
     Dead,
     /// IKE_SA_INIT must be started again with this group (INVALID_KE_PAYLOAD).
     RetryWithGroup(crate::crypto::DhGroup),
+    /// A retransmitted request, answered with the cached response.
+    Retransmission,
 }
 
 impl std::fmt::Debug for Outcome {
@@ -162,6 +164,7 @@ impl std::fmt::Debug for Outcome {
             Outcome::Rekeyed { .. } => f.write_str("Rekeyed"),
             Outcome::Dead => f.write_str("Dead"),
             Outcome::RetryWithGroup(g) => write!(f, "RetryWithGroup({g:?})"),
+            Outcome::Retransmission => f.write_str("Retransmission"),
         }
     }
 }

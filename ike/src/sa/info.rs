@@ -62,7 +62,7 @@ impl IkeSa {
             self.on_response(ctx, &h, &payloads)
         } else {
             if !self.accept_request(ctx, h.message_id)? {
-                return Ok(Outcome::Nothing);
+                return Ok(Outcome::Retransmission);
             }
             match payloads {
                 Ok(p) => self.on_request(ctx, &h, &p),

@@ -14,6 +14,7 @@ mod init;
 mod rekey_ike;
 #[cfg(test)]
 mod replay_tests;
+pub mod unknown_spi;
 mod util;
 
 pub use action::{Action, ChildSaInstall, DirectionKeys, DownReason};
@@ -47,8 +48,6 @@ use std::time::Instant;
 
 /// Half-open and in-progress SAs kept at most; the oldest is dropped beyond this.
 const MAX_NEGOTIATING: usize = 256;
-/// INVALID_IKE_SPI notifications sent per second at most (RFC 7296 2.21.4: rate-limited).
-const INVALID_SPI_PER_SEC: u32 = 10;
 
 /// Counters of dropped or refused datagrams, by cause.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -81,8 +80,7 @@ pub struct Tunnel {
     /// The group the responder asked for with INVALID_KE_PAYLOAD.
     group: Option<DhGroup>,
     stats: Stats,
-    /// Start of the current second and INVALID_IKE_SPI notifications sent in it.
-    invalid_spi_budget: (Instant, u32),
+    invalid_spi_budget: unknown_spi::InvalidSpiBudget,
 }
 
 impl std::fmt::Debug for Tunnel {
@@ -117,7 +115,7 @@ impl Tunnel {
             admin_down: false,
             group: None,
             stats: Stats::default(),
-            invalid_spi_budget: (now, 0),
+            invalid_spi_budget: unknown_spi::InvalidSpiBudget::default(),
         })
     }
 
@@ -386,6 +384,9 @@ impl Tunnel {
                 .map(|_| Outcome::Nothing);
         }
         let down = ctx.down;
+        if matches!(result, Ok(Outcome::Retransmission)) {
+            self.stats.retransmits_answered += 1;
+        }
         let (outcome, err) = match result {
             Ok(o) => (o, None),
             Err(e) => (Outcome::Nothing, Some(e)),
@@ -426,9 +427,7 @@ impl Tunnel {
     }
 
     /// A protected request for an IKE SA we do not know (the peer may not know we lost
-    /// it) gets an unprotected INVALID_IKE_SPI notification with its SPIs and message ID
-    /// (RFC 7296 2.21.4), a limited number per second. Responses are never answered,
-    /// and no state is created.
+    /// it) gets an unprotected INVALID_IKE_SPI notification, see [`unknown_spi`].
     fn answer_unknown_spi(
         &mut self,
         now: Instant,
@@ -436,31 +435,12 @@ impl Tunnel {
         remote: SocketAddr,
         h: &Header,
     ) {
-        use crate::wire::{notify as nt, Notify, Payload, PayloadType, FLAG_RESPONSE};
-        let protected = h.next_payload == PayloadType::SK || h.next_payload == PayloadType::SKF;
-        if h.is_response() || !protected || h.exchange == ExchangeType::IkeSaInit {
+        let Some(bytes) = unknown_spi::reply(local, h) else {
             return;
-        }
-        let (start, sent) = &mut self.invalid_spi_budget;
-        if now >= *start + std::time::Duration::from_secs(1) {
-            (*start, *sent) = (now, 0);
-        }
-        if *sent >= INVALID_SPI_PER_SEC {
-            return;
-        }
-        *sent += 1;
-        let mut header = *h;
-        header.exchange = ExchangeType::Informational;
-        header.flags = FLAG_RESPONSE;
-        let msg = Message {
-            header,
-            payloads: vec![Payload::Notify(Notify::new(nt::INVALID_IKE_SPI, vec![]))],
         };
-        let mut bytes = Vec::new();
-        if local.port() == NAT_T_PORT {
-            bytes.extend_from_slice(&NON_ESP_MARKER);
+        if !self.invalid_spi_budget.take(now) {
+            return;
         }
-        bytes.extend_from_slice(&msg.encode());
         self.actions.push_back(Action::Send {
             local,
             remote,

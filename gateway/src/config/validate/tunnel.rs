@@ -2,10 +2,10 @@
 
 use super::{values, Ctx};
 use crate::config::model::{
-    defaults, Dpd, DpdAction, Identity, InnerAddress, Lifetime, StartAction, Tunnel,
+    defaults, ChildSelectors, Dpd, DpdAction, Identity, InnerAddress, Lifetime, StartAction, Tunnel,
 };
 use crate::config::proposals::{self, ProposalList};
-use crate::config::raw::{RawDpd, RawLifetime, RawTunnel};
+use crate::config::raw::{RawChild, RawDpd, RawLifetime, RawTunnel};
 use crate::config::secret::Secret;
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -107,6 +107,10 @@ pub fn tunnel(
     let mtu = mtu(ctx, &format!("{p}.mtu"), raw.mtu, inner);
     let local_ts = selectors(ctx, &format!("{p}.local_ts"), raw.local_ts);
     let remote_ts = selectors(ctx, &format!("{p}.remote_ts"), raw.remote_ts);
+    let children = match (&local_ts, &remote_ts) {
+        (Some(l), Some(r)) => children(ctx, p, raw.children, l, r),
+        _ => None,
+    };
     let reauth_time = match raw.reauth_time.as_deref() {
         None => Some(None),
         Some(s) => ctx
@@ -134,7 +138,67 @@ pub fn tunnel(
         remote_ts: remote_ts?,
         additional_child_sas: raw.additional_child_sas.unwrap_or(true),
         reauth_time: reauth_time?,
+        children: children?,
     })
+}
+
+/// CHILD SAs a tunnel requests itself.
+const MAX_CHILDREN: usize = 16;
+
+/// `children`: each list defaults to the tunnel's own; each pair must differ from the
+/// tunnel's (its first CHILD SA) and from the others.
+fn children(
+    ctx: &mut Ctx,
+    p: &str,
+    raw: Option<Vec<RawChild>>,
+    local_ts: &[IpNet],
+    remote_ts: &[IpNet],
+) -> Option<Vec<ChildSelectors>> {
+    let raw = raw.unwrap_or_default();
+    if raw.len() > MAX_CHILDREN {
+        return ctx.fail(
+            &format!("{p}.children"),
+            format!("{} entries: at most {MAX_CHILDREN}", raw.len()),
+        );
+    }
+    let mut out: Vec<ChildSelectors> = Vec::new();
+    let mut ok = true;
+    for (i, c) in raw.into_iter().enumerate() {
+        let q = format!("{p}.children[{i}]");
+        if c.local_ts.is_none() && c.remote_ts.is_none() {
+            ctx.bad(
+                &q,
+                "set local_ts and/or remote_ts (the other defaults to the tunnel's)",
+            );
+            ok = false;
+            continue;
+        }
+        let mut list = |key: &str, raw: Option<Vec<String>>, default: &[IpNet]| match raw {
+            None => Some(default.to_vec()),
+            some => selectors(ctx, &format!("{q}.{key}"), some),
+        };
+        let (Some(l), Some(r)) = (
+            list("local_ts", c.local_ts, local_ts),
+            list("remote_ts", c.remote_ts, remote_ts),
+        ) else {
+            ok = false;
+            continue;
+        };
+        let child = ChildSelectors {
+            local_ts: l,
+            remote_ts: r,
+        };
+        if child.local_ts == local_ts && child.remote_ts == remote_ts {
+            ctx.bad(&q, "the same selectors as the tunnel's first CHILD SA");
+            ok = false;
+        } else if out.contains(&child) {
+            ctx.bad(&q, "the same selectors as an earlier child");
+            ok = false;
+        } else {
+            out.push(child);
+        }
+    }
+    ok.then_some(out)
 }
 
 /// A traffic selector list: CIDR prefixes, at least one; default 0.0.0.0/0 and ::/0.
