@@ -5,7 +5,7 @@ use super::clock::unix_now;
 use super::ike_config::selector;
 use super::status::{ChildStatus, IkeStatus, TunnelStatus};
 use crate::config;
-use crate::dataplane::Selected;
+use crate::dataplane::{selectors_cover_all, Selected};
 use crate::dataplane::{Shared, TunnelPath};
 use crate::routing::TunnelId;
 use esp::{
@@ -274,6 +274,11 @@ impl TunnelCtl {
             .unwrap_or(0);
         self.path
             .set_outbound(groups.get(default).map(|g| g.outbound.clone()));
+        let narrow_default = groups
+            .get(default)
+            .filter(|g| !(selectors_cover_all(&g.local_ts) && selectors_cover_all(&g.remote_ts)))
+            .map(|g| Arc::new((g.local_ts.clone(), g.remote_ts.clone())));
+        self.path.default_ts.store(narrow_default);
         let others: Vec<Selected> = groups
             .iter()
             .enumerate()
@@ -351,6 +356,7 @@ impl TunnelCtl {
     pub fn clear_sas(&mut self, shared: &Shared) {
         self.path.set_outbound(None);
         self.path.selected.store(None);
+        self.path.default_ts.store(None);
         for c in std::mem::take(&mut self.children) {
             shared.sas.remove(c.inbound.spi());
             shared.policy.remove(c.inbound.spi());

@@ -23,6 +23,7 @@ macro_rules! counters {
 counters! {
     no_route: "TUN packets whose destination no UP tunnel carries",
     no_sa: "TUN packets routed to a tunnel without an outbound SA",
+    ts_dropped_out: "TUN packets outside the traffic selectors of every CHILD SA of their tunnel",
     encap_failed: "packets the outbound SA refused (expired, not IP)",
     too_big: "packets answered with ICMP fragmentation needed / packet too big",
     fragmented: "inner IPv4 packets fragmented to fit the tunnel MTU",

@@ -20,7 +20,7 @@ mod udp_io;
 mod wake;
 
 pub use counters::{Counters, CountersSnapshot};
-pub use policy::InboundPolicy;
+pub use policy::{is_any as selectors_cover_all, InboundPolicy};
 pub use sa_events::{SaEvent, SaEvents};
 pub use sockets::{IkeDatagram, UnderlaySockets};
 pub use tunnel::{Selected, TunnelPath};

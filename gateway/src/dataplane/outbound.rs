@@ -225,10 +225,13 @@ fn encap(
     index: usize,
 ) -> Option<Pending> {
     let c = &shared.counters;
-    let sa = tunnel.outbound_for(
+    let Ok(sa) = tunnel.outbound_for(
         buf.get(MAX_HEADROOM..MAX_HEADROOM + len)
             .unwrap_or_default(),
-    );
+    ) else {
+        bump(&c.ts_dropped_out);
+        return None;
+    };
     let (Some(sa), Some(peer)) = (sa.as_ref(), tunnel.peer.load().as_deref().copied()) else {
         bump(&c.no_sa);
         return None;

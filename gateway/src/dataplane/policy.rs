@@ -72,7 +72,7 @@ impl InboundPolicy {
 }
 
 /// Whether the selectors cover every address of both families, all protocols and ports.
-fn is_any(list: &[TrafficSelector]) -> bool {
+pub fn is_any(list: &[TrafficSelector]) -> bool {
     [false, true]
         .iter()
         .all(|&v6| list.contains(&TrafficSelector::any(v6)))

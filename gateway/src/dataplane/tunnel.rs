@@ -35,7 +35,14 @@ pub struct TunnelPath {
     /// Further CHILD SAs by traffic selectors, tried before `outbound`; empty (`None`)
     /// with one CHILD SA, so the common path is one extra atomic load.
     pub selected: ArcSwapOption<Vec<Selected>>,
+    /// The default CHILD SA's (local, remote) selectors when narrower than any/any: packets
+    /// outside them are not sent (RFC 4301 outbound policy). `None` for the usual 0/0 tunnel.
+    pub default_ts: ArcSwapOption<(Vec<TrafficSelector>, Vec<TrafficSelector>)>,
 }
+
+/// The packet lies outside the traffic selectors of every CHILD SA of the tunnel.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OutsideSelectors;
 
 impl TunnelPath {
     pub fn new(name: &str, local: IpAddr, mtu: u16, mss_clamp: bool, icmp_source: IpAddr) -> Self {
@@ -48,21 +55,33 @@ impl TunnelPath {
             icmp_source,
             outbound: ArcSwapOption::empty(),
             selected: ArcSwapOption::empty(),
+            default_ts: ArcSwapOption::empty(),
         }
     }
 
     /// The SA for this inner packet: the first CHILD SA whose selectors cover it, else
-    /// the default one.
-    pub fn outbound_for(&self, packet: &[u8]) -> Guard<Option<Arc<OutboundSa>>> {
+    /// the default one if its selectors cover it (or are any/any).
+    pub fn outbound_for(
+        &self,
+        packet: &[u8],
+    ) -> Result<Guard<Option<Arc<OutboundSa>>>, OutsideSelectors> {
         let selected = self.selected.load();
-        if let Some(list) = selected.as_deref() {
-            if let Some(f) = Flow::of(packet) {
-                if let Some(s) = list.iter().find(|s| f.covered(&s.local_ts, &s.remote_ts)) {
-                    return Guard::from_inner(Some(s.sa.clone()));
-                }
+        let default_ts = self.default_ts.load();
+        if selected.is_none() && default_ts.is_none() {
+            return Ok(self.outbound.load());
+        }
+        let flow = Flow::of(packet);
+        if let (Some(list), Some(f)) = (selected.as_deref(), flow.as_ref()) {
+            if let Some(s) = list.iter().find(|s| f.covered(&s.local_ts, &s.remote_ts)) {
+                return Ok(Guard::from_inner(Some(s.sa.clone())));
             }
         }
-        self.outbound.load()
+        match default_ts.as_deref() {
+            Some((local, remote)) if !flow.is_some_and(|f| f.covered(local, remote)) => {
+                Err(OutsideSelectors)
+            }
+            _ => Ok(self.outbound.load()),
+        }
     }
 
     pub fn set_outbound(&self, sa: Option<Arc<OutboundSa>>) {
@@ -194,5 +213,32 @@ mod tests {
         let mut p = v4([10, 1, 0, 5], [10, 2, 0, 9], 17, (5000, 53));
         p[7] = 1;
         assert_eq!(Flow::of(&p).unwrap().ports, None);
+    }
+
+    #[test]
+    fn a_narrow_default_sa_refuses_packets_outside_its_selectors() {
+        let path = TunnelPath::new(
+            "t",
+            "192.0.2.1".parse().unwrap(),
+            1400,
+            false,
+            "169.254.0.1".parse().unwrap(),
+        );
+        let inside = v4([10, 1, 0, 5], [10, 2, 0, 9], 17, (5000, 53));
+        let outside = v4([10, 1, 0, 5], [10, 9, 0, 9], 17, (5000, 53));
+        // any/any (no default_ts): everything goes to the default SA, garbage included.
+        assert!(path.outbound_for(&outside).is_ok());
+        assert!(path.outbound_for(&[0xff; 8]).is_ok());
+        path.default_ts.store(Some(Arc::new((
+            vec![ts("10.1.0.0", "10.1.255.255")],
+            vec![ts("10.2.0.0", "10.2.0.255")],
+        ))));
+        assert!(path.outbound_for(&inside).is_ok());
+        assert_eq!(path.outbound_for(&outside).err(), Some(OutsideSelectors));
+        assert_eq!(
+            path.outbound_for(&[0xff; 8]).err(),
+            Some(OutsideSelectors),
+            "no flow, no match"
+        );
     }
 }
