@@ -48,7 +48,7 @@ counters! {
     udp_gso_sends: "of udp_sends: sends with UDP GSO",
     udp_recvs: "recvmmsg calls that returned data",
     udp_datagrams_in: "datagrams received (after splitting GRO receives)",
-    tun_writes: "TUN write batches (packets coalesced by GRO inside)",
+    tun_writes: "TUN writes (one packet or one coalesced TCP super-packet each)",
     tun_packets_out: "decrypted packets handed to the TUN device",
 }
 

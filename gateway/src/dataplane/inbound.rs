@@ -2,10 +2,11 @@
 //!
 //! One thread per socket. `recvmmsg` takes what is queued (with UDP GRO several ESP
 //! datagrams of the peer arrive in one buffer); each datagram is decrypted in place and
-//! its inner packet copied once into a TUN buffer; the batch is written with GRO, so the
-//! TCP segments of one flow reach the kernel as one super-packet.
+//! its inner packet copied once into a TUN buffer, where consecutive TCP segments of one
+//! flow are coalesced in place (see `gro`), so they reach the kernel as one super-packet.
 
 use super::counters::{add, bump};
+use super::gro::Coalescer;
 use super::sockets::{IkeDatagram, NAT_T_PORT};
 use super::udp_io::{enable_gro, RecvBatch, RECV_BATCH};
 use super::{SaEvent, Shared};
@@ -15,53 +16,47 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use tokio::sync::mpsc::UnboundedSender;
-use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
 
-/// Decrypted packets per TUN write batch.
+// The coalescer writes the header the device expects.
+const _: () = assert!(super::gro::VNET_HDR_LEN == tun_rs::VIRTIO_NET_HDR_LEN);
+
+/// Decrypted packets (buffers) per TUN write batch.
 const TUN_BATCH: usize = 128;
-/// Each TUN buffer can grow to a coalesced 64 KiB super-packet without reallocating.
-const TUN_BUF: usize = VIRTIO_NET_HDR_LEN + 65535;
 
 /// Decrypted packets waiting for the TUN device.
 struct TunOut {
-    bufs: Vec<Vec<u8>>,
-    used: usize,
-    gro: GROTable,
+    gro: Coalescer,
     queue: usize,
 }
 
 impl TunOut {
     fn push(&mut self, shared: &Shared, inner: &[u8]) {
-        if self.used == self.bufs.len() {
+        if self.gro.push(inner) {
+            return;
+        }
+        if self.gro.is_full() {
             self.flush(shared);
+            if self.gro.push(inner) {
+                return;
+            }
         }
-        if let Some(b) = self.bufs.get_mut(self.used) {
-            b.clear();
-            b.resize(VIRTIO_NET_HDR_LEN, 0);
-            b.extend_from_slice(inner);
-            self.used += 1;
-        }
+        bump(&shared.counters.tun_write_errors);
     }
 
     fn flush(&mut self, shared: &Shared) {
         let c = &shared.counters;
-        let Some(batch) = self.bufs.get_mut(..self.used) else {
-            return;
-        };
-        if batch.is_empty() {
+        let packets = self.gro.packets();
+        if packets == 0 {
             return;
         }
-        add(&c.tun_packets_out, batch.len());
-        bump(&c.tun_writes);
-        if shared
-            .tun
-            .send_batch(self.queue, &mut self.gro, batch, VIRTIO_NET_HDR_LEN)
-            .is_err()
-        {
-            bump(&c.tun_write_errors);
-            bump(&c.send_errors);
+        add(&c.tun_packets_out, packets);
+        for buf in self.gro.finish() {
+            bump(&c.tun_writes);
+            if shared.tun.write_vnet(self.queue, buf).is_err() {
+                bump(&c.tun_write_errors);
+                bump(&c.send_errors);
+            }
         }
-        self.used = 0;
     }
 }
 
@@ -77,11 +72,7 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
     let queue = bound.worker.unwrap_or(0) % shared.tun.queues().max(1);
     let mut rx = RecvBatch::default();
     let mut out = TunOut {
-        bufs: (0..TUN_BATCH)
-            .map(|_| Vec::with_capacity(TUN_BUF))
-            .collect(),
-        used: 0,
-        gro: GROTable::default(),
+        gro: Coalescer::new(TUN_BATCH, shared.tun.offload()),
         queue,
     };
     let c = &shared.counters;

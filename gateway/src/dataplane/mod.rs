@@ -3,13 +3,14 @@
 //! routing table, each tunnel's outbound SA slot) and the shared inbound `SaTable`.
 //!
 //! Workers: one per TUN queue (read, split super-packets, encrypt, send in GSO runs) and
-//! one per underlay socket (receive in batches, decrypt, write to the TUN device with
-//! GRO). With N workers the TUN device has N queues and each local address N
-//! `SO_REUSEPORT` sockets on 4500, so the kernel spreads flows over cores; nothing on the
-//! hot path takes a lock shared by all of them (sequence numbers and replay windows are
+//! one per underlay socket (receive in batches, decrypt, coalesce TCP segments in place and
+//! write super-packets to the TUN device). With N workers the TUN device has N queues and
+//! each local address N `SO_REUSEPORT` sockets on 4500, so the kernel spreads flows over
+//! cores; nothing on the hot path takes a lock shared by all of them (sequence numbers and replay windows are
 //! atomics, see `esp`).
 
 pub mod counters;
+mod gro;
 mod inbound;
 mod outbound;
 mod policy;

@@ -2,7 +2,7 @@
 //!
 //! Opened with `IFF_VNET_HDR` and TSO/checksum offloads when the kernel allows: the kernel
 //! then hands us TCP super-packets of up to 64 KiB (split into MTU-sized segments by
-//! [`Tun::recv_batch`]) and takes coalesced ones from [`Tun::send_batch`] (GRO), which
+//! [`Tun::recv_batch`]) and takes coalesced ones from [`Tun::write_vnet`], which
 //! saves most per-packet syscalls. With `IFF_MULTI_QUEUE` each worker thread owns one
 //! queue (its own file descriptor); the kernel spreads flows over the queues.
 //! The queues are non-blocking: workers read until `EAGAIN`, then wait in `poll` together
@@ -14,7 +14,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
-pub use tun_rs::{GROTable, VIRTIO_NET_HDR_LEN};
+pub use tun_rs::VIRTIO_NET_HDR_LEN;
 
 #[derive(Debug, Clone)]
 pub struct TunConfig {
@@ -169,16 +169,21 @@ impl Tun {
         self.queue(q)?.recv_multiple(raw, bufs, sizes, offset)
     }
 
-    /// Writes the packets at `bufs[i][offset..]` (`offset >= VIRTIO_NET_HDR_LEN`), TCP and
-    /// UDP segments of one flow coalesced into super-packets when offloads are on.
-    pub fn send_batch(
-        &self,
-        q: usize,
-        gro: &mut GROTable,
-        bufs: &mut [Vec<u8>],
-        offset: usize,
-    ) -> io::Result<usize> {
-        self.queue(q)?.send_multiple(gro, bufs, offset)
+    /// Writes one packet preceded by its virtio-net header (`VIRTIO_NET_HDR_LEN` bytes,
+    /// which may describe a GSO super-packet). Without offloads the header must be all
+    /// zero and is left out.
+    pub fn write_vnet(&self, q: usize, buf: &[u8]) -> io::Result<usize> {
+        let dev = self.queue(q)?;
+        if self.vnet_hdr {
+            return dev.send(buf);
+        }
+        match buf.split_at_checked(VIRTIO_NET_HDR_LEN) {
+            Some((hdr, pkt)) if hdr.iter().all(|b| *b == 0) => dev.send(pkt),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "GSO packet for a TUN device without offloads",
+            )),
+        }
     }
 
     /// Waits up to `timeout` for one packet on queue 0 (checksums completed; a

@@ -1,0 +1,328 @@
+//! The coalescer against a reference: the kernel's view of each written buffer (a
+//! super-packet split again as TSO would) must be exactly the packets pushed, per flow in
+//! order.
+
+use super::*;
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Seg {
+    v6: bool,
+    sport: u16,
+    seq: u32,
+    flags: u8,
+    window: u16,
+    /// Timestamp option value (none when 0).
+    ts: u32,
+    id: u16,
+    df: bool,
+    payload: Vec<u8>,
+}
+
+fn tcp_checksum(ip: &[u8], v6: bool, l3: usize) -> u16 {
+    let addrs = if v6 { 8..40 } else { 12..20 };
+    let s = sum(&ip[addrs]) + 6 + (ip.len() - l3) as u64 + sum(&ip[l3..]);
+    !fold(s)
+}
+
+fn build(s: &Seg) -> Vec<u8> {
+    let opts: Vec<u8> = if s.ts != 0 {
+        let mut o = vec![1, 1, 8, 10];
+        o.extend_from_slice(&s.ts.to_be_bytes());
+        o.extend_from_slice(&7u32.to_be_bytes());
+        o
+    } else {
+        Vec::new()
+    };
+    let l4 = 20 + opts.len();
+    let mut p = Vec::new();
+    let l3 = if s.v6 {
+        p.extend_from_slice(&[0x60, 0, 0, 0]);
+        p.extend_from_slice(&((l4 + s.payload.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&[6, 64]);
+        p.extend_from_slice(&[0xfd; 16]);
+        p.extend_from_slice(&[0xfe; 16]);
+        40
+    } else {
+        p.extend_from_slice(&[0x45, 0]);
+        p.extend_from_slice(&((20 + l4 + s.payload.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&s.id.to_be_bytes());
+        p.extend_from_slice(&[if s.df { 0x40 } else { 0 }, 0, 64, 6, 0, 0]);
+        p.extend_from_slice(&[10, 0, 0, 1, 10, 0, 1, 1]);
+        20
+    };
+    p.extend_from_slice(&s.sport.to_be_bytes());
+    p.extend_from_slice(&5201u16.to_be_bytes());
+    p.extend_from_slice(&s.seq.to_be_bytes());
+    p.extend_from_slice(&1234u32.to_be_bytes());
+    p.extend_from_slice(&[((l4 / 4) as u8) << 4, s.flags]);
+    p.extend_from_slice(&s.window.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 0]);
+    p.extend_from_slice(&opts);
+    p.extend_from_slice(&s.payload);
+    if !s.v6 {
+        let c = !fold(sum(&p[..20]));
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+    let c = tcp_checksum(&p, s.v6, l3);
+    p[l3 + 16..l3 + 18].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+fn ne16(b: &[u8]) -> usize {
+    usize::from(u16::from_ne_bytes([b[0], b[1]]))
+}
+
+/// What the kernel makes of one written buffer: a GSO super-packet split as TSO would
+/// (full checksums, IPv4 IDs counting up, PSH/FIN on the last segment only).
+fn kernel_view(buf: &[u8]) -> Vec<Vec<u8>> {
+    let (hdr, ip) = buf.split_at(VNET_HDR_LEN);
+    if hdr[1] == 0 {
+        assert!(hdr.iter().all(|b| *b == 0), "non-GSO header not zero");
+        return vec![ip.to_vec()];
+    }
+    let v6 = hdr[1] == GSO_TCPV6;
+    assert!(v6 || hdr[1] == GSO_TCPV4);
+    assert_eq!(hdr[0], F_NEEDS_CSUM);
+    let l3 = if v6 { 40 } else { 20 };
+    assert_eq!(ne16(&hdr[6..8]), l3, "csum_start");
+    assert_eq!(ne16(&hdr[8..10]), TCP_CSUM_OFF, "csum_offset");
+    let l4 = usize::from(ip[l3 + 12] >> 4) * 4;
+    assert_eq!(ne16(&hdr[2..4]), l3 + l4, "hdr_len");
+    if v6 {
+        assert_eq!(
+            usize::from(u16::from_be_bytes([ip[4], ip[5]])) + 40,
+            ip.len()
+        );
+    } else {
+        assert_eq!(usize::from(u16::from_be_bytes([ip[2], ip[3]])), ip.len());
+        assert_eq!(fold(sum(&ip[..20])), 0xffff, "IPv4 header checksum");
+    }
+    // CHECKSUM_PARTIAL: completing the sum from csum_start gives a valid checksum.
+    let addrs = if v6 { 8..40 } else { 12..20 };
+    let pseudo = fold(sum(&ip[addrs]) + 6 + (ip.len() - l3) as u64);
+    assert_eq!(u16::from_be_bytes([ip[l3 + 16], ip[l3 + 17]]), pseudo);
+    let gso = ne16(&hdr[4..6]);
+    assert!(gso > 0);
+    let head = &ip[..l3 + l4];
+    let seq0 = u32::from_be_bytes([ip[l3 + 4], ip[l3 + 5], ip[l3 + 6], ip[l3 + 7]]);
+    let id0 = u16::from_be_bytes([ip[4], ip[5]]);
+    let chunks: Vec<&[u8]> = ip[l3 + l4..].chunks(gso).collect();
+    assert!(chunks.len() >= 2, "GSO header on a single segment");
+    let n = chunks.len();
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut p = head.to_vec();
+            p.extend_from_slice(c);
+            let off: usize = chunks[..i].iter().map(|c| c.len()).sum();
+            p[l3 + 4..l3 + 8].copy_from_slice(&seq0.wrapping_add(off as u32).to_be_bytes());
+            if i + 1 < n {
+                p[l3 + 13] &= !(TCP_PSH | 0x01);
+            }
+            if v6 {
+                let len = (p.len() - 40) as u16;
+                p[4..6].copy_from_slice(&len.to_be_bytes());
+            } else {
+                let len = p.len() as u16;
+                p[2..4].copy_from_slice(&len.to_be_bytes());
+                p[4..6].copy_from_slice(&id0.wrapping_add(i as u16).to_be_bytes());
+                p[10..12].fill(0);
+                let c = !fold(sum(&p[..20]));
+                p[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+            p[l3 + 16..l3 + 18].fill(0);
+            let c = tcp_checksum(&p, v6, l3);
+            p[l3 + 16..l3 + 18].copy_from_slice(&c.to_be_bytes());
+            p
+        })
+        .collect()
+}
+
+/// Flow of a packet for the per-flow comparison (all test flows differ in version or port).
+fn flow(p: &[u8]) -> (u8, Vec<u8>) {
+    let l3 = if p[0] >> 4 == 6 { 40 } else { 20 };
+    (p[0] >> 4, p.get(l3..l3 + 2).unwrap_or(&[]).to_vec())
+}
+
+fn per_flow(pkts: &[Vec<u8>]) -> std::collections::BTreeMap<(u8, Vec<u8>), Vec<Vec<u8>>> {
+    let mut m = std::collections::BTreeMap::<_, Vec<Vec<u8>>>::new();
+    for p in pkts {
+        m.entry(flow(p)).or_default().push(p.clone());
+    }
+    m
+}
+
+/// Pushes all packets (finishing when full) and returns the written buffers.
+fn run(c: &mut Coalescer, pkts: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for p in pkts {
+        if !c.push(p) {
+            assert!(c.is_full());
+            out.extend(c.finish().iter().cloned());
+            assert!(c.push(p));
+        }
+    }
+    out.extend(c.finish().iter().cloned());
+    out
+}
+
+fn bulk(v6: bool, n: usize, len: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            build(&Seg {
+                v6,
+                sport: 40000,
+                seq: 1_000 + (i * len) as u32,
+                flags: TCP_ACK,
+                window: 500,
+                ts: 99,
+                id: i as u16,
+                df: true,
+                payload: vec![i as u8; len],
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn bulk_segments_become_one_super_packet() {
+    for v6 in [false, true] {
+        let pkts = bulk(v6, 40, 1388);
+        let out = run(&mut Coalescer::new(8, true), &pkts);
+        assert_eq!(out.len(), 1, "v6={v6}");
+        assert_eq!(out[0][1], if v6 { GSO_TCPV6 } else { GSO_TCPV4 });
+        assert_eq!(ne16(&out[0][4..6]), 1388);
+        assert_eq!(kernel_view(&out[0]), pkts);
+    }
+}
+
+#[test]
+fn super_packet_stops_at_64k() {
+    let pkts = bulk(false, 60, 1400);
+    let out = run(&mut Coalescer::new(8, true), &pkts);
+    assert!(out.len() >= 2);
+    assert!(out.iter().all(|b| b.len() - VNET_HDR_LEN <= MAX_IP_LEN));
+    let seen: Vec<Vec<u8>> = out.iter().flat_map(|b| kernel_view(b)).collect();
+    assert_eq!(seen, pkts);
+}
+
+#[test]
+fn gap_psh_and_changed_window_split() {
+    let mut s = Seg {
+        v6: false,
+        sport: 1,
+        seq: 0,
+        flags: TCP_ACK,
+        window: 9,
+        ts: 0,
+        id: 0,
+        df: true,
+        payload: vec![1; 100],
+    };
+    let mut pkts = Vec::new();
+    for (seq, flags, window) in [
+        (0, TCP_ACK, 9),
+        (100, TCP_ACK, 9),
+        (300, TCP_ACK, 9), // gap
+        (400, TCP_ACK | TCP_PSH, 9),
+        (500, TCP_ACK, 9),  // after PSH
+        (600, TCP_ACK, 10), // window changed
+    ] {
+        s.seq = seq;
+        s.flags = flags;
+        s.window = window;
+        s.id = s.id.wrapping_add(1);
+        pkts.push(build(&s));
+    }
+    let out = run(&mut Coalescer::new(8, true), &pkts);
+    let segs: Vec<usize> = out.iter().map(|b| kernel_view(b).len()).collect();
+    assert_eq!(segs, vec![2, 2, 1, 1]);
+}
+
+#[test]
+fn without_offloads_nothing_coalesces() {
+    let pkts = bulk(false, 10, 1000);
+    let out = run(&mut Coalescer::new(4, false), &pkts);
+    assert_eq!(out.len(), 10);
+    assert!(out
+        .iter()
+        .all(|b| b[..VNET_HDR_LEN].iter().all(|x| *x == 0)));
+}
+
+#[test]
+fn odd_input_passes_through_unchanged() {
+    let mut c = Coalescer::new(4, true);
+    let junk = [
+        vec![],
+        vec![0x45],
+        vec![0x60; 39],
+        vec![0x45; 60],
+        vec![0xff; 1500],
+    ];
+    let out = run(&mut c, &junk);
+    let back: Vec<Vec<u8>> = out.iter().map(|b| b[VNET_HDR_LEN..].to_vec()).collect();
+    assert_eq!(back, junk);
+    assert!(!c.push(&vec![0x45; MAX_IP_LEN + 1]));
+}
+
+fn seg_strategy() -> impl Strategy<Value = (usize, u8, u8, bool, bool, usize)> {
+    (
+        0usize..4, // flow
+        prop_oneof![8 => Just(TCP_ACK), 1 => Just(TCP_ACK | TCP_PSH), 1 => Just(0x02u8), 1 => Just(TCP_ACK | 0x01)],
+        0u8..3,                         // payload class
+        proptest::bool::weighted(0.05), // sequence gap
+        proptest::bool::weighted(0.05), // window/ts change
+        0usize..1400,                   // odd length
+    )
+}
+
+proptest! {
+    #[test]
+    fn kernel_sees_exactly_what_was_pushed(
+        events in proptest::collection::vec(seg_strategy(), 1..300),
+        batch in 1usize..20,
+    ) {
+        // Flows: 0, 1 IPv4 (1 without DF), 2 IPv6, 3 UDP.
+        let mut state: Vec<Seg> = (0..3).map(|f| Seg {
+            v6: f == 2,
+            sport: 1000 + f as u16,
+            seq: u32::MAX - 5000,
+            flags: TCP_ACK,
+            window: 100,
+            ts: 5,
+            id: 65530,
+            df: f != 1,
+            payload: Vec::new(),
+        }).collect();
+        let mut pkts = Vec::new();
+        for (i, (f, flags, class, gap, change, odd)) in events.into_iter().enumerate() {
+            let Some(s) = state.get_mut(f) else {
+                let mut udp = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 1, 1];
+                udp.extend_from_slice(&[0, 53, 0, 53, 0, 8, 0, 0]);
+                pkts.push(udp);
+                continue;
+            };
+            s.flags = flags;
+            s.payload = match class {
+                0 | 1 => vec![i as u8; 1200],
+                _ => vec![i as u8; odd],
+            };
+            if gap {
+                s.seq = s.seq.wrapping_add(7);
+            }
+            if change {
+                s.window = s.window.wrapping_add(1);
+                s.ts = s.ts.wrapping_add(1) | 1;
+            }
+            pkts.push(build(s));
+            s.seq = s.seq.wrapping_add(s.payload.len() as u32);
+            s.id = s.id.wrapping_add(1);
+        }
+        let out = run(&mut Coalescer::new(batch, true), &pkts);
+        prop_assert!(out.len() <= pkts.len());
+        let seen: Vec<Vec<u8>> = out.iter().flat_map(|b| kernel_view(b)).collect();
+        prop_assert_eq!(per_flow(&seen), per_flow(&pkts));
+    }
+}
