@@ -115,6 +115,33 @@ fn idle_connect_active_cycle() {
     assert_eq!(s.state(), State::Connect);
 }
 
+/// After a failure the session sits in Idle for the idle hold; a connection from the peer
+/// in that time is taken at once (it used to be refused, and two vpngw speakers whose
+/// doubling idle holds alternated never met). An operator-stopped session still refuses.
+#[test]
+fn idle_after_a_failure_takes_the_peers_connection() {
+    let (mut s, t0) = open_sent();
+    s.handle_disconnected(t0);
+    assert_eq!(s.state(), State::Idle);
+    assert_eq!(s.poll_timeout(), Some(t0 + SECS(5)));
+    drain(&mut s);
+    let t1 = t0 + SECS(1);
+    s.handle_connected(t1).unwrap();
+    assert_eq!(s.state(), State::OpenSent);
+    assert!(matches!(sent(&mut s).as_slice(), [Message::Open(_)]));
+    assert!(
+        !drain(&mut s).contains(&SessionEvent::Connect),
+        "no second dial"
+    );
+    s.handle_bytes(t1, &cloud_open(90));
+    s.handle_bytes(t1, &keepalive());
+    assert_eq!(s.state(), State::Established);
+
+    s.stop(t1);
+    assert_eq!(s.state(), State::Idle);
+    assert_eq!(s.handle_connected(t1), Err(ConnectionRefused(State::Idle)));
+}
+
 #[test]
 fn passive_session_waits_for_the_peer() {
     let t0 = Instant::now();

@@ -96,6 +96,16 @@ impl Session {
                 self.handle_event(now, Event::TcpConnectionConfirmed);
                 Ok(())
             }
+            // The peer dials while we wait out the idle hold after a failure: take the
+            // connection (automatic start with passive TCP establishment, RFC 4271 8.1.1,
+            // event 5). Refusing it lets two speakers whose idle holds alternate and double
+            // never meet.
+            State::Idle if !self.admin_down => {
+                self.timers.stop(Timer::IdleHold);
+                self.set_state(State::Active);
+                self.handle_event(now, Event::TcpConnectionConfirmed);
+                Ok(())
+            }
             state => Err(ConnectionRefused(state)),
         }
     }
