@@ -299,7 +299,7 @@ fn render_connection(out: &mut String, t: &TunnelConfig) {
         StartAction::None => ("none", "none", "clear", 1),
     };
     let reauth = t.reauth.map_or(0, |d| d.as_secs());
-    let extra = t.extra_child.as_ref().map_or(String::new(), |x| {
+    let child = |name: &str, local_ts: &str, remote_ts: &str, reqid: u32| {
         format!(
             "
             {name} {{
@@ -313,14 +313,14 @@ fn render_connection(out: &mut String, t: &TunnelConfig) {
                 close_action = {close}
                 dpd_action = {dpd}
             }}",
-            name = x.name,
-            local_ts = x.local_ts,
-            remote_ts = x.remote_ts,
             esp = t.esp_proposals,
-            reqid = x.reqid,
             child_rekey = t.child_rekey.as_secs(),
         )
-    });
+    };
+    let mut children = child(&t.name, &t.local_ts, &t.remote_ts, t.reqid);
+    if let Some(x) = &t.extra_child {
+        children.push_str(&child(&x.name, &x.local_ts, &x.remote_ts, x.reqid));
+    }
     let _ = write!(
         out,
         "    {name} {{
@@ -343,18 +343,7 @@ fn render_connection(out: &mut String, t: &TunnelConfig) {
             auth = psk
             id = {remote_id}
         }}
-        children {{
-            {name} {{
-                mode = tunnel
-                local_ts = {local_ts}
-                remote_ts = {remote_ts}
-                esp_proposals = {esp}
-                reqid = {reqid}
-                rekey_time = {child_rekey}s
-                start_action = {start}
-                close_action = {close}
-                dpd_action = {dpd}
-            }}{extra}
+        children {{{children}
         }}
     }}
 ",
@@ -364,11 +353,6 @@ fn render_connection(out: &mut String, t: &TunnelConfig) {
         ike = t.ike_proposals,
         ike_rekey = t.ike_rekey.as_secs(),
         dpd_delay = t.dpd_delay.as_secs(),
-        local_ts = t.local_ts,
-        remote_ts = t.remote_ts,
-        esp = t.esp_proposals,
-        reqid = t.reqid,
-        child_rekey = t.child_rekey.as_secs(),
     );
 }
 
