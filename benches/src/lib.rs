@@ -43,5 +43,9 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
         let outcome = runner::run_candidate(id, opts, &mut prefixed);
         results.push((id, outcome));
     }
-    Ok(Report::new(opts.runs, opts.duration.as_secs(), results))
+    let mut report = Report::new(opts.runs, opts.duration.as_secs(), results);
+    for c in &mut report.candidates {
+        c.version = candidates::version(c.id, &opts.tools);
+    }
+    Ok(report)
 }

@@ -26,10 +26,23 @@ pub struct CandidateReport {
     pub description: &'static str,
     #[serde(skip)]
     pub id: CandidateId,
+    /// What exactly ran, when the candidate's tool says (e.g. `v0.0.20250522`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     #[serde(flatten)]
     pub outcome: Outcome,
     /// Median of each metric divided by the reference's median.
     pub ratios: BTreeMap<Metric, f64>,
+}
+
+impl CandidateReport {
+    /// The name, followed by the version when known: the table's first column.
+    pub fn label(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{} {v}", self.name),
+            None => self.name.to_owned(),
+        }
+    }
 }
 
 /// Everything one harness invocation found.
@@ -103,6 +116,7 @@ impl Report {
                     name: id.name(),
                     description: id.describe(),
                     id,
+                    version: None,
                     outcome,
                     ratios,
                 }
@@ -123,6 +137,7 @@ impl Report {
         let mut rows: Vec<Vec<String>> = Vec::new();
         let mut notes: Vec<String> = Vec::new();
         for c in &self.candidates {
+            let label = c.label();
             let (median, runs_cell) = match (&c.outcome, c.outcome.disturbed()) {
                 (Outcome::Measured { median, .. }, Some((disturbed, total))) => {
                     let cell = if disturbed > 0 {
@@ -133,23 +148,23 @@ impl Report {
                     (median, cell)
                 }
                 (Outcome::Skipped { reason }, _) => {
-                    notes.push(format!("{}: skipped: {reason}", c.name));
-                    rows.push(vec![c.name.to_owned(), "skipped".into()]);
+                    notes.push(format!("{label}: skipped: {reason}"));
+                    rows.push(vec![label.clone(), "skipped".into()]);
                     continue;
                 }
                 (Outcome::Unavailable { reason }, _) => {
-                    notes.push(format!("{}: unavailable: {reason}", c.name));
-                    rows.push(vec![c.name.to_owned(), "unavailable".into()]);
+                    notes.push(format!("{label}: unavailable: {reason}"));
+                    rows.push(vec![label.clone(), "unavailable".into()]);
                     continue;
                 }
                 (Outcome::Failed { reason }, _) => {
-                    notes.push(format!("{}: FAILED: {reason}", c.name));
-                    rows.push(vec![c.name.to_owned(), "FAILED".into()]);
+                    notes.push(format!("{label}: FAILED: {reason}"));
+                    rows.push(vec![label.clone(), "FAILED".into()]);
                     continue;
                 }
                 (Outcome::Measured { .. }, None) => continue,
             };
-            let mut row = vec![c.name.to_owned(), runs_cell];
+            let mut row = vec![label.clone(), runs_cell];
             for col in TABLE_COLUMNS {
                 row.push(match median.get(&col.metric) {
                     None => "-".into(),
@@ -168,12 +183,12 @@ impl Report {
                 ..
             } = &c.outcome
             {
-                notes.push(format!("{}: {note}", c.name));
+                notes.push(format!("{label}: {note}"));
             }
             if let Outcome::Measured { runs, .. } = &c.outcome {
                 for (n, run) in runs.iter().enumerate() {
                     for e in &run.errors {
-                        notes.push(format!("{} run {}: {e}", c.name, n + 1));
+                        notes.push(format!("{label} run {}: {e}", n + 1));
                     }
                 }
             }
@@ -458,5 +473,35 @@ mod tests {
         assert_eq!(c[1]["median"]["tcp1_bps"], 10e9);
         assert_eq!(c[2]["runs"][0]["load"]["disturbed"], true);
         assert_eq!(c[2]["ratios"]["tcp1_bps"], 0.03);
+    }
+
+    #[test]
+    fn a_known_version_follows_the_name_in_table_and_json() {
+        let mut r = Report::new(
+            1,
+            10,
+            vec![
+                (
+                    CandidateId::Plain,
+                    measured(&[(Metric::Tcp1Bps, 10e9)], false),
+                ),
+                (
+                    CandidateId::WireguardGo,
+                    measured(&[(Metric::Tcp1Bps, 1e9)], false),
+                ),
+            ],
+        );
+        r.candidates[1].version = Some("v0.0.20250522".into());
+        let table = r.table();
+        assert!(
+            table.lines().any(
+                |l| l.starts_with("wireguard-go v0.0.20250522 ") && l.contains("1.000 (0.10x)")
+            ),
+            "{table}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&r.to_json().unwrap()).unwrap();
+        assert_eq!(json["candidates"][1]["name"], "wireguard-go");
+        assert_eq!(json["candidates"][1]["version"], "v0.0.20250522");
+        assert!(json["candidates"][0].get("version").is_none());
     }
 }

@@ -160,6 +160,14 @@ pub enum Setup {
     Unavailable(String),
 }
 
+/// The version of the tool `id` runs, when it can say (shown next to its name).
+pub fn version(id: CandidateId, tools: &ToolPaths) -> Option<String> {
+    match id {
+        CandidateId::WireguardGo => wireguard_go::version(&tools.wireguard_go),
+        _ => None,
+    }
+}
+
 /// Sets `id` up in `topo`.
 pub fn setup(id: CandidateId, topo: &BenchTopology, tools: &ToolPaths) -> Result<Setup> {
     match id {
