@@ -9,6 +9,9 @@ pub enum Metric {
     /// iperf3 TCP, one stream: receiver bits/s.
     Tcp1Bps,
     Tcp1Retransmits,
+    /// Bytes per packet gw_a's kernel handed its path device during TCPx1: above the
+    /// path MTU when TSO super-packets reach the tunnel daemon (offloads in use).
+    Tcp1PathBytesPerPacket,
     /// iperf3 TCP, four streams: receiver bits/s.
     Tcp4Bps,
     /// iperf3 UDP at full speed, datagrams filling the path MTU: receiver bits/s.
@@ -40,6 +43,7 @@ impl Metric {
         match self {
             Metric::Tcp1Bps => "tcp1_bps",
             Metric::Tcp1Retransmits => "tcp1_retransmits",
+            Metric::Tcp1PathBytesPerPacket => "tcp1_path_bytes_per_packet",
             Metric::Tcp4Bps => "tcp4_bps",
             Metric::UdpBps => "udp_bps",
             Metric::UdpLossPct => "udp_loss_pct",
@@ -60,9 +64,10 @@ impl Metric {
     }
 
     /// Every metric, in report order.
-    pub const ALL: [Metric; 18] = [
+    pub const ALL: [Metric; 19] = [
         Metric::Tcp1Bps,
         Metric::Tcp1Retransmits,
+        Metric::Tcp1PathBytesPerPacket,
         Metric::Tcp4Bps,
         Metric::UdpBps,
         Metric::UdpLossPct,

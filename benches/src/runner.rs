@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use e2e::{wait_for, IperfResult, IperfServer, Poll, WorkDir};
+use e2e::{wait_for, IperfResult, IperfServer, LinkStats, Poll, WorkDir};
 use serde::Serialize;
 
 use crate::candidates::{self, CandidateId, Ready, Setup, ToolPaths};
@@ -222,6 +222,13 @@ pub fn check_path(dev: &str, received_payload: u64, path_tx: u64) -> Result<()> 
     Ok(())
 }
 
+/// Average size of the packets sent through a device between two readings.
+fn bytes_per_packet(before: &LinkStats, after: &LinkStats) -> Option<f64> {
+    let packets = after.tx_packets.checked_sub(before.tx_packets)?;
+    let bytes = after.tx_bytes.checked_sub(before.tx_bytes)?;
+    (packets > 0).then(|| bytes as f64 / packets as f64)
+}
+
 fn measure_run(topo: &BenchTopology, ready: &Ready, duration: Duration) -> Result<RunFigures> {
     let (busy_before, loadavg) = load::before_run()?;
     let gw_a = topo.gw(Side::A)?;
@@ -240,6 +247,7 @@ fn measure_run(topo: &BenchTopology, ready: &Ready, duration: Duration) -> Resul
         }
         Err(e) => rec.errors.push(format!("rtt: {e}")),
     }
+    let tcp1_before = gw_a.link_stats(&ready.path_dev)?;
     rec.throughput(
         "tcp1",
         [Metric::CpuATcp1Pct, Metric::CpuBTcp1Pct],
@@ -251,6 +259,10 @@ fn measure_run(topo: &BenchTopology, ready: &Ready, duration: Duration) -> Resul
             }
         },
     )?;
+    let tcp1_after = gw_a.link_stats(&ready.path_dev)?;
+    if let Some(per) = bytes_per_packet(&tcp1_before, &tcp1_after) {
+        rec.figures.insert(Metric::Tcp1PathBytesPerPacket, per);
+    }
     rec.throughput(
         "tcp4",
         [Metric::CpuATcp4Pct, Metric::CpuBTcp4Pct],
@@ -311,6 +323,22 @@ mod tests {
             load: LoadCheck::new(1.0, 1.0, 0.1),
             errors: Vec::new(),
         }
+    }
+
+    #[test]
+    fn bytes_per_packet_over_the_interval_only() {
+        let at = |tx_bytes, tx_packets| LinkStats {
+            tx_bytes,
+            tx_packets,
+            ..LinkStats::default()
+        };
+        assert_eq!(
+            bytes_per_packet(&at(1_000, 10), &at(641_000, 20)),
+            Some(64_000.0)
+        );
+        assert_eq!(bytes_per_packet(&at(1_000, 10), &at(1_000, 10)), None);
+        // Counters that went backwards (device recreated) give no figure.
+        assert_eq!(bytes_per_packet(&at(5_000, 10), &at(100, 12)), None);
     }
 
     #[test]
