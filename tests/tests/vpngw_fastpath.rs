@@ -105,3 +105,60 @@ fn tcp_uses_offloads_and_batches_and_sigterm_under_load_is_clean() -> anyhow::Re
     })?;
     Ok(())
 }
+
+/// Inner UDP: datagrams of one flow leave the far gateway as UDP GSO super-packets (fewer
+/// TUN writes than datagrams) and the kernel's segmentation of them gives the receiver
+/// datagrams with valid checksums (a wrong one is dropped and shows as loss).
+#[test]
+fn udp_coalesces_into_gso_writes_and_arrives_intact() -> anyhow::Result<()> {
+    if skip_unless_root("udp_coalesces_into_gso_writes_and_arrives_intact") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let mut customer = Vpngw::start(
+        s2s.customer_gw(),
+        &VpngwConfig::for_plan(Side::Customer, psks()),
+    )?;
+    let mut cloud = Vpngw::start(s2s.cloud_gw(), &VpngwConfig::for_plan(Side::Cloud, psks()))?;
+    cloud.wait_up(&BOTH, UP)?;
+    customer.wait_up(&BOTH, UP)?;
+
+    let dir = WorkDir::new("vpngw-fastpath-udp")?;
+    let server = IperfServer::start(
+        s2s.idc_host(),
+        plan::IDC_HOST.into(),
+        5201,
+        &dir.join("iperf.log"),
+    )?;
+    let before = customer.status()?;
+    // VPC -> IDC at a rate both gateways keep up with even on a busy machine.
+    let result = iperf_client(
+        s2s.vpc_host(),
+        server.addr(),
+        server.port(),
+        &IperfOptions {
+            duration: Duration::from_secs(3),
+            udp_bitrate: Some(200_000_000),
+            length: Some(1200),
+            ..IperfOptions::default()
+        },
+    )?;
+    let rx = customer.status()?;
+    let summary = format!("customer {:?}\niperf {result:?}", rx.dataplane);
+    anyhow::ensure!(counter(&rx, "tun_udp_offload") == 1, "{summary}");
+    let packets = counter(&rx, "tun_packets_out") - counter(&before, "tun_packets_out");
+    let writes = counter(&rx, "tun_writes") - counter(&before, "tun_writes");
+    eprintln!(
+        "UDP: {packets} packets in {writes} TUN writes, {:?}% lost",
+        result.lost_percent
+    );
+    anyhow::ensure!(packets > 10_000, "too few datagrams: {summary}");
+    anyhow::ensure!(
+        writes * 2 < packets,
+        "{writes} TUN writes for {packets} packets: {summary}"
+    );
+    let lost = result.lost_percent.unwrap_or(100.0);
+    anyhow::ensure!(lost < 5.0, "{lost}% lost: {summary}");
+    anyhow::ensure!(counter(&rx, "tun_write_errors") == 0, "{summary}");
+    Ok(())
+}

@@ -307,6 +307,10 @@ impl Daemon {
         dataplane.insert("unknown_spi".into(), self.shared.sas.unknown_spi_drops());
         dataplane.insert("workers".into(), self.shared.tun.queues() as u64);
         dataplane.insert("tun_offload".into(), u64::from(self.shared.tun.offload()));
+        dataplane.insert(
+            "tun_udp_offload".into(),
+            u64::from(self.shared.tun.udp_offload()),
+        );
         Status {
             tunnels: self.tunnels.iter().map(TunnelCtl::status).collect(),
             dataplane,

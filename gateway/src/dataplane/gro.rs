@@ -1,94 +1,134 @@
-//! In-place TCP coalescing of decrypted inner packets before the TUN write (our GRO).
+//! In-place coalescing of decrypted inner packets before the TUN write (our GRO).
 //!
-//! Each decrypted packet is copied once into a per-worker buffer; a TCP segment that
-//! continues the flow of an open super-packet only has its payload appended there. On
-//! [`Coalescer::finish`] every buffer gets its virtio-net header: super-packets are
-//! marked `GSO_TCPV4/6` with `NEEDS_CSUM` and only the pseudo-header sum in the TCP
-//! checksum field, so the kernel neither re-verifies nor recomputes payload checksums
-//! (the ESP ICV already authenticated every byte); it segments again only if it forwards.
-//! Merging follows Linux GRO: same flow, next sequence number, identical IP and TCP
+//! Each decrypted packet is copied once into a per-worker buffer; a TCP segment or UDP
+//! datagram that continues the flow of an open super-packet only has its payload
+//! appended there. On [`Coalescer::finish`] every buffer gets its virtio-net header:
+//! super-packets are marked `GSO_TCPV4/6` or `GSO_UDP_L4` with `NEEDS_CSUM` and only the
+//! pseudo-header sum in the checksum field, so the kernel neither re-verifies nor
+//! recomputes payload checksums (the ESP ICV already authenticated every byte); it
+//! segments again only if it forwards or delivers to a socket that wants datagrams.
+//! TCP merging follows Linux GRO: same flow, next sequence number, identical IP and TCP
 //! header fields (ack, window, options, TTL/hop limit, TOS/traffic class), ACK-only
-//! segments of equal size (a shorter one or PSH ends the super-packet), no IP options or
-//! IPv6 extension headers, no fragments.
+//! segments of equal size (a shorter one or PSH ends the super-packet). UDP merging
+//! follows Linux UDP GRO: same flow and IP header fields, datagrams of equal size (a
+//! shorter one ends it), a non-zero checksum, at most [`MAX_UDP_SEGS`] datagrams.
+//! Neither takes IP options, IPv6 extension headers or fragments.
 
 /// `struct virtio_net_hdr` without `num_buffers` (what TUN with `IFF_VNET_HDR` uses).
 pub const VNET_HDR_LEN: usize = 10;
 const F_NEEDS_CSUM: u8 = 1;
 const GSO_TCPV4: u8 = 1;
 const GSO_TCPV6: u8 = 4;
+const GSO_UDP_L4: u8 = 5;
 /// Largest IP packet the kernel accepts from TUN.
 const MAX_IP_LEN: usize = 65535;
+/// Datagrams per UDP super-packet (the kernel refuses more than 128 from TUN).
+pub const MAX_UDP_SEGS: usize = 64;
 /// Open super-packets looked at for a flow's latest packet (more only costs coalescing).
 const SCAN: usize = 16;
 
 const TCP_PSH: u8 = 0x08;
 const TCP_ACK: u8 = 0x10;
-/// Offset of the TCP checksum from the start of the TCP header.
+const PROTO_TCP: u8 = 6;
+const PROTO_UDP: u8 = 17;
+const UDP_HDR_LEN: usize = 8;
+/// Offset of the checksum from the start of the TCP and of the UDP header.
 const TCP_CSUM_OFF: usize = 16;
+const UDP_CSUM_OFF: usize = 6;
 
-/// A parsed TCP segment: header lengths and the fields coalescing needs.
+/// A parsed TCP segment or UDP datagram: header lengths and the fields coalescing needs.
 #[derive(Debug, Clone, Copy)]
-struct Tcp {
+struct L4 {
+    udp: bool,
     v6: bool,
     l3: usize,
+    /// Transport header length (8 for UDP).
     l4: usize,
+    /// TCP only.
     seq: u32,
+    /// TCP only.
     flags: u8,
     payload: usize,
 }
 
-impl Tcp {
-    fn parse(p: &[u8]) -> Option<Tcp> {
-        let (v6, l3) = match p.first()? >> 4 {
+impl L4 {
+    fn parse(p: &[u8]) -> Option<L4> {
+        let (v6, l3, proto) = match p.first()? >> 4 {
             4 => {
-                // No options (0x45), exact length, not a fragment, TCP.
+                // No options (0x45), exact length, not a fragment.
                 let total = usize::from(u16::from_be_bytes([*p.get(2)?, *p.get(3)?]));
                 let frag = u16::from_be_bytes([*p.get(6)?, *p.get(7)?]) & 0x3fff;
-                if p[0] != 0x45 || total != p.len() || frag != 0 || *p.get(9)? != 6 {
+                if p[0] != 0x45 || total != p.len() || frag != 0 {
                     return None;
                 }
-                (false, 20)
+                (false, 20, *p.get(9)?)
             }
             6 => {
                 let payload = usize::from(u16::from_be_bytes([*p.get(4)?, *p.get(5)?]));
-                if payload + 40 != p.len() || *p.get(6)? != 6 {
+                if payload + 40 != p.len() {
                     return None;
                 }
-                (true, 40)
+                (true, 40, *p.get(6)?)
             }
             _ => return None,
         };
-        let th = p.get(l3..l3 + 20)?;
-        let l4 = usize::from(th[12] >> 4) * 4;
-        if l4 < 20 || l3 + l4 > p.len() {
-            return None;
+        match proto {
+            PROTO_TCP => {
+                let th = p.get(l3..l3 + 20)?;
+                let l4 = usize::from(th[12] >> 4) * 4;
+                if l4 < 20 || l3 + l4 > p.len() {
+                    return None;
+                }
+                Some(L4 {
+                    udp: false,
+                    v6,
+                    l3,
+                    l4,
+                    seq: u32::from_be_bytes([th[4], th[5], th[6], th[7]]),
+                    flags: th[13],
+                    payload: p.len() - l3 - l4,
+                })
+            }
+            PROTO_UDP => {
+                let uh = p.get(l3..l3 + UDP_HDR_LEN)?;
+                let len = usize::from(u16::from_be_bytes([uh[4], uh[5]]));
+                // The length must fill the packet (no trailing bytes to lose), and a zero
+                // checksum (IPv4 "none") would come out of segmentation as a real one.
+                if len != p.len() - l3 || uh[6..8] == [0, 0] {
+                    return None;
+                }
+                Some(L4 {
+                    udp: true,
+                    v6,
+                    l3,
+                    l4: UDP_HDR_LEN,
+                    seq: 0,
+                    flags: 0,
+                    payload: len - UDP_HDR_LEN,
+                })
+            }
+            _ => None,
         }
-        Some(Tcp {
-            v6,
-            l3,
-            l4,
-            seq: u32::from_be_bytes([th[4], th[5], th[6], th[7]]),
-            flags: th[13],
-            payload: p.len() - l3 - l4,
-        })
     }
 
-    /// Can start a super-packet: a plain ACK carrying data.
+    /// Can start a super-packet: a plain TCP ACK carrying data, or a UDP datagram that
+    /// carries data.
     fn opens(&self) -> bool {
-        self.flags == TCP_ACK && self.payload > 0
+        self.payload > 0 && (self.udp || self.flags == TCP_ACK)
     }
 }
 
 /// What a buffer holds.
 #[derive(Debug, Clone, Copy)]
 enum Slot {
-    /// Not TCP (or unparsable): written as is.
+    /// Neither TCP nor UDP (or unparsable): written as is.
     Other,
-    Tcp {
-        tcp: Tcp,
+    Seg {
+        l4: L4,
         /// Payload bytes per segment (the first segment's).
         gso: usize,
         segs: usize,
+        /// TCP only.
         next_seq: u32,
         /// No further segment may join (PSH, short segment, or not an opener).
         closed: bool,
@@ -103,6 +143,8 @@ pub struct Coalescer {
     packets: usize,
     /// Off when the TUN device takes no virtio-net header GSO (no offloads).
     coalesce: bool,
+    /// Off when it takes no UDP GSO (`TUN_F_USO4/6`, Linux >= 6.2).
+    udp: bool,
 }
 
 impl Coalescer {
@@ -117,7 +159,14 @@ impl Coalescer {
             used: 0,
             packets: 0,
             coalesce,
+            udp: coalesce,
         }
+    }
+
+    /// Whether UDP datagrams coalesce too (when TCP does).
+    pub fn with_udp(mut self, on: bool) -> Coalescer {
+        self.udp = self.coalesce && on;
+        self
     }
 
     /// No buffer left for a packet that does not coalesce: call `finish` first.
@@ -136,8 +185,12 @@ impl Coalescer {
         if pkt.len() > MAX_IP_LEN {
             return false;
         }
-        let tcp = if self.coalesce { Tcp::parse(pkt) } else { None };
-        if let Some(t) = tcp {
+        let seg = if self.coalesce {
+            L4::parse(pkt).filter(|t| self.udp || !t.udp)
+        } else {
+            None
+        };
+        if let Some(t) = seg {
             if let Some(i) = self.latest_of_flow(pkt, &t) {
                 if self.append(i, pkt, &t) {
                     self.packets += 1;
@@ -152,9 +205,9 @@ impl Coalescer {
         buf.clear();
         buf.resize(VNET_HDR_LEN, 0);
         buf.extend_from_slice(pkt);
-        *slot = match tcp {
-            Some(t) => Slot::Tcp {
-                tcp: t,
+        *slot = match seg {
+            Some(t) => Slot::Seg {
+                l4: t,
                 gso: t.payload,
                 segs: 1,
                 next_seq: t.seq.wrapping_add(t.payload as u32),
@@ -169,10 +222,10 @@ impl Coalescer {
 
     /// The most recent buffer (within `SCAN`) holding a packet of `pkt`'s flow: only that
     /// one may grow, so a flow's segments never overtake each other.
-    fn latest_of_flow(&self, pkt: &[u8], t: &Tcp) -> Option<usize> {
+    fn latest_of_flow(&self, pkt: &[u8], t: &L4) -> Option<usize> {
         let lo = self.used.saturating_sub(SCAN);
         (lo..self.used).rev().find(|&i| {
-            let (Some(Slot::Tcp { tcp, .. }), Some(b)) = (self.slots.get(i), self.bufs.get(i))
+            let (Some(Slot::Seg { l4, .. }), Some(b)) = (self.slots.get(i), self.bufs.get(i))
             else {
                 return false;
             };
@@ -181,19 +234,20 @@ impl Coalescer {
             };
             let addrs = if t.v6 { 8..40 } else { 12..20 };
             let ports = t.l3..t.l3 + 4;
-            tcp.v6 == t.v6
+            l4.v6 == t.v6
+                && l4.udp == t.udp
                 && h.get(addrs.clone()) == pkt.get(addrs)
                 && h.get(ports.clone()) == pkt.get(ports)
         })
     }
 
     /// Appends `pkt`'s payload to super-packet `i` when it continues it exactly.
-    fn append(&mut self, i: usize, pkt: &[u8], t: &Tcp) -> bool {
+    fn append(&mut self, i: usize, pkt: &[u8], t: &L4) -> bool {
         let (Some(buf), Some(slot)) = (self.bufs.get_mut(i), self.slots.get_mut(i)) else {
             return false;
         };
-        let Slot::Tcp {
-            tcp: first,
+        let Slot::Seg {
+            l4: first,
             gso,
             segs,
             next_seq,
@@ -204,13 +258,17 @@ impl Coalescer {
         };
         let head = first.l3 + first.l4;
         let ip_len = buf.len() - VNET_HDR_LEN;
+        let continues = if first.udp {
+            *segs < MAX_UDP_SEGS
+        } else {
+            t.seq == *next_seq && t.flags & !TCP_PSH == TCP_ACK
+        };
         if *closed
+            || !continues
             || t.l3 != first.l3
             || t.l4 != first.l4
-            || t.seq != *next_seq
             || t.payload == 0
             || t.payload > *gso
-            || t.flags & !TCP_PSH != TCP_ACK
             || ip_len + t.payload > MAX_IP_LEN
         {
             return false;
@@ -227,7 +285,7 @@ impl Coalescer {
         buf.extend_from_slice(payload);
         *segs += 1;
         *next_seq = t.seq.wrapping_add(t.payload as u32);
-        if t.flags & TCP_PSH != 0 {
+        if !first.udp && t.flags & TCP_PSH != 0 {
             if let Some(f) = buf.get_mut(VNET_HDR_LEN + first.l3 + 13) {
                 *f |= TCP_PSH;
             }
@@ -255,7 +313,7 @@ impl Coalescer {
 /// Header fields that must match for `pkt` to join the super-packet headed by `h`
 /// (`segs` segments so far): everything but lengths, checksums, sequence number, PSH,
 /// and an IPv4 ID that follows on (any ID with DF, as Linux GRO allows).
-fn same_headers(h: &[u8], pkt: &[u8], t: &Tcp, segs: usize) -> bool {
+fn same_headers(h: &[u8], pkt: &[u8], t: &L4, segs: usize) -> bool {
     let eq = |r: std::ops::Range<usize>| h.get(r.clone()).is_some_and(|a| pkt.get(r) == Some(a));
     let ip = if t.v6 {
         // Version, traffic class, flow label; next header, hop limit; addresses.
@@ -273,6 +331,9 @@ fn same_headers(h: &[u8], pkt: &[u8], t: &Tcp, segs: usize) -> bool {
         eq(0..2) && eq(6..7) && eq(8..10) && eq(12..20) && id_ok
     };
     let l3 = t.l3;
+    if t.udp {
+        return ip && eq(l3..l3 + 4);
+    }
     // Ports; ack; data offset; window; options.
     ip && eq(l3..l3 + 4) && eq(l3 + 8..l3 + 13) && eq(l3 + 14..l3 + 16) && eq(l3 + 20..l3 + t.l4)
 }
@@ -280,7 +341,7 @@ fn same_headers(h: &[u8], pkt: &[u8], t: &Tcp, segs: usize) -> bool {
 fn finalize(buf: &mut [u8], slot: &Slot) {
     let (hdr, ip) = buf.split_at_mut(VNET_HDR_LEN.min(buf.len()));
     hdr.fill(0);
-    let Slot::Tcp { tcp, gso, segs, .. } = *slot else {
+    let Slot::Seg { l4, gso, segs, .. } = *slot else {
         return;
     };
     if segs < 2 {
@@ -288,7 +349,7 @@ fn finalize(buf: &mut [u8], slot: &Slot) {
         return;
     }
     let len = ip.len();
-    if tcp.v6 {
+    if l4.v6 {
         set16(ip, 4, (len - 40) as u16);
     } else {
         set16(ip, 2, len as u16);
@@ -296,17 +357,25 @@ fn finalize(buf: &mut [u8], slot: &Slot) {
         let c = !fold(sum(ip.get(..20).unwrap_or(&[])));
         set16(ip, 10, c);
     }
-    let addrs = if tcp.v6 { 8..40 } else { 12..20 };
-    let pseudo = sum(ip.get(addrs).unwrap_or(&[])) + 6 + (len - tcp.l3) as u64;
+    let (proto, csum_off, gso_type) = if l4.udp {
+        // The kernel derives each datagram's length (and checksum) from this one.
+        set16(ip, l4.l3 + 4, (len - l4.l3) as u16);
+        (PROTO_UDP, UDP_CSUM_OFF, GSO_UDP_L4)
+    } else {
+        let t = if l4.v6 { GSO_TCPV6 } else { GSO_TCPV4 };
+        (PROTO_TCP, TCP_CSUM_OFF, t)
+    };
+    let addrs = if l4.v6 { 8..40 } else { 12..20 };
+    let pseudo = sum(ip.get(addrs).unwrap_or(&[])) + u64::from(proto) + (len - l4.l3) as u64;
     // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum, not inverted.
-    set16(ip, tcp.l3 + TCP_CSUM_OFF, fold(pseudo));
+    set16(ip, l4.l3 + csum_off, fold(pseudo));
     hdr[0] = F_NEEDS_CSUM;
-    hdr[1] = if tcp.v6 { GSO_TCPV6 } else { GSO_TCPV4 };
+    hdr[1] = gso_type;
     // The legacy virtio-net header is in host byte order.
-    hdr[2..4].copy_from_slice(&((tcp.l3 + tcp.l4) as u16).to_ne_bytes());
+    hdr[2..4].copy_from_slice(&((l4.l3 + l4.l4) as u16).to_ne_bytes());
     hdr[4..6].copy_from_slice(&(gso as u16).to_ne_bytes());
-    hdr[6..8].copy_from_slice(&(tcp.l3 as u16).to_ne_bytes());
-    hdr[8..10].copy_from_slice(&(TCP_CSUM_OFF as u16).to_ne_bytes());
+    hdr[6..8].copy_from_slice(&(l4.l3 as u16).to_ne_bytes());
+    hdr[8..10].copy_from_slice(&(csum_off as u16).to_ne_bytes());
 }
 
 fn set16(p: &mut [u8], at: usize, v: u16) {

@@ -72,7 +72,7 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
     let queue = bound.worker.unwrap_or(0) % shared.tun.queues().max(1);
     let mut rx = RecvBatch::default();
     let mut out = TunOut {
-        gro: Coalescer::new(TUN_BATCH, shared.tun.offload()),
+        gro: Coalescer::new(TUN_BATCH, shared.tun.offload()).with_udp(shared.tun.udp_offload()),
         queue,
     };
     let c = &shared.counters;

@@ -33,6 +33,8 @@ pub struct Tun {
     index: u32,
     /// The device carries a virtio-net header before each packet (offloads on).
     vnet_hdr: bool,
+    /// It also takes UDP GSO super-packets (`TUN_F_USO4/6`).
+    udp_gso: bool,
 }
 
 impl std::fmt::Debug for Tun {
@@ -42,6 +44,7 @@ impl std::fmt::Debug for Tun {
             .field("index", &self.index)
             .field("queues", &self.queues.len())
             .field("offload", &self.vnet_hdr)
+            .field("udp_offload", &self.udp_gso)
             .finish()
     }
 }
@@ -63,6 +66,7 @@ impl Tun {
             }
         };
         let vnet_hdr = first.tcp_gso();
+        let udp_gso = vnet_hdr && first.udp_gso();
         let name = first.name().map_err(err)?;
         let index = first.if_index().map_err(err)?;
         let mut devs = vec![first];
@@ -84,6 +88,7 @@ impl Tun {
             name,
             index,
             vnet_hdr,
+            udp_gso,
         })
     }
 
@@ -141,6 +146,11 @@ impl Tun {
     /// Whether TSO/GRO offloads are on.
     pub fn offload(&self) -> bool {
         self.vnet_hdr
+    }
+
+    /// Whether UDP super-packets may be written (UDP GSO offload on).
+    pub fn udp_offload(&self) -> bool {
+        self.udp_gso
     }
 
     /// The file descriptor of queue `q`, to wait on.

@@ -1,6 +1,6 @@
 //! The coalescer against a reference: the kernel's view of each written buffer (a
-//! super-packet split again as TSO would) must be exactly the packets pushed, per flow in
-//! order.
+//! super-packet split again as TSO or USO would) must be exactly the packets pushed, per
+//! flow in order.
 
 use super::*;
 use proptest::prelude::*;
@@ -69,6 +69,47 @@ fn build(s: &Seg) -> Vec<u8> {
     p
 }
 
+/// A UDP datagram of flow `sport` (IPv4 with `id` and DF, or IPv6).
+fn build_udp(v6: bool, sport: u16, id: u16, payload: &[u8]) -> Vec<u8> {
+    let ulen = UDP_HDR_LEN + payload.len();
+    let mut p = Vec::new();
+    let l3 = if v6 {
+        p.extend_from_slice(&[0x60, 0, 0, 0]);
+        p.extend_from_slice(&(ulen as u16).to_be_bytes());
+        p.extend_from_slice(&[PROTO_UDP, 64]);
+        p.extend_from_slice(&[0xfd; 16]);
+        p.extend_from_slice(&[0xfe; 16]);
+        40
+    } else {
+        p.extend_from_slice(&[0x45, 0]);
+        p.extend_from_slice(&((20 + ulen) as u16).to_be_bytes());
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(&[0x40, 0, 64, PROTO_UDP, 0, 0]);
+        p.extend_from_slice(&[10, 0, 0, 1, 10, 0, 1, 1]);
+        let c = !fold(sum(&p[..20]));
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        20
+    };
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&5201u16.to_be_bytes());
+    p.extend_from_slice(&(ulen as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(payload);
+    let c = l4_checksum(&p, v6, l3, PROTO_UDP);
+    p[l3 + 6..l3 + 8].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// A transport checksum as a sender computes it (0 is sent as 0xffff for UDP).
+fn l4_checksum(ip: &[u8], v6: bool, l3: usize, proto: u8) -> u16 {
+    let addrs = if v6 { 8..40 } else { 12..20 };
+    let s = sum(&ip[addrs]) + u64::from(proto) + (ip.len() - l3) as u64 + sum(&ip[l3..]);
+    match !fold(s) {
+        0 if proto == PROTO_UDP => 0xffff,
+        c => c,
+    }
+}
+
 fn ne16(b: &[u8]) -> usize {
     usize::from(u16::from_ne_bytes([b[0], b[1]]))
 }
@@ -80,6 +121,9 @@ fn kernel_view(buf: &[u8]) -> Vec<Vec<u8>> {
     if hdr[1] == 0 {
         assert!(hdr.iter().all(|b| *b == 0), "non-GSO header not zero");
         return vec![ip.to_vec()];
+    }
+    if hdr[1] == GSO_UDP_L4 {
+        return udp_kernel_view(hdr, ip);
     }
     let v6 = hdr[1] == GSO_TCPV6;
     assert!(v6 || hdr[1] == GSO_TCPV4);
@@ -140,10 +184,76 @@ fn kernel_view(buf: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Flow of a packet for the per-flow comparison (all test flows differ in version or port).
+/// A UDP super-packet split as USO would: each datagram with its own UDP length and full
+/// checksum, IPv4 IDs counting up.
+fn udp_kernel_view(hdr: &[u8], ip: &[u8]) -> Vec<Vec<u8>> {
+    assert_eq!(hdr[0], F_NEEDS_CSUM);
+    let v6 = ip[0] >> 4 == 6;
+    let l3 = if v6 { 40 } else { 20 };
+    assert_eq!(ip[if v6 { 6 } else { 9 }], PROTO_UDP);
+    assert_eq!(ne16(&hdr[2..4]), l3 + UDP_HDR_LEN, "hdr_len");
+    assert_eq!(ne16(&hdr[6..8]), l3, "csum_start");
+    assert_eq!(ne16(&hdr[8..10]), UDP_CSUM_OFF, "csum_offset");
+    if v6 {
+        assert_eq!(
+            usize::from(u16::from_be_bytes([ip[4], ip[5]])) + 40,
+            ip.len()
+        );
+    } else {
+        assert_eq!(usize::from(u16::from_be_bytes([ip[2], ip[3]])), ip.len());
+        assert_eq!(fold(sum(&ip[..20])), 0xffff, "IPv4 header checksum");
+    }
+    let ulen = ip.len() - l3;
+    assert_eq!(
+        usize::from(u16::from_be_bytes([ip[l3 + 4], ip[l3 + 5]])),
+        ulen
+    );
+    let addrs = if v6 { 8..40 } else { 12..20 };
+    let pseudo = fold(sum(&ip[addrs]) + u64::from(PROTO_UDP) + ulen as u64);
+    assert_eq!(u16::from_be_bytes([ip[l3 + 6], ip[l3 + 7]]), pseudo);
+    let gso = ne16(&hdr[4..6]);
+    let head = &ip[..l3 + UDP_HDR_LEN];
+    let id0 = u16::from_be_bytes([ip[4], ip[5]]);
+    let chunks: Vec<&[u8]> = ip[l3 + UDP_HDR_LEN..].chunks(gso).collect();
+    assert!(chunks.len() >= 2, "GSO header on a single datagram");
+    assert!(chunks.len() <= MAX_UDP_SEGS);
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut p = head.to_vec();
+            p.extend_from_slice(c);
+            let ulen = (UDP_HDR_LEN + c.len()) as u16;
+            p[l3 + 4..l3 + 6].copy_from_slice(&ulen.to_be_bytes());
+            if v6 {
+                p[4..6].copy_from_slice(&ulen.to_be_bytes());
+            } else {
+                let len = p.len() as u16;
+                p[2..4].copy_from_slice(&len.to_be_bytes());
+                p[4..6].copy_from_slice(&id0.wrapping_add(i as u16).to_be_bytes());
+                p[10..12].fill(0);
+                let c = !fold(sum(&p[..20]));
+                p[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+            p[l3 + 6..l3 + 8].fill(0);
+            let c = l4_checksum(&p, v6, l3, PROTO_UDP);
+            p[l3 + 6..l3 + 8].copy_from_slice(&c.to_be_bytes());
+            p
+        })
+        .collect()
+}
+
+/// Flow of a packet for the per-flow comparison (all test flows differ in version,
+/// protocol or port).
 fn flow(p: &[u8]) -> (u8, Vec<u8>) {
-    let l3 = if p[0] >> 4 == 6 { 40 } else { 20 };
-    (p[0] >> 4, p.get(l3..l3 + 2).unwrap_or(&[]).to_vec())
+    let (l3, proto) = match p.first().map(|b| b >> 4) {
+        Some(6) if p.len() > 6 => (40, p[6]),
+        _ if p.len() > 9 => (20, p[9]),
+        _ => (20, 0),
+    };
+    let mut key = vec![proto];
+    key.extend_from_slice(p.get(l3..l3 + 2).unwrap_or(&[]));
+    (p.first().map_or(0, |b| b >> 4), key)
 }
 
 fn per_flow(pkts: &[Vec<u8>]) -> std::collections::BTreeMap<(u8, Vec<u8>), Vec<Vec<u8>>> {
@@ -267,9 +377,79 @@ fn odd_input_passes_through_unchanged() {
     assert!(!c.push(&vec![0x45; MAX_IP_LEN + 1]));
 }
 
+#[test]
+fn udp_datagrams_of_one_size_become_one_super_packet() {
+    for v6 in [false, true] {
+        let pkts: Vec<Vec<u8>> = (0..40)
+            .map(|i| build_udp(v6, 7000, i as u16, &[i as u8; 1372]))
+            .collect();
+        let out = run(&mut Coalescer::new(8, true), &pkts);
+        assert_eq!(out.len(), 1, "v6={v6}");
+        assert_eq!(out[0][1], GSO_UDP_L4);
+        assert_eq!(ne16(&out[0][4..6]), 1372);
+        assert_eq!(kernel_view(&out[0]), pkts);
+    }
+}
+
+#[test]
+fn udp_super_packets_stop_at_the_segment_limit_and_a_short_datagram() {
+    let mut pkts: Vec<Vec<u8>> = (0..MAX_UDP_SEGS + 5)
+        .map(|i| build_udp(false, 7000, i as u16, &[1; 64]))
+        .collect();
+    let n = pkts.len() as u16;
+    pkts.push(build_udp(false, 7000, n, &[2; 10]));
+    pkts.push(build_udp(false, 7000, n + 1, &[3; 64]));
+    let out = run(&mut Coalescer::new(8, true), &pkts);
+    let segs: Vec<usize> = out.iter().map(|b| kernel_view(b).len()).collect();
+    assert_eq!(segs, vec![MAX_UDP_SEGS, 6, 1]);
+    let seen: Vec<Vec<u8>> = out.iter().flat_map(|b| kernel_view(b)).collect();
+    assert_eq!(seen, pkts);
+}
+
+#[test]
+fn udp_without_checksum_or_udp_offload_is_written_as_is() {
+    let mut pkts: Vec<Vec<u8>> = (0..4)
+        .map(|i| build_udp(false, 7000, i, &[1; 100]))
+        .collect();
+    for p in &mut pkts {
+        p[26..28].fill(0);
+    }
+    let out = run(&mut Coalescer::new(8, true), &pkts);
+    assert_eq!(out.len(), 4);
+    let pkts: Vec<Vec<u8>> = (0..4)
+        .map(|i| build_udp(false, 7000, i, &[1; 100]))
+        .collect();
+    let out = run(&mut Coalescer::new(8, true).with_udp(false), &pkts);
+    assert_eq!(out.len(), 4);
+    assert!(out.iter().all(|b| b[1] == 0));
+}
+
+#[test]
+fn udp_and_tcp_on_the_same_ports_stay_apart() {
+    let mut pkts = Vec::new();
+    for i in 0..6u16 {
+        pkts.push(build(&Seg {
+            v6: false,
+            sport: 7000,
+            seq: 100 * u32::from(i),
+            flags: TCP_ACK,
+            window: 9,
+            ts: 0,
+            id: i,
+            df: true,
+            payload: vec![1; 100],
+        }));
+        pkts.push(build_udp(false, 7000, i, &[2; 100]));
+    }
+    let out = run(&mut Coalescer::new(8, true), &pkts);
+    assert_eq!(out.len(), 2);
+    let seen: Vec<Vec<u8>> = out.iter().flat_map(|b| kernel_view(b)).collect();
+    assert_eq!(per_flow(&seen), per_flow(&pkts));
+}
+
 fn seg_strategy() -> impl Strategy<Value = (usize, u8, u8, bool, bool, usize)> {
     (
-        0usize..4, // flow
+        0usize..6, // flow
         prop_oneof![8 => Just(TCP_ACK), 1 => Just(TCP_ACK | TCP_PSH), 1 => Just(0x02u8), 1 => Just(TCP_ACK | 0x01)],
         0u8..3,                         // payload class
         proptest::bool::weighted(0.05), // sequence gap
@@ -284,7 +464,9 @@ proptest! {
         events in proptest::collection::vec(seg_strategy(), 1..300),
         batch in 1usize..20,
     ) {
-        // Flows: 0, 1 IPv4 (1 without DF), 2 IPv6, 3 UDP.
+        // Flows: 0, 1 IPv4 (1 without DF), 2 IPv6; 3 UDP without checksum; 4, 5 UDP
+        // over IPv4 and IPv6.
+        let mut udp_ids = [0u16; 2];
         let mut state: Vec<Seg> = (0..3).map(|f| Seg {
             v6: f == 2,
             sport: 1000 + f as u16,
@@ -298,6 +480,16 @@ proptest! {
         }).collect();
         let mut pkts = Vec::new();
         for (i, (f, flags, class, gap, change, odd)) in events.into_iter().enumerate() {
+            if f >= 4 {
+                let len = match class {
+                    0 | 1 => 1200,
+                    _ => odd,
+                };
+                let id = &mut udp_ids[f - 4];
+                pkts.push(build_udp(f == 5, 3000, *id, &vec![i as u8; len]));
+                *id = id.wrapping_add(1);
+                continue;
+            }
             let Some(s) = state.get_mut(f) else {
                 let mut udp = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 1, 1];
                 udp.extend_from_slice(&[0, 53, 0, 53, 0, 8, 0, 0]);
