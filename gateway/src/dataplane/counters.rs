@@ -46,9 +46,10 @@ counters! {
     udp_sends: "UDP send calls (one GSO run or one sendmmsg each)",
     udp_datagrams_out: "ESP datagrams sent",
     udp_gso_sends: "of udp_sends: sends with UDP GSO",
+    udp_gso_refused: "GSO sends the kernel refused (resent without GSO; GSO tried again later)",
     udp_recvs: "recvmmsg calls that returned data",
     udp_datagrams_in: "datagrams received (after splitting GRO receives)",
-    tun_writes: "TUN writes (one packet or one coalesced TCP super-packet each)",
+    tun_writes: "TUN writes (one packet or one coalesced TCP or UDP super-packet each)",
     tun_packets_out: "decrypted packets handed to the TUN device",
 }
 

@@ -17,6 +17,7 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 /// Largest inner packet (a segment is at most the TUN MTU, but the MTU may be raised).
 const MAX_PACKET: usize = 65535;
@@ -56,8 +57,44 @@ struct Worker {
     /// A copy of a packet being fragmented.
     big: Vec<u8>,
     pending: Vec<Pending>,
-    /// UDP GSO works on this path (cleared on the first refusal).
-    gso: bool,
+    gso: GsoState,
+}
+
+/// How long a worker sends without GSO after the kernel refused it. A refusal may be
+/// for good (no GSO on this path) or passing (a segment above a lowered path MTU), so
+/// GSO is tried again after a while rather than never.
+const GSO_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Whether this worker sends runs with UDP GSO.
+#[derive(Debug, Default)]
+struct GsoState {
+    /// Set after a refusal: no GSO until then.
+    off_until: Option<Instant>,
+    /// Refusals so far (the first is logged at info, the rest at debug).
+    refusals: u64,
+}
+
+impl GsoState {
+    fn usable(&mut self) -> bool {
+        match self.off_until {
+            Some(t) if Instant::now() < t => false,
+            Some(_) => {
+                self.off_until = None;
+                true
+            }
+            None => true,
+        }
+    }
+
+    fn refused(&mut self, e: &std::io::Error) {
+        self.refusals += 1;
+        self.off_until = Some(Instant::now() + GSO_BACKOFF);
+        if self.refusals == 1 {
+            tracing::info!(error = %e, retry_in = ?GSO_BACKOFF, "UDP GSO refused; sending datagram batches instead");
+        } else {
+            tracing::debug!(error = %e, refusals = self.refusals, "UDP GSO refused again");
+        }
+    }
 }
 
 pub fn run(shared: &Shared, queue: usize) {
@@ -71,7 +108,7 @@ pub fn run(shared: &Shared, queue: usize) {
         scratch: vec![0u8; BUF],
         big: vec![0u8; MAX_PACKET],
         pending: Vec::with_capacity(SEGMENTS),
-        gso: true,
+        gso: GsoState::default(),
     };
     let c = &shared.counters;
     loop {
@@ -203,7 +240,7 @@ fn forward(shared: &Shared, w: &mut Worker, queue: usize, i: usize, len: usize) 
             Some(Ok(n)) => {
                 if let Some(p) = encap(shared, tunnel, &mut w.scratch, n, usize::MAX) {
                     if let Some(bytes) = w.scratch.get(p.range.clone()) {
-                        w.gso = send_parts(shared, w.gso, queue, &p, &[bytes]);
+                        send_parts(shared, &mut w.gso, queue, &p, &[bytes]);
                     }
                 }
             }
@@ -296,37 +333,37 @@ fn flush(shared: &Shared, w: &mut Worker, queue: usize) {
             continue;
         }
         if let Some(run) = parts.get(..n) {
-            w.gso = send_parts(shared, w.gso, queue, first, run);
+            send_parts(shared, &mut w.gso, queue, first, run);
         }
         i += n;
     }
     w.pending.clear();
 }
 
-/// Sends one run; returns whether GSO may still be used.
-fn send_parts(shared: &Shared, gso: bool, queue: usize, to: &Pending, parts: &[&[u8]]) -> bool {
+/// Sends one run, with GSO when it has more than one datagram and GSO is usable.
+fn send_parts(shared: &Shared, gso: &mut GsoState, queue: usize, to: &Pending, parts: &[&[u8]]) {
     let c = &shared.counters;
     let Some(sock) = shared.sockets.for_worker(to.local, queue) else {
         add(&c.udp_send_errors, parts.len());
         add(&c.send_errors, parts.len());
-        return gso;
+        return;
     };
     let fd = sock.as_raw_fd();
     let dst = SockAddr::from(to.peer);
-    let use_gso = gso && parts.len() > 1;
+    let mut use_gso = parts.len() > 1 && gso.usable();
     let mut r = udp_io::send_run(fd, &dst, parts, use_gso);
-    let mut gso = gso;
     if let Err(e) = &r {
         if use_gso && udp_io::gso_unsupported(e) {
-            tracing::info!(error = %e, "UDP GSO refused; sending datagram batches instead");
-            gso = false;
+            bump(&c.udp_gso_refused);
+            gso.refused(e);
+            use_gso = false;
             r = udp_io::send_run(fd, &dst, parts, false);
         }
     }
     bump(&c.udp_sends);
     match r {
         Ok(sent) => {
-            if use_gso && gso {
+            if use_gso {
                 bump(&c.udp_gso_sends);
             }
             add(&c.udp_datagrams_out, sent);
@@ -340,5 +377,23 @@ fn send_parts(shared: &Shared, gso: bool, queue: usize, to: &Pending, parts: &[&
             add(&c.send_errors, parts.len());
         }
     }
-    gso
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_turns_gso_off_for_a_while_not_for_good() {
+        let mut g = GsoState::default();
+        assert!(g.usable());
+        g.refused(&std::io::Error::from_raw_os_error(libc::EINVAL));
+        assert!(!g.usable());
+        assert_eq!(g.refusals, 1);
+        // The back-off has passed.
+        g.off_until = Instant::now().checked_sub(Duration::from_millis(1));
+        assert!(g.usable());
+        assert!(g.usable());
+        assert!(g.off_until.is_none());
+    }
 }

@@ -254,7 +254,8 @@ pub fn send_run(fd: RawFd, dst: &SockAddr, parts: &[&[u8]], gso: bool) -> io::Re
     Ok(sent)
 }
 
-/// Whether a GSO send failed because the path cannot segment (then fall back for good).
+/// Whether a GSO send failed because the path cannot segment it (no GSO here, or a
+/// segment above the path MTU): then the run is resent without GSO.
 pub fn gso_unsupported(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
