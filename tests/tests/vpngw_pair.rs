@@ -215,6 +215,17 @@ fn reload_renegotiates_only_the_changed_tunnel() -> anyhow::Result<()> {
     std::fs::write(customer.config_path(), "[local]\naddress = \"nonsense\"\n")?;
     let out = customer.cli(&["reload"])?;
     anyhow::ensure!(out.status.code() == Some(1), "bad reload accepted: {out:?}");
+    // So is a change of the worker count (read at start only), with a clear reason.
+    let cfg = VpngwConfig::for_plan(Side::Customer, psks());
+    std::fs::write(
+        customer.config_path(),
+        format!("workers = 1\n{}", cfg.render()),
+    )?;
+    let out = customer.cli(&["reload"])?;
+    anyhow::ensure!(
+        out.status.code() == Some(1) && String::from_utf8_lossy(&out.stderr).contains("workers"),
+        "reload changing workers accepted: {out:?}"
+    );
     // tunnel2's CHILD lifetime changes; tunnel1 stays as it is.
     let mut cfg = VpngwConfig::for_plan(Side::Customer, psks());
     if let Some(t) = cfg.tunnel_mut("tunnel2") {

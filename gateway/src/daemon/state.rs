@@ -412,8 +412,9 @@ impl Daemon {
     }
 
     /// Re-reads the config file. Tunnels whose settings changed renegotiate from scratch;
-    /// unchanged ones keep their SAs. Adding, removing or re-addressing tunnels needs a
-    /// restart (the TUN device and sockets are set up once).
+    /// unchanged ones keep their SAs. Adding, removing or re-addressing tunnels, or
+    /// changing `workers`, needs a restart (the TUN device, its queues and the sockets
+    /// are set up once).
     fn reload(&mut self, now: Instant) -> Result<Vec<String>, String> {
         let new = Config::load(&self.config_path).map_err(|e| e.lines().join("; "))?;
         let shape = |c: &Config| -> Vec<(String, String, std::net::IpAddr, String, u16, bool)> {
@@ -433,10 +434,14 @@ impl Daemon {
                 })
                 .collect()
         };
-        if shape(&new) != shape(&self.config) || new.tun_name != self.config.tun_name {
+        if shape(&new) != shape(&self.config)
+            || new.tun_name != self.config.tun_name
+            || new.workers != self.config.workers
+        {
             return Err(
                 "reload cannot add, remove or rename tunnels, or change their local \
-                        address, inner address, MTU or the TUN device: restart vpngw"
+                        address, inner address, MTU, the TUN device or the number of \
+                        workers: restart vpngw"
                     .into(),
             );
         }
