@@ -10,7 +10,7 @@
 //! atomics, see `esp`).
 
 pub mod counters;
-mod gro;
+pub mod gro;
 mod inbound;
 mod outbound;
 mod policy;
