@@ -4,14 +4,15 @@
 //! datagram that continues the flow of an open super-packet only has its payload
 //! appended there. On [`Coalescer::finish`] every buffer gets its virtio-net header:
 //! super-packets are marked `GSO_TCPV4/6` or `GSO_UDP_L4` with `NEEDS_CSUM` and only the
-//! pseudo-header sum in the checksum field, so the kernel neither re-verifies nor
-//! recomputes payload checksums (the ESP ICV already authenticated every byte); it
-//! segments again only if it forwards or delivers to a socket that wants datagrams.
+//! pseudo-header sum in the checksum field (each packet's own checksum was verified
+//! before it joined, as Linux GRO does); the kernel segments again, computing fresh
+//! checksums, only if it forwards or delivers to a socket that wants datagrams.
 //! TCP merging follows Linux GRO: same flow, next sequence number, identical IP and TCP
-//! header fields (ack, window, options, TTL/hop limit, TOS/traffic class), ACK-only
+//! header fields (ack, window, options, TTL/hop limit, TOS/traffic class), valid
+//! checksums (the merged packet gets new ones), ACK-only
 //! segments of equal size (a shorter one or PSH ends the super-packet). UDP merging
 //! follows Linux UDP GRO: same flow and IP header fields, datagrams of equal size (a
-//! shorter one ends it), a non-zero checksum, at most [`MAX_UDP_SEGS`] datagrams.
+//! shorter one ends it), a valid non-zero checksum, at most [`MAX_UDP_SEGS`] datagrams.
 //! Neither takes IP options, IPv6 extension headers or fragments.
 
 /// `struct virtio_net_hdr` without `num_buffers` (what TUN with `IFF_VNET_HDR` uses).
@@ -92,9 +93,8 @@ impl L4 {
             PROTO_UDP => {
                 let uh = p.get(l3..l3 + UDP_HDR_LEN)?;
                 let len = usize::from(u16::from_be_bytes([uh[4], uh[5]]));
-                // The length must fill the packet (no trailing bytes to lose), and a zero
-                // checksum (IPv4 "none") would come out of segmentation as a real one.
-                if len != p.len() - l3 || uh[6..8] == [0, 0] {
+                // The length must fill the packet (no trailing bytes to lose).
+                if len != p.len() - l3 {
                     return None;
                 }
                 Some(L4 {
@@ -185,11 +185,13 @@ impl Coalescer {
         if pkt.len() > MAX_IP_LEN {
             return false;
         }
-        let seg = if self.coalesce {
-            L4::parse(pkt).filter(|t| self.udp || !t.udp)
-        } else {
-            None
-        };
+        let parsed = if self.coalesce { L4::parse(pkt) } else { None };
+        let seg = parsed.filter(|t| (self.udp || !t.udp) && checksums_ok(pkt, t));
+        if let (Some(t), None) = (parsed, seg) {
+            // Written alone: later packets of its flow must not join an earlier
+            // super-packet and overtake it.
+            self.close_flow(pkt, &t);
+        }
         if let Some(t) = seg {
             if let Some(i) = self.latest_of_flow(pkt, &t) {
                 if self.append(i, pkt, &t) {
@@ -218,6 +220,14 @@ impl Coalescer {
         self.used += 1;
         self.packets += 1;
         true
+    }
+
+    fn close_flow(&mut self, pkt: &[u8], t: &L4) {
+        if let Some(i) = self.latest_of_flow(pkt, t) {
+            if let Some(Slot::Seg { closed, .. }) = self.slots.get_mut(i) {
+                *closed = true;
+            }
+        }
     }
 
     /// The most recent buffer (within `SCAN`) holding a packet of `pkt`'s flow: only that
@@ -384,17 +394,56 @@ fn set16(p: &mut [u8], at: usize, v: u16) {
     }
 }
 
-/// Ones'-complement sum of big-endian 16-bit words (unfolded).
+/// Ones'-complement sum of big-endian 16-bit words (unfolded), eight bytes at a time:
+/// the sum of native-endian words with end-around carry is the same sum byte-swapped
+/// (RFC 1071), so it is folded and swapped back once at the end.
 pub(crate) fn sum(b: &[u8]) -> u64 {
-    let mut chunks = b.chunks_exact(2);
-    let mut s: u64 = chunks
+    let mut words = b.chunks_exact(8);
+    let mut acc: u64 = 0;
+    for w in words.by_ref() {
+        let v = <[u8; 8]>::try_from(w).map_or(0, u64::from_ne_bytes);
+        let (s, carry) = acc.overflowing_add(v);
+        acc = s + u64::from(carry);
+    }
+    let folded = fold(acc);
+    let mut s = u64::from(if cfg!(target_endian = "little") {
+        folded.swap_bytes()
+    } else {
+        folded
+    });
+    // The tail starts at an even offset (a multiple of eight).
+    let mut pairs = words.remainder().chunks_exact(2);
+    s += pairs
         .by_ref()
         .map(|c| u64::from(u16::from_be_bytes([c[0], c[1]])))
-        .sum();
-    if let [last] = chunks.remainder() {
+        .sum::<u64>();
+    if let [last] = pairs.remainder() {
         s += u64::from(*last) << 8;
     }
     s
+}
+
+/// Whether the IPv4 header checksum and the TCP/UDP checksum of `p` are right. Merged
+/// packets get fresh checksums, so a corrupt one must not be merged: written alone,
+/// its receiver drops it, as it would have without the tunnel (Linux GRO checks too).
+/// A zero UDP checksum (IPv4 "none") does not merge either: segmentation would give it
+/// a real one.
+fn checksums_ok(p: &[u8], t: &L4) -> bool {
+    if t.udp && p.get(t.l3 + UDP_CSUM_OFF..t.l3 + UDP_CSUM_OFF + 2) == Some(&[0, 0]) {
+        return false;
+    }
+    if !t.v6 && fold(sum(p.get(..20).unwrap_or(&[]))) != 0xffff {
+        return false;
+    }
+    let (addrs, proto) = if t.v6 {
+        (8..40, p.get(6))
+    } else {
+        (12..20, p.get(9))
+    };
+    let (Some(a), Some(&proto), Some(l4)) = (p.get(addrs), proto, p.get(t.l3..)) else {
+        return false;
+    };
+    fold(sum(a) + u64::from(proto) + l4.len() as u64 + sum(l4)) == 0xffff
 }
 
 pub(crate) fn fold(mut s: u64) -> u16 {

@@ -447,15 +447,16 @@ fn udp_and_tcp_on_the_same_ports_stay_apart() {
     assert_eq!(per_flow(&seen), per_flow(&pkts));
 }
 
-fn seg_strategy() -> impl Strategy<Value = (usize, u8, u8, bool, bool, usize)> {
-    (
+fn seg_strategy() -> impl Strategy<Value = ((usize, u8, u8, bool, bool, usize), bool)> {
+    let seg = (
         0usize..6, // flow
         prop_oneof![8 => Just(TCP_ACK), 1 => Just(TCP_ACK | TCP_PSH), 1 => Just(0x02u8), 1 => Just(TCP_ACK | 0x01)],
         0u8..3,                         // payload class
         proptest::bool::weighted(0.05), // sequence gap
         proptest::bool::weighted(0.05), // window/ts change
         0usize..1400,                   // odd length
-    )
+    );
+    (seg, proptest::bool::weighted(0.03)) // corrupted in transit
 }
 
 proptest! {
@@ -479,14 +480,23 @@ proptest! {
             payload: Vec::new(),
         }).collect();
         let mut pkts = Vec::new();
-        for (i, (f, flags, class, gap, change, odd)) in events.into_iter().enumerate() {
+        for (i, ((f, flags, class, gap, change, odd), corrupt)) in events.into_iter().enumerate() {
+            // Flip a bit past the headers: a bad TCP/UDP checksum (packets without payload
+            // are left alone).
+            let corrupt = |mut p: Vec<u8>| {
+                let at = p.len() - 1;
+                if corrupt && p.len() > 60 {
+                    p[at] ^= 0x04;
+                }
+                p
+            };
             if f >= 4 {
                 let len = match class {
                     0 | 1 => 1200,
                     _ => odd,
                 };
                 let id = &mut udp_ids[f - 4];
-                pkts.push(build_udp(f == 5, 3000, *id, &vec![i as u8; len]));
+                pkts.push(corrupt(build_udp(f == 5, 3000, *id, &vec![i as u8; len])));
                 *id = id.wrapping_add(1);
                 continue;
             }
@@ -508,7 +518,7 @@ proptest! {
                 s.window = s.window.wrapping_add(1);
                 s.ts = s.ts.wrapping_add(1) | 1;
             }
-            pkts.push(build(s));
+            pkts.push(corrupt(build(s)));
             s.seq = s.seq.wrapping_add(s.payload.len() as u32);
             s.id = s.id.wrapping_add(1);
         }
@@ -516,5 +526,49 @@ proptest! {
         prop_assert!(out.len() <= pkts.len());
         let seen: Vec<Vec<u8>> = out.iter().flat_map(|b| kernel_view(b)).collect();
         prop_assert_eq!(per_flow(&seen), per_flow(&pkts));
+    }
+}
+
+#[test]
+fn a_corrupt_checksum_is_not_merged() {
+    // Payload corrupted after the checksum was computed (TCP), a bad UDP checksum, and a
+    // bad IPv4 header checksum: each is written alone, unchanged, for its receiver to drop.
+    let mut tcp = bulk(false, 4, 500);
+    tcp[2][60] ^= 0x01;
+    let out = run(&mut Coalescer::new(8, true), &tcp);
+    let views: Vec<Vec<Vec<u8>>> = out.iter().map(|b| kernel_view(b)).collect();
+    assert_eq!(
+        views.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![2, 1, 1]
+    );
+    assert_eq!(views[1][0], tcp[2]);
+
+    let mut udp: Vec<Vec<u8>> = (0..4).map(|i| build_udp(true, 9, i, &[7; 300])).collect();
+    udp[1][46] ^= 0x80;
+    let out = run(&mut Coalescer::new(8, true), &udp);
+    assert_eq!(out.len(), 3);
+    assert_eq!(&out[1][VNET_HDR_LEN..], &udp[1][..]);
+    // Nothing after it overtook it.
+    let seen: Vec<Vec<u8>> = out.iter().flat_map(|b| kernel_view(b)).collect();
+    assert_eq!(seen, udp);
+
+    let mut ip = bulk(false, 3, 500);
+    ip[0][10] ^= 0x01;
+    let out = run(&mut Coalescer::new(8, true), &ip);
+    assert_eq!(out.len(), 2);
+    assert_eq!(&out[0][VNET_HDR_LEN..], &ip[0][..]);
+}
+
+/// The scalar definition of the checksum sum, to hold the fast one to.
+fn sum_by_pairs(b: &[u8]) -> u64 {
+    b.chunks(2)
+        .map(|c| u64::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
+        .sum()
+}
+
+proptest! {
+    #[test]
+    fn fast_sum_folds_like_the_definition(b in proptest::collection::vec(any::<u8>(), 0..3000)) {
+        prop_assert_eq!(fold(sum(&b)), fold(sum_by_pairs(&b)));
     }
 }
