@@ -68,5 +68,8 @@ pub use config::{ConfigError, SessionConfig, DEFAULT_PEER_ASN};
 pub use fsm::State;
 pub use prefix::{Ipv4Prefix, PrefixError};
 pub use rib::{BestRoute, LocRibChange, Rib, SessionId};
-pub use session::{ConnectionRefused, DownReason, PeerOpen, Session, SessionEvent};
+pub use session::{
+    collision_notification, survivor, ConnectionRefused, Direction, DownReason, PeerOpen, Session,
+    SessionEvent, Speaker,
+};
 pub use stats::{Counters, SessionStats};

@@ -6,7 +6,9 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use bgp::wire::{CodecContext, Message, Open};
-use bgp::{Session, SessionConfig};
+use bgp::{Direction, Session, SessionConfig};
+
+const OUT: Direction = Direction::Outbound;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -22,20 +24,20 @@ fuzz_target!(|data: &[u8]| {
     };
     let now = Instant::now();
     s.start(now);
-    let _ = s.handle_connected(now);
+    let _ = s.handle_connected(now, OUT);
     let ctx = CodecContext::default();
     let (first, rest) = data.split_at(data.len().min(1));
     if first.first().is_some_and(|b| b & 1 == 1) {
         s.handle_bytes(
-            now,
+            now, OUT,
             &Message::Open(Open::ours(65000, 90, Ipv4Addr::new(10, 0, 0, 1))).encode(ctx),
         );
-        s.handle_bytes(now, &Message::Keepalive.encode(ctx));
+        s.handle_bytes(now, OUT, &Message::Keepalive.encode(ctx));
     }
     for chunk in rest.chunks(97) {
-        s.handle_bytes(now, chunk);
+        s.handle_bytes(now, OUT, chunk);
         while s.poll_event().is_some() {}
-        let _ = s.poll_transmit();
+        let _ = s.poll_transmit(OUT);
     }
     s.handle_timeout(now + Duration::from_secs(100));
 });
