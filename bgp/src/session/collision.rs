@@ -1,24 +1,30 @@
 //! Connection collision detection (RFC 4271 section 6.8).
 //!
 //! When both speakers dial at once there are two TCP connections to the same peer. The
-//! session keeps both until it can decide: the first (the "link") runs the FSM as usual,
-//! the second (the "contender") sends our OPEN and takes the peer's, but sends no
-//! KEEPALIVE, so the peer cannot reach Established on it before we have chosen. Once
-//! both connections carry the peer's OPEN, the one initiated by the speaker with the
-//! higher BGP Identifier survives and the other is closed with Cease/Connection Collision
-//! Resolution (RFC 4486). A connection that arrives while the session is Established,
-//! or while two are already open, is closed the same way at once. If either connection
-//! dies before the choice, the other simply carries on.
+//! session keeps both until it can choose: the first (the "link") runs the FSM, the
+//! second (the "contender") sends our OPEN and takes the peer's. While both are open no
+//! KEEPALIVE goes out on either, so the peer cannot reach Established on a connection
+//! we may still close. Once both carry the peer's OPEN, the one initiated by the speaker
+//! with the higher BGP Identifier survives and the other is closed with Cease/Connection
+//! Collision Resolution (RFC 4486). A speaker that does the same, or does RFC 4271 6.8
+//! as BIRD does, makes the same choice, so both keep the same connection.
+//!
+//! If our KEEPALIVE already went out on the link (its OPEN came before the contender),
+//! the peer may be Established there already, so the contender waits for the link's
+//! fate instead of comparing identifiers: Established on the link closes the contender
+//! (a collision with an Established connection, closed with Cease/7 as well), and a
+//! link that dies, e.g. closed by the peer's own resolution, hands over to the
+//! contender. A connection that arrives while the session is Established, or while two
+//! are open already, is closed with Cease/7 at once.
 
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
+use super::timers::Timer;
 use super::{Session, OPEN_HOLD_TIME};
 use crate::fsm::{Event, State};
 use crate::wire::notification::{cease_subcode, code, fsm_subcode};
 use crate::wire::{CodecContext, Framer, Message, Notification, Open};
-
-use super::timers::Timer;
 
 /// Who opened a TCP connection: we dialed it (outbound) or the peer did (inbound).
 /// A session has at most one connection of each direction, so this names it.
@@ -78,20 +84,26 @@ pub fn collision_notification() -> Notification {
     Notification::new(code::CEASE, cease_subcode::CONNECTION_COLLISION, vec![])
 }
 
-/// The second connection, while the first is in OpenSent or OpenConfirm.
+/// What a connection held back by a collision got from the peer so far.
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    /// The peer's OPEN, already checked; our KEEPALIVE for it is held back.
+    pub(super) open: Option<Open>,
+    /// The peer confirmed our OPEN: once chosen, this connection is Established.
+    pub(super) keepalive: bool,
+}
+
+/// The second connection, while the link is in OpenSent or OpenConfirm.
 #[derive(Debug)]
 pub(super) struct Contender {
     pub(super) direction: Direction,
     framer: Framer,
-    /// The peer's OPEN on this connection, checked like the link's.
-    open: Option<Open>,
-    /// The peer already confirmed our OPEN here: promoted, this connection is Established.
-    keepalive: bool,
+    pending: Pending,
 }
 
 impl Contender {
     pub(super) fn has_open(&self) -> bool {
-        self.open.is_some()
+        self.pending.open.is_some()
     }
 }
 
@@ -109,13 +121,12 @@ impl Session {
         self.contender = Some(Contender {
             direction,
             framer: Framer::new(),
-            open: None,
-            keepalive: false,
+            pending: Pending::default(),
         });
     }
 
     /// Bytes read on the contender: runs its messages until the buffer is empty or the
-    /// contender is gone (closed, or promoted to the link).
+    /// contender is gone (closed, or now the link).
     pub(super) fn contender_bytes(&mut self, now: Instant, bytes: &[u8]) {
         let Some(c) = self.contender.as_mut() else {
             return;
@@ -146,45 +157,54 @@ impl Session {
             return;
         };
         match event {
-            Event::BgpOpen(open) if !has_open => match self.check_open(&open) {
-                Ok(_) => {
-                    if let Some(c) = self.contender.as_mut() {
-                        c.open = Some(open);
-                    }
-                    if self.state == State::OpenConfirm {
-                        self.resolve(now);
-                    }
-                }
-                Err((reason, n)) => {
+            Event::BgpOpen(open) if !has_open => {
+                if let Err((reason, n)) = self.check_open(&open) {
                     tracing::info!(peer = %self.config.peer_address, %reason, "bgp second connection refused");
-                    self.drop_contender(Some(n));
+                    return self.drop_contender(now, Some(n));
                 }
-            },
+                if let Some(c) = self.contender.as_mut() {
+                    c.pending.open = Some(open);
+                }
+                // Only when the link holds its KEEPALIVE back too; see the module docs.
+                if self.link_pending.open.is_some() {
+                    self.resolve(now);
+                }
+            }
             Event::KeepAliveMsg if has_open => {
                 if let Some(c) = self.contender.as_mut() {
-                    c.keepalive = true;
+                    c.pending.keepalive = true;
                 }
             }
             Event::NotifMsg(n) => {
                 // Usually the peer resolving the collision the same way: Cease/7.
                 tracing::info!(peer = %self.config.peer_address, notification = %n, "bgp second connection closed by the peer");
-                self.drop_contender(None);
+                self.drop_contender(now, None);
             }
-            Event::MessageError(e) => self.drop_contender(Some(e.notification())),
+            Event::MessageError(e) => self.drop_contender(now, Some(e.notification())),
             _ => {
                 let subcode = if has_open {
                     fsm_subcode::UNEXPECTED_IN_OPEN_CONFIRM
                 } else {
                     fsm_subcode::UNEXPECTED_IN_OPEN_SENT
                 };
-                self.drop_contender(Some(Notification::new(code::FSM, subcode, vec![])));
+                self.drop_contender(now, Some(Notification::new(code::FSM, subcode, vec![])));
             }
         }
     }
 
-    /// Both connections carry the peer's OPEN (the link's is in `self.peer`): close one.
+    /// The contender's TCP connection is gone.
+    pub(super) fn contender_lost(&mut self, now: Instant) {
+        if self.contender.take().is_some() {
+            self.resume_link(now);
+        }
+    }
+
+    /// Both connections carry the peer's OPEN and neither sent KEEPALIVE: keep one.
     pub(super) fn resolve(&mut self, now: Instant) {
-        let (Some(c), Some(peer)) = (self.contender.as_ref(), self.peer) else {
+        let Some(c) = self.contender.as_ref() else {
+            return;
+        };
+        let Some(open) = c.pending.open.as_ref() else {
             return;
         };
         let local = Speaker {
@@ -192,20 +212,31 @@ impl Session {
             asn: self.config.local_asn,
         };
         let remote = Speaker {
-            router_id: peer.router_id,
-            asn: peer.asn,
+            router_id: open.bgp_id,
+            asn: open.asn(),
         };
         let contender_wins = survivor(local, remote) == Some(c.direction);
-        tracing::info!(peer = %self.config.peer_address, local_id = %local.router_id, peer_id = %remote.router_id, keep = %if contender_wins { c.direction } else { c.direction.other() }, "bgp connection collision resolved");
+        let keep = if contender_wins {
+            c.direction
+        } else {
+            c.direction.other()
+        };
+        tracing::info!(peer = %self.config.peer_address, local_id = %local.router_id, peer_id = %remote.router_id, %keep, "bgp connection collision resolved");
         if contender_wins {
             self.abandon_link(now, Some(collision_notification()));
         } else {
-            self.drop_contender(Some(collision_notification()));
+            self.drop_contender(now, Some(collision_notification()));
         }
     }
 
+    /// Closes the contender (with `notification` first, if any); the link goes on.
+    pub(super) fn drop_contender(&mut self, now: Instant, notification: Option<Notification>) {
+        self.close_contender(notification);
+        self.resume_link(now);
+    }
+
     /// Closes the contender, with `notification` first if given.
-    pub(super) fn drop_contender(&mut self, notification: Option<Notification>) {
+    pub(super) fn close_contender(&mut self, notification: Option<Notification>) {
         let Some(c) = self.contender.take() else {
             return;
         };
@@ -216,9 +247,17 @@ impl Session {
             .push_back(super::SessionEvent::Disconnect(c.direction));
     }
 
+    /// The link answers the OPEN it held back while the contender was there.
+    fn resume_link(&mut self, now: Instant) {
+        let pending = std::mem::take(&mut self.link_pending);
+        if let Some(open) = pending.open {
+            self.accept_open(now, &open, pending.keepalive);
+        }
+    }
+
     /// The link failed or lost the collision: close it (with `notification` first, if
-    /// any) and let the contender carry the session on. The session never got past
-    /// OpenConfirm on the link, so nothing is withdrawn and it does not go Idle.
+    /// any) and let the contender carry the session on. The link never got past
+    /// OpenConfirm, so nothing is withdrawn and the session does not go Idle.
     pub(super) fn abandon_link(&mut self, now: Instant, notification: Option<Notification>) {
         let Some(c) = self.contender.take() else {
             return;
@@ -230,23 +269,15 @@ impl Session {
             self.events.push_back(super::SessionEvent::Disconnect(old));
         }
         self.link = Some(c.direction);
+        self.link_pending = Pending::default();
         self.framer = c.framer;
         self.ctx = CodecContext::default();
         self.peer = None;
-        self.timers.stop(Timer::Hold);
         self.timers.stop(Timer::Keepalive);
-        match c.open {
-            None => {
-                self.timers.set(Timer::Hold, now + OPEN_HOLD_TIME);
-                self.set_state(State::OpenSent);
-            }
-            Some(open) => {
-                self.set_state(State::OpenSent);
-                self.open_received(now, &open);
-                if c.keepalive && self.state == State::OpenConfirm {
-                    self.established(now);
-                }
-            }
+        self.timers.set(Timer::Hold, now + OPEN_HOLD_TIME);
+        self.set_state(State::OpenSent);
+        if let Some(open) = c.pending.open {
+            self.accept_open(now, &open, c.pending.keepalive);
         }
     }
 }

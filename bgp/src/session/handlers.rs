@@ -65,7 +65,13 @@ impl Session {
                 }
                 self.fail(now, DownReason::ConnectionClosed, None);
             }
-            (OpenSent, Event::BgpOpen(open)) => self.open_received(now, &open),
+            (OpenSent, Event::BgpOpen(open)) if self.link_pending.open.is_none() => {
+                self.open_received(now, open)
+            }
+            // Held back for a collision: the peer confirmed our OPEN on the link.
+            (OpenSent, Event::KeepAliveMsg) if self.link_pending.open.is_some() => {
+                self.link_pending.keepalive = true;
+            }
             (OpenSent | OpenConfirm | Established, Event::MessageError(e)) => {
                 let n = e.notification();
                 self.fail(now, DownReason::BadMessage(e), Some(n));
@@ -95,7 +101,8 @@ impl Session {
             (OpenSent, Event::UpdateMsg(_) | Event::KeepAliveMsg | Event::RouteRefreshMsg(_)) => {
                 self.unexpected(now, fsm_subcode::UNEXPECTED_IN_OPEN_SENT);
             }
-            (OpenConfirm, Event::BgpOpen(_) | Event::UpdateMsg(_) | Event::RouteRefreshMsg(_)) => {
+            (OpenConfirm, Event::BgpOpen(_) | Event::UpdateMsg(_) | Event::RouteRefreshMsg(_))
+            | (OpenSent, Event::BgpOpen(_)) => {
                 self.unexpected(now, fsm_subcode::UNEXPECTED_IN_OPEN_CONFIRM);
             }
             (Established, Event::BgpOpen(_)) => {
@@ -165,7 +172,24 @@ impl Session {
         })
     }
 
-    pub(super) fn open_received(&mut self, now: Instant, open: &Open) {
+    fn open_received(&mut self, now: Instant, open: Open) {
+        if let Err((reason, n)) = self.check_open(&open) {
+            return self.fail(now, reason, Some(n));
+        }
+        let Some(c) = self.contender.as_ref() else {
+            return self.accept_open(now, &open, false);
+        };
+        // A collision: no KEEPALIVE until we know which connection stays.
+        let both = c.has_open();
+        self.link_pending.open = Some(open);
+        if both {
+            self.resolve(now);
+        }
+    }
+
+    /// Answers a checked OPEN: KEEPALIVE, OpenConfirm, and Established at once if the
+    /// peer's KEEPALIVE came while the answer was held back.
+    pub(super) fn accept_open(&mut self, now: Instant, open: &Open, keepalive: bool) {
         let peer = match self.check_open(open) {
             Ok(p) => p,
             Err((reason, n)) => return self.fail(now, reason, Some(n)),
@@ -175,23 +199,18 @@ impl Session {
             ebgp: true,
         };
         self.peer = Some(peer);
-        if self.contender.as_ref().is_some_and(|c| c.has_open()) {
-            let link = self.link;
-            self.resolve(now);
-            if self.link != link {
-                // The other connection won and carries on from its own OPEN.
-                return;
-            }
-        }
         self.send(&Message::Keepalive);
         self.arm_keepalive(now);
         self.arm_hold(now);
         self.set_state(State::OpenConfirm);
+        if keepalive {
+            self.established(now);
+        }
     }
 
     pub(super) fn established(&mut self, now: Instant) {
         // A collision with an Established connection closes the other one.
-        self.drop_contender(Some(collision_notification()));
+        self.close_contender(Some(collision_notification()));
         self.arm_hold(now);
         self.set_state(State::Established);
         self.established_since = Some(now);
@@ -234,7 +253,7 @@ impl Session {
             }
             return self.abandon_link(now, notification);
         }
-        self.drop_contender(notification.clone());
+        self.close_contender(notification.clone());
         let was_connected = self.state.is_connected();
         tracing::info!(peer = %self.config.peer_address, state = %self.state, %reason, "bgp session down");
         if let (Some(n), true) = (notification, was_connected) {
@@ -256,6 +275,7 @@ impl Session {
         self.framer.clear();
         self.peer = None;
         self.link = None;
+        self.link_pending = Default::default();
         self.established_since = None;
         self.timers.stop_all();
         self.set_state(State::Idle);

@@ -21,7 +21,7 @@ use crate::rib::AdjRibIn;
 use crate::stats::{Counters, SessionStats};
 use crate::wire::{CodecContext, Framer, Message};
 use crate::Ipv4Prefix;
-use collision::Contender;
+use collision::{Contender, Pending};
 use timers::{Timer, Timers};
 
 /// Hold time while waiting for the peer's OPEN (RFC 4271 section 8.2.2 suggests 4 minutes).
@@ -51,6 +51,8 @@ pub struct Session {
     link: Option<Direction>,
     /// A second connection during a collision (see `collision`).
     contender: Option<Contender>,
+    /// The link's OPEN while its KEEPALIVE is held back for a collision.
+    link_pending: Pending,
     adj_in: AdjRibIn,
     local_prefixes: BTreeSet<Ipv4Prefix>,
     /// Bytes to write, per connection.
@@ -79,6 +81,7 @@ impl Session {
             peer: None,
             link: None,
             contender: None,
+            link_pending: Pending::default(),
             adj_in: AdjRibIn::new(),
             local_prefixes,
             transmit: [Vec::new(), Vec::new()],
@@ -155,7 +158,7 @@ impl Session {
             .as_ref()
             .is_some_and(|c| c.direction == direction)
         {
-            self.contender = None;
+            self.contender_lost(now);
         } else if self.link == Some(direction)
             || (self.link.is_none() && direction == Direction::Outbound)
         {
