@@ -1,0 +1,448 @@
+//! Connection collisions (RFC 4271 section 6.8): one session against a scripted peer
+//! for each rule, then two sessions dialing each other at once, with the messages of
+//! both connections delivered in many different orders.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+use bgp::wire::{CodecContext, Framer, Message, Open};
+use bgp::{Direction, Session, SessionConfig, SessionEvent, State};
+use common::*;
+
+const OUT: Direction = Direction::Outbound;
+const IN: Direction = Direction::Inbound;
+const CEASE_COLLISION: (u8, u8) = (6, 7);
+
+/// The customer session's identifier is 10.0.0.2: a peer below it loses, above it wins.
+const LOWER: [u8; 4] = [10, 0, 0, 1];
+const HIGHER: [u8; 4] = [10, 0, 0, 9];
+/// Equal identifiers: the higher AS (ours, 65001 against 65000) wins (RFC 6286).
+const EQUAL: [u8; 4] = [10, 0, 0, 2];
+
+fn sent(s: &mut Session, d: Direction) -> Vec<Message> {
+    let mut f = Framer::new();
+    f.push(&s.poll_transmit(d).unwrap_or_default());
+    std::iter::from_fn(|| f.next_message().unwrap())
+        .map(|m| Message::decode(&m, CodecContext::default()).unwrap())
+        .collect()
+}
+
+fn drain(s: &mut Session) -> Vec<SessionEvent> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
+fn peer_open(id: [u8; 4]) -> Vec<u8> {
+    Message::Open(Open::ours(CLOUD_ASN, 90, Ipv4Addr::from(id))).encode(CodecContext::default())
+}
+
+fn keepalive() -> Vec<u8> {
+    Message::Keepalive.encode(CodecContext::default())
+}
+
+fn notification(msgs: &[Message]) -> Option<(u8, u8)> {
+    msgs.iter().find_map(|m| match m {
+        Message::Notification(n) => Some((n.code, n.subcode)),
+        _ => None,
+    })
+}
+
+fn went_down(events: &[SessionEvent]) -> bool {
+    events.iter().any(|e| {
+        matches!(
+            e,
+            SessionEvent::Down { .. }
+                | SessionEvent::StateChanged {
+                    to: State::Idle,
+                    ..
+                }
+        )
+    })
+}
+
+/// A customer session with `first` in OpenSent and a second connection, the other
+/// direction, just taken: both have sent our OPEN.
+fn two_connections(first: Direction) -> (Session, Instant) {
+    let t0 = Instant::now();
+    let mut s = Session::new(customer_config()).unwrap();
+    s.start(t0);
+    s.handle_connected(t0, first).unwrap();
+    s.handle_connected(t0, first.other()).unwrap();
+    for d in [first, first.other()] {
+        assert!(matches!(sent(&mut s, d).as_slice(), [Message::Open(_)]));
+    }
+    assert_eq!(s.state(), State::OpenSent);
+    assert_eq!(s.connection(), Some(first));
+    assert_eq!(s.stats().counters.connection_collisions, 1);
+    drain(&mut s);
+    (s, t0)
+}
+
+#[test]
+fn higher_identifier_keeps_the_connection_it_initiated_in_every_order() {
+    for (peer_id, survivor) in [(LOWER, OUT), (HIGHER, IN), (EQUAL, OUT)] {
+        for first in [OUT, IN] {
+            // The peer's OPEN arrives first on the first connection, or on the second.
+            for open_first in [first, first.other()] {
+                let label = format!("peer {peer_id:?}, first {first}, open first on {open_first}");
+                let (mut s, t0) = two_connections(first);
+                s.handle_bytes(t0, open_first, &peer_open(peer_id));
+                // No KEEPALIVE while it is not known which connection stays.
+                for d in [OUT, IN] {
+                    assert_eq!(sent(&mut s, d), vec![], "{label}");
+                }
+                assert_eq!(s.state(), State::OpenSent, "{label}");
+                s.handle_bytes(t0, open_first.other(), &peer_open(peer_id));
+                let loser = survivor.other();
+                assert_eq!(sent(&mut s, survivor), vec![Message::Keepalive], "{label}");
+                assert_eq!(
+                    notification(&sent(&mut s, loser)),
+                    Some(CEASE_COLLISION),
+                    "{label}"
+                );
+                let ev = drain(&mut s);
+                assert!(ev.contains(&SessionEvent::Disconnect(loser)), "{label}");
+                assert!(!ev.contains(&SessionEvent::Disconnect(survivor)), "{label}");
+                assert!(!went_down(&ev), "{label}: {ev:?}");
+                assert_eq!(s.connection(), Some(survivor), "{label}");
+                assert_eq!(s.state(), State::OpenConfirm, "{label}");
+                // The loser's late bytes are ignored; the survivor goes on.
+                s.handle_bytes(t0, loser, &keepalive());
+                assert_eq!(s.state(), State::OpenConfirm, "{label}");
+                s.handle_bytes(t0, survivor, &keepalive());
+                assert_eq!(s.state(), State::Established, "{label}");
+                assert_eq!(s.peer().map(|p| p.router_id), Some(peer_id.into()));
+                assert_eq!(s.stats().counters.connection_collisions, 1, "{label}");
+            }
+        }
+    }
+}
+
+#[test]
+fn keepalive_received_while_held_back_makes_the_survivor_established() {
+    let (mut s, t0) = two_connections(OUT);
+    // The peer (higher identifier) answered our OPEN on its own connection already.
+    let mut both = peer_open(HIGHER);
+    both.extend(keepalive());
+    s.handle_bytes(t0, IN, &both);
+    assert_eq!(s.state(), State::OpenSent);
+    s.handle_bytes(t0, OUT, &peer_open(HIGHER));
+    assert_eq!(s.state(), State::Established);
+    assert_eq!(s.connection(), Some(IN));
+    assert_eq!(notification(&sent(&mut s, OUT)), Some(CEASE_COLLISION));
+    let msgs = sent(&mut s, IN);
+    assert_eq!(msgs.first(), Some(&Message::Keepalive));
+    assert!(msgs.iter().any(|m| matches!(m, Message::Update(_))));
+}
+
+#[test]
+fn a_connection_while_established_is_refused_with_cease_7() {
+    let (mut s, t0) = two_connections(OUT);
+    s.handle_bytes(t0, IN, &peer_open(LOWER));
+    s.handle_bytes(t0, OUT, &peer_open(LOWER));
+    s.handle_bytes(t0, OUT, &keepalive());
+    assert_eq!(s.state(), State::Established);
+    drain(&mut s);
+    let refused = s.handle_connected(t0, IN).unwrap_err();
+    assert_eq!(refused.state, State::Established);
+    let mut f = Framer::new();
+    f.push(&refused.farewell().unwrap());
+    let raw = f.next_message().unwrap().unwrap();
+    let Ok(Message::Notification(n)) = Message::decode(&raw, CodecContext::default()) else {
+        panic!("not a NOTIFICATION")
+    };
+    assert_eq!((n.code, n.subcode), CEASE_COLLISION);
+    assert_eq!(s.state(), State::Established);
+    assert!(drain(&mut s).is_empty());
+    assert_eq!(s.stats().counters.connection_collisions, 2);
+}
+
+#[test]
+fn a_third_connection_is_refused() {
+    let (mut s, t0) = two_connections(OUT);
+    for d in [OUT, IN] {
+        let refused = s.handle_connected(t0, d).unwrap_err();
+        assert_eq!(refused.state, State::OpenSent);
+        assert!(refused.farewell().is_some());
+    }
+    assert_eq!(s.stats().counters.connection_collisions, 3);
+    assert_eq!(s.connection(), Some(OUT));
+}
+
+#[test]
+fn link_established_before_the_contender_answered_closes_the_contender() {
+    let t0 = Instant::now();
+    let mut s = Session::new(customer_config()).unwrap();
+    s.start(t0);
+    s.handle_connected(t0, OUT).unwrap();
+    // The OPEN comes before the second connection: our KEEPALIVE goes out on it.
+    s.handle_bytes(t0, OUT, &peer_open(HIGHER));
+    assert_eq!(s.state(), State::OpenConfirm);
+    s.handle_connected(t0, IN).unwrap();
+    sent(&mut s, OUT);
+    sent(&mut s, IN);
+    // The peer may be Established on the first connection already: identifiers are
+    // not compared (the peer's would make the second one win) and we wait.
+    s.handle_bytes(t0, IN, &peer_open(HIGHER));
+    assert_eq!(sent(&mut s, IN), vec![]);
+    assert_eq!(s.connection(), Some(OUT));
+    s.handle_bytes(t0, OUT, &keepalive());
+    assert_eq!(s.state(), State::Established);
+    assert_eq!(notification(&sent(&mut s, IN)), Some(CEASE_COLLISION));
+    assert!(drain(&mut s).contains(&SessionEvent::Disconnect(IN)));
+}
+
+#[test]
+fn link_closed_by_the_peer_hands_over_to_the_other_connection() {
+    let t0 = Instant::now();
+    let mut s = Session::new(customer_config()).unwrap();
+    s.start(t0);
+    s.handle_connected(t0, OUT).unwrap();
+    s.handle_bytes(t0, OUT, &peer_open(HIGHER));
+    s.handle_connected(t0, IN).unwrap();
+    s.handle_bytes(t0, IN, &peer_open(HIGHER));
+    sent(&mut s, OUT);
+    sent(&mut s, IN);
+    drain(&mut s);
+    // The peer resolved the collision its way: Cease/7 on our first connection.
+    let cease = Message::Notification(bgp::collision_notification());
+    s.handle_bytes(t0, OUT, &cease.encode(CodecContext::default()));
+    let ev = drain(&mut s);
+    assert!(ev.contains(&SessionEvent::Disconnect(OUT)), "{ev:?}");
+    assert!(!went_down(&ev), "{ev:?}");
+    assert_eq!(sent(&mut s, OUT), vec![], "no answer to a NOTIFICATION");
+    assert_eq!(s.connection(), Some(IN));
+    assert_eq!(s.state(), State::OpenConfirm);
+    assert_eq!(sent(&mut s, IN), vec![Message::Keepalive]);
+    s.handle_bytes(t0, IN, &keepalive());
+    assert_eq!(s.state(), State::Established);
+    assert_eq!(s.stats().last_error, None);
+}
+
+#[test]
+fn losing_the_second_connection_lets_the_first_answer_its_open() {
+    let (mut s, t0) = two_connections(IN);
+    s.handle_bytes(t0, IN, &peer_open(LOWER));
+    assert_eq!(sent(&mut s, IN), vec![]);
+    s.handle_disconnected(t0, OUT);
+    assert_eq!(sent(&mut s, IN), vec![Message::Keepalive]);
+    assert_eq!(s.state(), State::OpenConfirm);
+    assert!(!went_down(&drain(&mut s)));
+}
+
+#[test]
+fn bad_messages_on_the_second_connection_close_only_it() {
+    let (mut s, t0) = two_connections(OUT);
+    let update = Message::Update(Default::default()).encode(CodecContext::default());
+    s.handle_bytes(t0, IN, &update);
+    assert_eq!(notification(&sent(&mut s, IN)), Some((5, 1)));
+    let ev = drain(&mut s);
+    assert_eq!(ev, vec![SessionEvent::Disconnect(IN)]);
+    assert_eq!(s.state(), State::OpenSent);
+    assert_eq!(s.connection(), Some(OUT));
+    // Its late bytes change nothing; the first connection goes on alone.
+    s.handle_bytes(t0, IN, &peer_open(LOWER));
+    s.handle_bytes(t0, OUT, &peer_open(LOWER));
+    assert_eq!(sent(&mut s, OUT), vec![Message::Keepalive]);
+}
+
+#[test]
+fn stop_closes_both_connections() {
+    let (mut s, t0) = two_connections(OUT);
+    s.stop(t0);
+    for d in [OUT, IN] {
+        assert_eq!(notification(&sent(&mut s, d)), Some((6, 2)), "{d}");
+    }
+    let ev = drain(&mut s);
+    assert!(ev.contains(&SessionEvent::Disconnect(OUT)));
+    assert!(ev.contains(&SessionEvent::Disconnect(IN)));
+    assert_eq!(s.state(), State::Idle);
+}
+
+// Two speakers dialing each other at once.
+
+/// One TCP connection between sides 0 and 1, dialed by `dialer`.
+#[derive(Default)]
+struct Conn {
+    /// Side i has not been told of the connection yet.
+    unannounced: [bool; 2],
+    /// Side i has the connection (handed to its session and not closed).
+    open: [bool; 2],
+    /// Bytes in flight towards side i.
+    to: [VecDeque<Vec<u8>>; 2],
+    /// A FIN in flight towards side i, after its bytes.
+    fin_to: [bool; 2],
+}
+
+struct Net {
+    sides: [Session; 2],
+    /// conns[k] was dialed by side k: it is side k's outbound, the other's inbound.
+    conns: [Conn; 2],
+    events: [Vec<SessionEvent>; 2],
+}
+
+fn direction(side: usize, conn: usize) -> Direction {
+    if side == conn {
+        OUT
+    } else {
+        IN
+    }
+}
+
+fn conn_of(side: usize, d: Direction) -> usize {
+    match d {
+        Direction::Outbound => side,
+        Direction::Inbound => 1 - side,
+    }
+}
+
+impl Net {
+    fn new(a: SessionConfig, b: SessionConfig, now: Instant) -> Self {
+        let mut net = Self {
+            sides: [Session::new(a).unwrap(), Session::new(b).unwrap()],
+            conns: Default::default(),
+            events: Default::default(),
+        };
+        for side in 0..2 {
+            net.sides[side].start(now);
+            net.conns[side].unannounced = [true, true];
+        }
+        net.pump(0);
+        net.pump(1);
+        net
+    }
+
+    fn close(&mut self, side: usize, conn: usize) {
+        let c = &mut self.conns[conn];
+        if c.open[side] {
+            c.open[side] = false;
+            c.fin_to[1 - side] = true;
+            c.to[side].clear();
+        }
+    }
+
+    /// Moves what `side` wants sent into the connections and acts on its events.
+    fn pump(&mut self, side: usize) {
+        for d in [OUT, IN] {
+            let conn = conn_of(side, d);
+            while let Some(bytes) = self.sides[side].poll_transmit(d) {
+                if self.conns[conn].open[side] {
+                    self.conns[conn].to[1 - side].push_back(bytes);
+                }
+            }
+        }
+        while let Some(ev) = self.sides[side].poll_event() {
+            if let SessionEvent::Disconnect(d) = ev {
+                self.close(side, conn_of(side, d));
+            }
+            self.events[side].push(ev);
+        }
+    }
+
+    /// Every step that can happen now: (side, conn, what).
+    fn ready(&self) -> Vec<(usize, usize, u8)> {
+        let mut steps = Vec::new();
+        for (conn, c) in self.conns.iter().enumerate() {
+            for side in 0..2 {
+                if c.unannounced[side] {
+                    steps.push((side, conn, 0));
+                } else if !c.to[side].is_empty() {
+                    steps.push((side, conn, 1));
+                } else if c.fin_to[side] {
+                    steps.push((side, conn, 2));
+                }
+            }
+        }
+        steps
+    }
+
+    fn step(&mut self, (side, conn, what): (usize, usize, u8), now: Instant) {
+        let d = direction(side, conn);
+        let c = &mut self.conns[conn];
+        match what {
+            0 => {
+                c.unannounced[side] = false;
+                match self.sides[side].handle_connected(now, d) {
+                    Ok(()) => c.open[side] = true,
+                    Err(refused) => {
+                        c.to[1 - side].extend(refused.farewell());
+                        c.fin_to[1 - side] = true;
+                    }
+                }
+            }
+            1 => {
+                let bytes = c.to[side].pop_front().unwrap_or_default();
+                if c.open[side] {
+                    self.sides[side].handle_bytes(now, d, &bytes);
+                }
+            }
+            _ => {
+                c.fin_to[side] = false;
+                if std::mem::take(&mut c.open[side]) {
+                    c.fin_to[1 - side] = true;
+                    self.sides[side].handle_disconnected(now, d);
+                }
+            }
+        }
+        self.pump(side);
+    }
+}
+
+/// xorshift64*: a fixed, dependency-free source of delivery orders.
+fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed >> 12;
+    *seed ^= *seed << 25;
+    *seed ^= *seed >> 27;
+    seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}
+
+fn simultaneous_dial(b_router_id: Ipv4Addr) {
+    let now = Instant::now();
+    for run in 0..400u64 {
+        let mut b = cloud_config();
+        b.router_id = b_router_id;
+        let mut net = Net::new(customer_config(), b, now);
+        let mut seed = run.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        for _ in 0..1000 {
+            let ready = net.ready();
+            if ready.is_empty() {
+                break;
+            }
+            let pick = (next(&mut seed) % ready.len() as u64) as usize;
+            net.step(ready[pick], now);
+        }
+        let label = format!("run {run}, b = {b_router_id}: {:?}", net.events);
+        for side in 0..2 {
+            assert_eq!(net.sides[side].state(), State::Established, "{label}");
+            assert!(!went_down(&net.events[side]), "{label}");
+            let connects = net.events[side]
+                .iter()
+                .filter(|e| **e == SessionEvent::Connect)
+                .count();
+            assert_eq!(connects, 1, "dialed again: {label}");
+            assert!(net.sides[side].stats().counters.connection_collisions >= 1);
+        }
+        // Both run on the same connection, and the other one is closed at both ends.
+        let used = |side: usize| conn_of(side, net.sides[side].connection().unwrap());
+        assert_eq!(used(0), used(1), "{label}");
+        let other = &net.conns[1 - used(0)];
+        assert_eq!(other.open, [false, false], "{label}");
+    }
+}
+
+#[test]
+fn simultaneous_dial_ends_established_on_one_connection_lower_peer() {
+    simultaneous_dial(Ipv4Addr::new(10, 0, 0, 1));
+}
+
+#[test]
+fn simultaneous_dial_ends_established_on_one_connection_higher_peer() {
+    simultaneous_dial(Ipv4Addr::new(10, 0, 0, 9));
+}
+
+#[test]
+fn simultaneous_dial_ends_established_on_one_connection_equal_identifiers() {
+    simultaneous_dial(Ipv4Addr::new(10, 0, 0, 2));
+}
