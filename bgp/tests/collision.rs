@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bgp::wire::{CodecContext, Framer, Message, Open};
 use bgp::{Direction, Session, SessionConfig, SessionEvent, State};
@@ -445,4 +445,47 @@ fn simultaneous_dial_ends_established_on_one_connection_higher_peer() {
 #[test]
 fn simultaneous_dial_ends_established_on_one_connection_equal_identifiers() {
     simultaneous_dial(Ipv4Addr::new(10, 0, 0, 2));
+}
+
+#[test]
+fn a_second_connection_that_never_sends_open_is_closed_after_a_third_of_the_hold_time() {
+    let (mut s, t0) = two_connections(OUT);
+    s.handle_bytes(t0, OUT, &peer_open(HIGHER));
+    assert_eq!(sent(&mut s, OUT), vec![]);
+    // Hold time 90 s offered by both: 30 s, well before the peer's own 90 s run out.
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(30)));
+    s.handle_timeout(t0 + Duration::from_secs(30));
+    assert_eq!(notification(&sent(&mut s, IN)), Some((4, 0)));
+    assert_eq!(sent(&mut s, OUT), vec![Message::Keepalive]);
+    let ev = drain(&mut s);
+    assert!(ev.contains(&SessionEvent::Disconnect(IN)));
+    assert!(!went_down(&ev), "{ev:?}");
+    assert_eq!(s.state(), State::OpenConfirm);
+    assert_eq!(s.connection(), Some(OUT));
+}
+
+#[test]
+fn a_first_connection_that_never_sends_open_hands_over_after_a_third_of_the_hold_time() {
+    let (mut s, t0) = two_connections(OUT);
+    s.handle_bytes(t0, IN, &peer_open(LOWER));
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(30)));
+    s.handle_timeout(t0 + Duration::from_secs(30));
+    assert_eq!(notification(&sent(&mut s, OUT)), Some((4, 0)));
+    assert_eq!(sent(&mut s, IN), vec![Message::Keepalive]);
+    let ev = drain(&mut s);
+    assert!(ev.contains(&SessionEvent::Disconnect(OUT)));
+    assert!(!went_down(&ev), "{ev:?}");
+    assert_eq!(s.state(), State::OpenConfirm);
+    assert_eq!(s.connection(), Some(IN));
+}
+
+#[test]
+fn losing_the_answered_second_connection_gives_the_first_its_full_open_wait_again() {
+    let (mut s, t0) = two_connections(OUT);
+    s.handle_bytes(t0, IN, &peer_open(LOWER));
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(30)));
+    let t1 = t0 + Duration::from_secs(10);
+    s.handle_disconnected(t1, IN);
+    assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(240)));
+    assert_eq!(s.state(), State::OpenSent);
 }

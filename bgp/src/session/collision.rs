@@ -18,13 +18,16 @@
 //! are open already, is closed with Cease/7 at once.
 
 use std::net::Ipv4Addr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::timers::Timer;
 use super::{Session, OPEN_HOLD_TIME};
 use crate::fsm::{Event, State};
 use crate::wire::notification::{cease_subcode, code, fsm_subcode};
 use crate::wire::{CodecContext, Framer, Message, Notification, Open};
+
+/// The collision wait when the peer's OPEN asks for no keepalives (hold time 0).
+const COLLISION_WAIT_WITHOUT_HOLD: Duration = Duration::from_secs(30);
 
 /// Who opened a TCP connection: we dialed it (outbound) or the peer did (inbound).
 /// A session has at most one connection of each direction, so this names it.
@@ -168,6 +171,10 @@ impl Session {
                 // Only when the link holds its KEEPALIVE back too; see the module docs.
                 if self.link_pending.open.is_some() {
                     self.resolve(now);
+                } else if self.state == State::OpenSent {
+                    // The peer waits for our KEEPALIVE here: give the link's OPEN that
+                    // long, then hand over (the link's hold timer fails it).
+                    self.arm_collision_wait(now);
                 }
             }
             Event::KeepAliveMsg if has_open => {
@@ -190,6 +197,26 @@ impl Session {
                 self.drop_contender(now, Some(Notification::new(code::FSM, subcode, vec![])));
             }
         }
+    }
+
+    /// How long one connection's OPEN may keep the other's KEEPALIVE back: a third of
+    /// the hold time the peer offered there (its hold timer runs while it waits for our
+    /// KEEPALIVE), so that a silent connection does not cost the session.
+    pub(super) fn arm_collision_wait(&mut self, now: Instant) {
+        let offered = [self.link_pending.open.as_ref(), self.contender_open()]
+            .into_iter()
+            .flatten()
+            .map(|o| o.hold_time.min(self.config.hold_time))
+            .min();
+        let wait = match offered {
+            Some(h) if h > 0 => Duration::from_millis(u64::from(h) * 1000 / 3),
+            _ => COLLISION_WAIT_WITHOUT_HOLD,
+        };
+        self.timers.set(Timer::Hold, now + wait);
+    }
+
+    fn contender_open(&self) -> Option<&Open> {
+        self.contender.as_ref()?.pending.open.as_ref()
     }
 
     /// The contender's TCP connection is gone.
@@ -252,6 +279,9 @@ impl Session {
         let pending = std::mem::take(&mut self.link_pending);
         if let Some(open) = pending.open {
             self.accept_open(now, &open, pending.keepalive);
+        } else if self.state == State::OpenSent {
+            // The collision wait may have shortened it.
+            self.timers.set(Timer::Hold, now + OPEN_HOLD_TIME);
         }
     }
 

@@ -80,6 +80,11 @@ impl Session {
                 // Never answer a NOTIFICATION with one.
                 self.fail(now, DownReason::PeerNotification(n), None);
             }
+            // The contender never sent its OPEN: the link goes on alone.
+            (OpenSent, Event::HoldTimerExpires) if self.link_pending.open.is_some() => {
+                let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![]);
+                self.drop_contender(now, Some(n));
+            }
             (OpenSent | OpenConfirm | Established, Event::HoldTimerExpires) => {
                 let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![]);
                 self.fail(now, DownReason::HoldTimerExpired, Some(n));
@@ -184,6 +189,8 @@ impl Session {
         self.link_pending.open = Some(open);
         if both {
             self.resolve(now);
+        } else {
+            self.arm_collision_wait(now);
         }
     }
 
