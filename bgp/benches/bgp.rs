@@ -8,7 +8,9 @@ use std::time::Instant;
 use bgp::wire::{
     encode_announcements, AsPath, CodecContext, Framer, Message, Open, Origin, PathAttributes,
 };
-use bgp::{Ipv4Prefix, Rib, Session, SessionConfig, SessionId};
+use bgp::{Direction, Ipv4Prefix, Rib, Session, SessionConfig, SessionId};
+
+const OUT: Direction = Direction::Outbound;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn prefixes(n: u32) -> Vec<Ipv4Prefix> {
@@ -78,9 +80,9 @@ fn session(c: &mut Criterion) {
             let mut s = Session::new(cfg).unwrap();
             let mut rib = Rib::new();
             s.start(now);
-            s.handle_connected(now).unwrap();
-            s.handle_bytes(now, &open);
-            s.handle_bytes(now, &table);
+            s.handle_connected(now, OUT).unwrap();
+            s.handle_bytes(now, OUT, &open);
+            s.handle_bytes(now, OUT, &table);
             while let Some(ev) = s.poll_event() {
                 rib.apply(SessionId(1), &ev);
             }

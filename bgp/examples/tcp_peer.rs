@@ -9,7 +9,10 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use bgp::{Ipv4Prefix, Rib, Session, SessionConfig, SessionEvent, SessionId};
+use bgp::{Direction, Ipv4Prefix, Rib, Session, SessionConfig, SessionEvent, SessionId};
+
+/// This shell only dials out.
+const OUT: Direction = Direction::Outbound;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -55,17 +58,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             match s.read(&mut buf) {
                 Ok(0) => {
                     stream = None;
-                    session.handle_disconnected(now);
+                    session.handle_disconnected(now, OUT);
                 }
-                Ok(n) => session.handle_bytes(now, &buf[..n]),
+                Ok(n) => session.handle_bytes(now, OUT, &buf[..n]),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(_) => {
                     stream = None;
-                    session.handle_disconnected(now);
+                    session.handle_disconnected(now, OUT);
                 }
             }
         }
-        while let Some(bytes) = session.poll_transmit() {
+        while let Some(bytes) = session.poll_transmit(OUT) {
             if let Some(s) = stream.as_mut() {
                 s.write_all(&bytes)?;
             }
@@ -80,17 +83,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         Ok(s) => {
                             s.set_read_timeout(Some(Duration::from_millis(50)))?;
                             stream = Some(s);
-                            if session.handle_connected(Instant::now()).is_err() {
+                            if session.handle_connected(Instant::now(), OUT).is_err() {
                                 stream = None;
                             }
                         }
                         Err(e) => {
                             println!("connect: {e}");
-                            session.handle_disconnected(Instant::now());
+                            session.handle_disconnected(Instant::now(), OUT);
                         }
                     }
                 }
-                SessionEvent::Disconnect => stream = None,
+                SessionEvent::Disconnect(_) => stream = None,
                 _ => {}
             }
         }

@@ -1,6 +1,7 @@
 //! The session states and input events of RFC 4271 section 8. The transitions live in
 //! `session::handlers`; the names follow the RFC so the code can be read beside it.
 
+use crate::session::Direction;
 use crate::wire::{DecodeError, Notification, Open, RouteRefresh, Update};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,7 +54,7 @@ pub enum Event {
     /// RFC event 13: the automatic restart after an error.
     IdleHoldTimerExpires,
     /// RFC events 16/17: a TCP connection, outgoing or incoming, is up.
-    TcpConnectionConfirmed,
+    TcpConnectionConfirmed(Direction),
     /// RFC event 18.
     TcpConnectionFails,
     /// RFC event 19.

@@ -20,15 +20,17 @@
 //! let mut s = Session::new(config)?;          // Idle
 //! s.start(now);                               // -> Connect, emits SessionEvent::Connect
 //! loop {
-//!     // TCP connect to peer:179 finished, or an inbound one was accepted:
-//!     s.handle_connected(now)?;               // Err(ConnectionRefused): close that socket
-//!     s.handle_bytes(now, &buf[..n]);         // stream bytes, cut anywhere
-//!     s.handle_disconnected(now);             // EOF, reset, or the connect attempt failed
+//!     // TCP connect to peer:179 finished (Outbound), or one was accepted (Inbound):
+//!     s.handle_connected(now, dir)?;          // Err(refused): write refused.farewell(), close
+//!     s.handle_bytes(now, dir, &buf[..n]);    // stream bytes, cut anywhere
+//!     s.handle_disconnected(now, dir);        // EOF, reset, or the connect attempt failed
 //!     s.handle_timeout(now);                  // when now >= s.poll_timeout()
-//!     while let Some(bytes) = s.poll_transmit() { write_all(bytes) }
+//!     for dir in Direction::BOTH {
+//!         while let Some(bytes) = s.poll_transmit(dir) { write_all(dir, bytes) }
+//!     }
 //!     while let Some(ev) = s.poll_event() {
 //!         rib.apply(SessionId(tunnel), &ev);  // routes and session up/down
-//!         match ev { Connect => dial(), Disconnect => flush_then_close(), _ => log(ev) }
+//!         match ev { Connect => dial(), Disconnect(dir) => flush_then_close(dir), _ => log(ev) }
 //!     }
 //!     while let Some(change) = rib.poll_change() { routing_table.apply(change) }
 //! }
@@ -36,13 +38,15 @@
 //! Always drain `poll_transmit` before acting on `SessionEvent::Disconnect`: the
 //! NOTIFICATION that explains the close is in it.
 //!
-//! The shell keeps at most one connection per session: while one is being used, a
-//! second (a connection collision) is refused by `handle_connected` and must be closed.
+//! A session uses at most one connection of each [`Direction`]: when both speakers dial
+//! at once it keeps both until the collision is resolved (RFC 4271 section 6.8, see
+//! `session::collision`) and then asks for the loser to be closed; a connection beyond
+//! that, or one arriving while Established, is refused with Cease/7.
 //! `SessionEvent::Down` means every route of that session is gone; `Rib::apply` removes
 //! them. After an error the session waits `idle_hold_time` in Idle and starts again by
 //! itself (doubling the wait, up to 8 times, while it keeps failing before reaching
 //! Established); after `stop` it stays Idle until `start`.
-//!
+
 //! # Policy (kept simple on purpose)
 //! - Only IPv4 unicast. Learned routes are never re-advertised: we announce only the
 //!   configured local prefixes (ORIGIN IGP, AS_PATH = local AS, NEXT_HOP = local inner
@@ -68,5 +72,8 @@ pub use config::{ConfigError, SessionConfig, DEFAULT_PEER_ASN};
 pub use fsm::State;
 pub use prefix::{Ipv4Prefix, PrefixError};
 pub use rib::{BestRoute, LocRibChange, Rib, SessionId};
-pub use session::{ConnectionRefused, DownReason, PeerOpen, Session, SessionEvent};
+pub use session::{
+    collision_notification, survivor, ConnectionRefused, Direction, DownReason, PeerOpen, Session,
+    SessionEvent, Speaker,
+};
 pub use stats::{Counters, SessionStats};

@@ -20,6 +20,9 @@ pub struct Counters {
     /// Routes refused by import policy (AS loop, wrong first AS, our own next hop).
     pub routes_rejected: u64,
     pub established_transitions: u64,
+    /// Second connections to or from the peer while one was in use (RFC 4271 section
+    /// 6.8): each was either kept until the collision was resolved or closed at once.
+    pub connection_collisions: u64,
 }
 
 /// A snapshot taken by `Session::stats`.

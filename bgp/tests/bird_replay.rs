@@ -5,7 +5,9 @@ use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use bgp::wire::{CodecContext, Framer, Message, Notification};
-use bgp::{DownReason, Ipv4Prefix, Session, SessionConfig, SessionEvent, State};
+use bgp::{Direction, DownReason, Ipv4Prefix, Session, SessionConfig, SessionEvent, State};
+
+const OUT: Direction = Direction::Outbound;
 
 fn messages(fixture: &str) -> Vec<Vec<u8>> {
     fixture
@@ -38,13 +40,13 @@ fn drain(s: &mut Session) -> Vec<SessionEvent> {
 
 fn sent(s: &mut Session) -> Vec<Vec<u8>> {
     let mut f = Framer::new();
-    f.push(&s.poll_transmit().unwrap_or_default());
+    f.push(&s.poll_transmit(OUT).unwrap_or_default());
     std::iter::from_fn(|| f.next_message().unwrap()).collect()
 }
 
 fn feed_bytewise(s: &mut Session, now: Instant, msg: &[u8]) {
     for b in msg {
-        s.handle_bytes(now, std::slice::from_ref(b));
+        s.handle_bytes(now, OUT, std::slice::from_ref(b));
     }
 }
 
@@ -71,7 +73,7 @@ fn withdrawn(events: &[SessionEvent]) -> Vec<Ipv4Prefix> {
 /// Opens a session and plays BIRD's OPEN and KEEPALIVE; returns what we sent.
 fn establish(s: &mut Session, now: Instant, bird: &[Vec<u8>]) -> Vec<Vec<u8>> {
     s.start(now);
-    s.handle_connected(now).unwrap();
+    s.handle_connected(now, OUT).unwrap();
     let mut out = sent(s);
     feed_bytewise(s, now, &bird[0]);
     assert_eq!(s.state(), State::OpenConfirm);
@@ -137,7 +139,7 @@ fn two_octet_session_replay() {
         reason: DownReason::PeerNotification(Notification::new(6, 2, vec![]))
     }));
     assert_eq!(s.state(), State::Idle);
-    assert_eq!(s.poll_transmit(), None, "no reply to a NOTIFICATION");
+    assert_eq!(s.poll_transmit(OUT), None, "no reply to a NOTIFICATION");
 }
 
 #[test]
@@ -155,7 +157,7 @@ fn malformed_attribute_in_real_update_is_treat_as_withdraw() {
     feed_bytewise(&mut s, now, &bad);
     assert_eq!(withdrawn(&drain(&mut s)), vec![p("10.10.0.0/16")]);
     assert_eq!(s.state(), State::Established);
-    assert_eq!(s.poll_transmit(), None);
+    assert_eq!(s.poll_transmit(OUT), None);
     assert_eq!(s.stats().counters.updates_treated_as_withdraw, 1);
     // A broken NLRI field, on the other hand, resets the session (RFC 7606 section 5.3).
     let mut bad = bird[3].clone();
@@ -208,7 +210,7 @@ fn wrong_peer_as_is_refused_like_bird_does() {
     // We expect AS 65002 but BIRD is AS 65000.
     let mut s = Session::new(config(65002)).unwrap();
     s.start(now);
-    s.handle_connected(now).unwrap();
+    s.handle_connected(now, OUT).unwrap();
     sent(&mut s);
     feed_bytewise(&mut s, now, &bird[0]);
     let out = sent(&mut s);

@@ -6,7 +6,9 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use bgp::wire::{Capability, CodecContext, Framer, Message, Notification, Open, Update};
-use bgp::{ConnectionRefused, DownReason, Session, SessionEvent, State};
+use bgp::{ConnectionRefused, Direction, DownReason, Session, SessionEvent, State};
+
+const OUT: Direction = Direction::Outbound;
 use common::*;
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
@@ -17,7 +19,7 @@ fn drain(s: &mut Session) -> Vec<SessionEvent> {
 
 fn sent(s: &mut Session) -> Vec<Message> {
     let mut f = Framer::new();
-    f.push(&s.poll_transmit().unwrap_or_default());
+    f.push(&s.poll_transmit(OUT).unwrap_or_default());
     std::iter::from_fn(|| f.next_message().unwrap())
         .map(|m| Message::decode(&m, CodecContext::default()).unwrap())
         .collect()
@@ -44,7 +46,7 @@ fn open_sent() -> (Session, Instant) {
     let t0 = Instant::now();
     let mut s = Session::new(customer_config()).unwrap();
     s.start(t0);
-    s.handle_connected(t0).unwrap();
+    s.handle_connected(t0, OUT).unwrap();
     assert_eq!(s.state(), State::OpenSent);
     drain(&mut s);
     (s, t0)
@@ -53,7 +55,7 @@ fn open_sent() -> (Session, Instant) {
 fn open_confirm(hold: u16) -> (Session, Instant) {
     let (mut s, t0) = open_sent();
     sent(&mut s);
-    s.handle_bytes(t0, &cloud_open(hold));
+    s.handle_bytes(t0, OUT, &cloud_open(hold));
     assert_eq!(s.state(), State::OpenConfirm);
     assert_eq!(sent(&mut s), vec![Message::Keepalive]);
     drain(&mut s);
@@ -62,7 +64,7 @@ fn open_confirm(hold: u16) -> (Session, Instant) {
 
 fn established() -> (Session, Instant) {
     let (mut s, t0) = open_confirm(90);
-    s.handle_bytes(t0, &keepalive());
+    s.handle_bytes(t0, OUT, &keepalive());
     assert_eq!(s.state(), State::Established);
     sent(&mut s);
     drain(&mut s);
@@ -75,7 +77,13 @@ fn idle_connect_active_cycle() {
     let mut s = Session::new(customer_config()).unwrap();
     assert_eq!(s.state(), State::Idle);
     assert_eq!(s.poll_timeout(), None);
-    assert_eq!(s.handle_connected(t0), Err(ConnectionRefused(State::Idle)));
+    assert_eq!(
+        s.handle_connected(t0, OUT),
+        Err(ConnectionRefused {
+            state: State::Idle,
+            notification: None
+        })
+    );
 
     s.start(t0);
     assert_eq!(
@@ -93,12 +101,12 @@ fn idle_connect_active_cycle() {
     s.handle_timeout(t0 + SECS(30));
     assert_eq!(
         drain(&mut s),
-        vec![SessionEvent::Disconnect, SessionEvent::Connect]
+        vec![SessionEvent::Disconnect(OUT), SessionEvent::Connect]
     );
     assert_eq!(s.state(), State::Connect);
     // The attempt fails: Active, and a new try when ConnectRetry expires.
     let t1 = t0 + SECS(31);
-    s.handle_disconnected(t1);
+    s.handle_disconnected(t1, OUT);
     assert_eq!(s.state(), State::Active);
     assert_eq!(s.poll_timeout(), Some(t1 + SECS(30)));
     s.handle_timeout(t1 + SECS(30));
@@ -106,8 +114,8 @@ fn idle_connect_active_cycle() {
     assert_eq!(s.state(), State::Connect);
     // Failures in Active go back to Idle, then the idle hold timer restarts the session.
     let t2 = t1 + SECS(31);
-    s.handle_disconnected(t2);
-    s.handle_disconnected(t2);
+    s.handle_disconnected(t2, OUT);
+    s.handle_disconnected(t2, OUT);
     assert_eq!(s.state(), State::Idle);
     assert_eq!(s.stats().last_error, Some(DownReason::ConnectionClosed));
     assert_eq!(s.poll_timeout(), Some(t2 + SECS(5)));
@@ -121,25 +129,31 @@ fn idle_connect_active_cycle() {
 #[test]
 fn idle_after_a_failure_takes_the_peers_connection() {
     let (mut s, t0) = open_sent();
-    s.handle_disconnected(t0);
+    s.handle_disconnected(t0, OUT);
     assert_eq!(s.state(), State::Idle);
     assert_eq!(s.poll_timeout(), Some(t0 + SECS(5)));
     drain(&mut s);
     let t1 = t0 + SECS(1);
-    s.handle_connected(t1).unwrap();
+    s.handle_connected(t1, OUT).unwrap();
     assert_eq!(s.state(), State::OpenSent);
     assert!(matches!(sent(&mut s).as_slice(), [Message::Open(_)]));
     assert!(
         !drain(&mut s).contains(&SessionEvent::Connect),
         "no second dial"
     );
-    s.handle_bytes(t1, &cloud_open(90));
-    s.handle_bytes(t1, &keepalive());
+    s.handle_bytes(t1, OUT, &cloud_open(90));
+    s.handle_bytes(t1, OUT, &keepalive());
     assert_eq!(s.state(), State::Established);
 
     s.stop(t1);
     assert_eq!(s.state(), State::Idle);
-    assert_eq!(s.handle_connected(t1), Err(ConnectionRefused(State::Idle)));
+    assert_eq!(
+        s.handle_connected(t1, OUT),
+        Err(ConnectionRefused {
+            state: State::Idle,
+            notification: None
+        })
+    );
 }
 
 #[test]
@@ -151,7 +165,7 @@ fn passive_session_waits_for_the_peer() {
     s.start(t0);
     assert_eq!(s.state(), State::Active);
     assert!(!drain(&mut s).contains(&SessionEvent::Connect));
-    s.handle_connected(t0).unwrap();
+    s.handle_connected(t0, OUT).unwrap();
     let msgs = sent(&mut s);
     let [Message::Open(open)] = msgs.as_slice() else {
         panic!("{msgs:?}")
@@ -160,10 +174,13 @@ fn passive_session_waits_for_the_peer() {
     assert_eq!(open.hold_time, 90);
     assert_eq!(open.bgp_id, Ipv4Addr::new(10, 0, 0, 2));
     assert!(open.capabilities.contains(&Capability::RouteRefresh));
-    // A second connection while one is in use is refused.
+    // A second connection of the same direction is refused: a collision (Cease/7).
     assert_eq!(
-        s.handle_connected(t0),
-        Err(ConnectionRefused(State::OpenSent))
+        s.handle_connected(t0, OUT),
+        Err(ConnectionRefused {
+            state: State::OpenSent,
+            notification: Some(bgp::collision_notification())
+        })
     );
 }
 
@@ -177,7 +194,7 @@ fn open_sent_hold_timer_is_four_minutes() {
     assert_eq!(notification(&sent(&mut s)), Some((4, 0)));
     assert_eq!(s.state(), State::Idle);
     let ev = drain(&mut s);
-    assert!(ev.contains(&SessionEvent::Disconnect));
+    assert!(ev.contains(&SessionEvent::Disconnect(OUT)));
     assert!(ev.contains(&SessionEvent::Down {
         reason: DownReason::HoldTimerExpired
     }));
@@ -189,27 +206,39 @@ fn open_sent_refuses_bad_opens() {
     let (mut s, t0) = open_sent();
     sent(&mut s);
     let other = Message::Open(Open::ours(64999, 90, Ipv4Addr::new(1, 1, 1, 1)));
-    s.handle_bytes(t0, &other.encode(CodecContext::default()));
+    s.handle_bytes(t0, OUT, &other.encode(CodecContext::default()));
     assert_eq!(notification(&sent(&mut s)), Some((2, 2)));
     // Hold time 2.
     let (mut s, t0) = open_sent();
     sent(&mut s);
     let mut open = Open::ours(CLOUD_ASN, 90, Ipv4Addr::new(1, 1, 1, 1));
     open.hold_time = 2;
-    s.handle_bytes(t0, &Message::Open(open).encode(CodecContext::default()));
+    s.handle_bytes(
+        t0,
+        OUT,
+        &Message::Open(open).encode(CodecContext::default()),
+    );
     assert_eq!(notification(&sent(&mut s)), Some((2, 6)));
     // Identifier 0.0.0.0.
     let (mut s, t0) = open_sent();
     sent(&mut s);
     let open = Open::ours(CLOUD_ASN, 90, Ipv4Addr::UNSPECIFIED);
-    s.handle_bytes(t0, &Message::Open(open).encode(CodecContext::default()));
+    s.handle_bytes(
+        t0,
+        OUT,
+        &Message::Open(open).encode(CodecContext::default()),
+    );
     assert_eq!(notification(&sent(&mut s)), Some((2, 3)));
     // IPv6 only.
     let (mut s, t0) = open_sent();
     sent(&mut s);
     let mut open = Open::ours(CLOUD_ASN, 90, Ipv4Addr::new(1, 1, 1, 1));
     open.capabilities[0] = Capability::Multiprotocol { afi: 2, safi: 1 };
-    s.handle_bytes(t0, &Message::Open(open).encode(CodecContext::default()));
+    s.handle_bytes(
+        t0,
+        OUT,
+        &Message::Open(open).encode(CodecContext::default()),
+    );
     let msgs = sent(&mut s);
     assert_eq!(
         msgs.last(),
@@ -226,19 +255,20 @@ fn open_sent_refuses_bad_opens() {
 fn unexpected_messages_are_fsm_errors() {
     let (mut s, t0) = open_sent();
     sent(&mut s);
-    s.handle_bytes(t0, &keepalive());
+    s.handle_bytes(t0, OUT, &keepalive());
     assert_eq!(notification(&sent(&mut s)), Some((5, 1)));
 
     let (mut s, t0) = open_sent();
     sent(&mut s);
     s.handle_bytes(
         t0,
+        OUT,
         &Message::Update(Update::default()).encode(CodecContext::default()),
     );
     assert_eq!(notification(&sent(&mut s)), Some((5, 1)));
 
     let (mut s, t0) = open_confirm(90);
-    s.handle_bytes(t0, &cloud_open(90));
+    s.handle_bytes(t0, OUT, &cloud_open(90));
     assert_eq!(notification(&sent(&mut s)), Some((5, 2)));
     assert_eq!(
         s.stats().last_error,
@@ -246,7 +276,7 @@ fn unexpected_messages_are_fsm_errors() {
     );
 
     let (mut s, t0) = established();
-    s.handle_bytes(t0, &cloud_open(90));
+    s.handle_bytes(t0, OUT, &cloud_open(90));
     assert_eq!(notification(&sent(&mut s)), Some((5, 3)));
     assert_eq!(s.state(), State::Idle);
 }
@@ -267,9 +297,9 @@ fn open_confirm_timers_and_notification() {
     // A NOTIFICATION is never answered.
     let (mut s, t0) = open_confirm(90);
     let n = Message::Notification(Notification::new(6, 4, vec![])).encode(CodecContext::default());
-    s.handle_bytes(t0, &n);
+    s.handle_bytes(t0, OUT, &n);
     assert_eq!(s.state(), State::Idle);
-    assert_eq!(s.poll_transmit(), None);
+    assert_eq!(s.poll_transmit(OUT), None);
 }
 
 #[test]
@@ -281,7 +311,7 @@ fn established_keepalive_hold_and_header_errors() {
         let t = t0 + SECS(30 * i);
         s.handle_timeout(t);
         assert_eq!(sent(&mut s), vec![Message::Keepalive]);
-        s.handle_bytes(t, &keepalive());
+        s.handle_bytes(t, OUT, &keepalive());
     }
     assert_eq!(s.state(), State::Established);
     // Hold timer: 90 s after the last keepalive received.
@@ -296,13 +326,13 @@ fn established_keepalive_hold_and_header_errors() {
     let (mut s, t0) = established();
     let mut bad = keepalive();
     bad[0] = 0;
-    s.handle_bytes(t0, &bad);
+    s.handle_bytes(t0, OUT, &bad);
     assert_eq!(notification(&sent(&mut s)), Some((1, 1)));
     // Unknown type: Bad Message Type with the type as data.
     let (mut s, t0) = established();
     let mut bad = keepalive();
     bad[18] = 9;
-    s.handle_bytes(t0, &bad);
+    s.handle_bytes(t0, OUT, &bad);
     let msgs = sent(&mut s);
     assert_eq!(
         msgs.last(),
@@ -313,7 +343,7 @@ fn established_keepalive_hold_and_header_errors() {
     let mut bad = keepalive();
     bad[17] = 20;
     bad.push(0);
-    s.handle_bytes(t0, &bad);
+    s.handle_bytes(t0, OUT, &bad);
     let msgs = sent(&mut s);
     assert_eq!(
         msgs.last(),
@@ -324,11 +354,11 @@ fn established_keepalive_hold_and_header_errors() {
 #[test]
 fn connection_loss_in_established() {
     let (mut s, t0) = established();
-    s.handle_disconnected(t0);
+    s.handle_disconnected(t0, OUT);
     assert_eq!(s.state(), State::Idle);
-    assert_eq!(s.poll_transmit(), None);
+    assert_eq!(s.poll_transmit(OUT), None);
     let ev = drain(&mut s);
-    assert!(!ev.contains(&SessionEvent::Disconnect));
+    assert!(!ev.contains(&SessionEvent::Disconnect(OUT)));
     assert!(ev.contains(&SessionEvent::Down {
         reason: DownReason::ConnectionClosed
     }));
@@ -368,7 +398,11 @@ fn ebgp_peer_may_share_our_identifier() {
     let (mut s, t0) = open_sent();
     sent(&mut s);
     let open = Open::ours(CLOUD_ASN, 90, Ipv4Addr::new(10, 0, 0, 2));
-    s.handle_bytes(t0, &Message::Open(open).encode(CodecContext::default()));
+    s.handle_bytes(
+        t0,
+        OUT,
+        &Message::Open(open).encode(CodecContext::default()),
+    );
     assert_eq!(s.state(), State::OpenConfirm);
 }
 

@@ -9,7 +9,9 @@ use bgp::wire::{
     encode_announcements, AsPath, AsSegment, CodecContext, Framer, Message, Origin, PathAttributes,
     Update,
 };
-use bgp::{Ipv4Prefix, Session, State};
+use bgp::{Direction, Ipv4Prefix, Session, State};
+
+const OUT: Direction = Direction::Outbound;
 use common::*;
 use proptest::prelude::*;
 
@@ -160,7 +162,7 @@ proptest! {
         let now = pair.now;
         let s: &mut Session = &mut pair.a.session;
         for c in &chunks {
-            s.handle_bytes(now, c);
+            s.handle_bytes(now, OUT, c);
         }
         s.handle_timeout(now);
         prop_assert!(matches!(s.state(), State::Established | State::Idle));

@@ -198,17 +198,28 @@ fn speaker_exchanges_routes_with_bird_and_follows_its_session() -> anyhow::Resul
     let json = serde_json::to_string(&st)?;
     ensure!(json.contains("\"state\":\"Established\""), "{json}");
 
-    // A second connection while the session has one is closed at once, and the session
+    // A second connection while the session is Established is a collision: closed at
+    // once with Cease/Connection Collision Resolution (RFC 4271 6.8), and the session
     // carries on.
     let gw = lab.gw_addr;
-    let second_got_eof = in_ns(lab.topo.ns("bgp_cloud")?, move || {
+    let second_got = in_ns(lab.topo.ns("bgp_cloud")?, move || {
         let sock = TcpStream::connect_timeout(&SocketAddr::from((gw, 179)), TIMEOUT)?;
         sock.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut b = [0u8; 64];
-        Ok(matches!(std::io::Read::read(&mut &sock, &mut b), Ok(0)))
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut &sock, &mut got)?;
+        Ok(got)
     })?;
-    ensure!(second_got_eof, "the second connection was not closed");
+    // A 21-byte NOTIFICATION (type 3), Cease (6) / 7, then EOF.
+    ensure!(
+        second_got.len() == 21 && second_got.get(18..) == Some(&[3, 6, 7][..]),
+        "the second connection got {second_got:02x?}"
+    );
     ensure!(lab.bird_protocol_info()?.0, "the first session suffered");
+    let st = session(&speaker)?;
+    ensure!(
+        st.connection_collisions == 1 && st.state == "Established",
+        "{st:?}"
+    );
 
     // BIRD disables the protocol: its Cease closes the session and the route goes.
     lab.bird.set_enabled("customer", false)?;

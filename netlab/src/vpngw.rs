@@ -314,6 +314,13 @@ pub struct VpngwBgpSession {
     pub uptime_secs: Option<u64>,
     pub prefixes_received: usize,
     pub prefixes_advertised: usize,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub established_transitions: u64,
+    /// Second connections to or from the peer while one was in use (RFC 4271 6.8).
+    #[serde(default)]
+    pub connection_collisions: u64,
 }
 
 /// A running `vpngw run` in a namespace. Stopped (SIGTERM, then SIGKILL) on drop.

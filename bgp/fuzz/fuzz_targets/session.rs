@@ -1,13 +1,17 @@
 //! A session that has just sent its OPEN reads arbitrary peer bytes; the first
-//! bytes are a valid OPEN and KEEPALIVE so the input also reaches Established.
+//! bytes are a valid OPEN and KEEPALIVE so the input also reaches Established. With
+//! bit 1 of the first byte set, the peer's connection arrives too (a collision) and the
+//! chunks alternate between both connections.
 #![no_main]
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use bgp::wire::{CodecContext, Message, Open};
-use bgp::{Session, SessionConfig};
+use bgp::{Direction, Session, SessionConfig};
 use libfuzzer_sys::fuzz_target;
+
+const OUT: Direction = Direction::Outbound;
 
 fuzz_target!(|data: &[u8]| {
     let mut config = SessionConfig::new(
@@ -22,20 +26,33 @@ fuzz_target!(|data: &[u8]| {
     };
     let now = Instant::now();
     s.start(now);
-    let _ = s.handle_connected(now);
+    let _ = s.handle_connected(now, OUT);
     let ctx = CodecContext::default();
     let (first, rest) = data.split_at(data.len().min(1));
-    if first.first().is_some_and(|b| b & 1 == 1) {
+    let flags = first.first().copied().unwrap_or(0);
+    let collision = flags & 2 == 2;
+    if collision {
+        let _ = s.handle_connected(now, Direction::Inbound);
+    }
+    if flags & 1 == 1 {
         s.handle_bytes(
             now,
+            OUT,
             &Message::Open(Open::ours(65000, 90, Ipv4Addr::new(10, 0, 0, 1))).encode(ctx),
         );
-        s.handle_bytes(now, &Message::Keepalive.encode(ctx));
+        s.handle_bytes(now, OUT, &Message::Keepalive.encode(ctx));
     }
-    for chunk in rest.chunks(97) {
-        s.handle_bytes(now, chunk);
+    for (i, chunk) in rest.chunks(97).enumerate() {
+        let d = if collision && i % 2 == 1 {
+            Direction::Inbound
+        } else {
+            OUT
+        };
+        s.handle_bytes(now, d, chunk);
         while s.poll_event().is_some() {}
-        let _ = s.poll_transmit();
+        for d in Direction::BOTH {
+            let _ = s.poll_transmit(d);
+        }
     }
     s.handle_timeout(now + Duration::from_secs(100));
 });

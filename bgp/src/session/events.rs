@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use super::Direction;
 use crate::fsm::State;
 use crate::wire::{DecodeError, Notification, PathAttributes};
 use crate::Ipv4Prefix;
@@ -15,10 +16,11 @@ pub enum SessionEvent {
     /// The FSM moved (for logs and `vpngw bgp`).
     StateChanged { from: State, to: State },
     /// Open a TCP connection to the peer, port 179. Inbound connections are accepted
-    /// too: pass whichever comes first to `handle_connected`.
+    /// too: pass each to `handle_connected`.
     Connect,
-    /// Write what `poll_transmit` still holds (a NOTIFICATION, usually), then close.
-    Disconnect,
+    /// Write what `poll_transmit` still holds for this connection (a NOTIFICATION,
+    /// usually), then close it. `Outbound` also abandons a connection attempt in flight.
+    Disconnect(Direction),
     Established {
         peer_asn: u32,
         peer_router_id: Ipv4Addr,
@@ -60,7 +62,20 @@ pub enum DownReason {
     MaxPrefixes(u32),
 }
 
-/// `handle_connected` in a state that cannot take a connection: close it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-#[error("connection refused in state {0}")]
-pub struct ConnectionRefused(pub State);
+/// `handle_connected` in a state that cannot take a connection: write the
+/// NOTIFICATION, if any, then close it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("connection refused in state {state}")]
+pub struct ConnectionRefused {
+    pub state: State,
+    /// Cease/Connection Collision Resolution when the session has a connection already.
+    pub notification: Option<Notification>,
+}
+
+impl ConnectionRefused {
+    /// The bytes to write before closing.
+    pub fn farewell(&self) -> Option<Vec<u8>> {
+        let n = self.notification.clone()?;
+        Some(crate::wire::Message::Notification(n).encode(crate::wire::CodecContext::default()))
+    }
+}

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::collision::collision_notification;
 use super::events::{DownReason, SessionEvent};
 use super::timers::Timer;
-use super::{PeerOpen, Session};
+use super::{Direction, PeerOpen, Session, OPEN_HOLD_TIME};
 use crate::fsm::{Event, State};
 use crate::rib::AdjChange;
 use crate::wire::notification::{cease_subcode, code, fsm_subcode, open_subcode};
@@ -16,9 +17,6 @@ use crate::wire::{
     Origin, PathAttributes, RouteRefresh, Update,
 };
 use crate::Ipv4Prefix;
-
-/// Hold time while waiting for the peer's OPEN (RFC 4271 section 8.2.2 suggests 4 minutes).
-const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
 
 impl Session {
     pub(super) fn handle_event(&mut self, now: Instant, event: Event) {
@@ -41,7 +39,8 @@ impl Session {
             }
             (Connect, Event::ConnectRetryTimerExpires) => {
                 // Abandon the attempt in flight and try again.
-                self.events.push_back(SessionEvent::Disconnect);
+                self.events
+                    .push_back(SessionEvent::Disconnect(Direction::Outbound));
                 self.events.push_back(SessionEvent::Connect);
                 self.arm_connect_retry(now);
             }
@@ -50,7 +49,9 @@ impl Session {
                 self.arm_connect_retry(now);
                 self.set_state(Connect);
             }
-            (Connect | Active, Event::TcpConnectionConfirmed) => self.connected(now),
+            (Connect | Active, Event::TcpConnectionConfirmed(direction)) => {
+                self.connected(now, direction)
+            }
             (Connect, Event::TcpConnectionFails) => {
                 self.arm_connect_retry(now);
                 self.set_state(Active);
@@ -59,10 +60,18 @@ impl Session {
                 self.fail(now, DownReason::ConnectionClosed, None)
             }
             (OpenSent | OpenConfirm | Established, Event::TcpConnectionFails) => {
-                self.transmit.clear();
+                if let Some(d) = self.link {
+                    self.transmit_mut(d).clear();
+                }
                 self.fail(now, DownReason::ConnectionClosed, None);
             }
-            (OpenSent, Event::BgpOpen(open)) => self.open_received(now, &open),
+            (OpenSent, Event::BgpOpen(open)) if self.link_pending.open.is_none() => {
+                self.open_received(now, open)
+            }
+            // Held back for a collision: the peer confirmed our OPEN on the link.
+            (OpenSent, Event::KeepAliveMsg) if self.link_pending.open.is_some() => {
+                self.link_pending.keepalive = true;
+            }
             (OpenSent | OpenConfirm | Established, Event::MessageError(e)) => {
                 let n = e.notification();
                 self.fail(now, DownReason::BadMessage(e), Some(n));
@@ -70,6 +79,11 @@ impl Session {
             (OpenSent | OpenConfirm | Established, Event::NotifMsg(n)) => {
                 // Never answer a NOTIFICATION with one.
                 self.fail(now, DownReason::PeerNotification(n), None);
+            }
+            // The contender never sent its OPEN: the link goes on alone.
+            (OpenSent, Event::HoldTimerExpires) if self.link_pending.open.is_some() => {
+                let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![]);
+                self.drop_contender(now, Some(n));
             }
             (OpenSent | OpenConfirm | Established, Event::HoldTimerExpires) => {
                 let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, vec![]);
@@ -92,7 +106,8 @@ impl Session {
             (OpenSent, Event::UpdateMsg(_) | Event::KeepAliveMsg | Event::RouteRefreshMsg(_)) => {
                 self.unexpected(now, fsm_subcode::UNEXPECTED_IN_OPEN_SENT);
             }
-            (OpenConfirm, Event::BgpOpen(_) | Event::UpdateMsg(_) | Event::RouteRefreshMsg(_)) => {
+            (OpenConfirm, Event::BgpOpen(_) | Event::UpdateMsg(_) | Event::RouteRefreshMsg(_))
+            | (OpenSent, Event::BgpOpen(_)) => {
                 self.unexpected(now, fsm_subcode::UNEXPECTED_IN_OPEN_CONFIRM);
             }
             (Established, Event::BgpOpen(_)) => {
@@ -116,9 +131,10 @@ impl Session {
         }
     }
 
-    fn connected(&mut self, now: Instant) {
+    fn connected(&mut self, now: Instant, direction: Direction) {
         self.timers.stop(Timer::ConnectRetry);
-        self.transmit.clear();
+        self.link = Some(direction);
+        self.transmit_mut(direction).clear();
         self.framer.clear();
         self.ctx = CodecContext::default();
         let open = Open::ours(
@@ -131,7 +147,8 @@ impl Session {
         self.set_state(State::OpenSent);
     }
 
-    fn open_received(&mut self, now: Instant, open: &Open) {
+    /// The checks every OPEN must pass, and what we keep of it.
+    pub(super) fn check_open(&self, open: &Open) -> Result<PeerOpen, (DownReason, Notification)> {
         let asn = open.asn();
         if asn != self.config.peer_asn {
             let n = Notification::new(code::OPEN_MESSAGE, open_subcode::BAD_PEER_AS, vec![]);
@@ -139,7 +156,7 @@ impl Session {
                 expected: self.config.peer_asn,
                 received: asn,
             };
-            return self.fail(now, reason, Some(n));
+            return Err((reason, n));
         }
         if !open.supports_ipv4_unicast() {
             // Data: the capability we need and the peer lacks (RFC 5492 section 3).
@@ -149,14 +166,40 @@ impl Session {
                 open_subcode::UNSUPPORTED_CAPABILITY,
                 data,
             );
-            return self.fail(now, DownReason::NoIpv4Unicast, Some(n));
+            return Err((DownReason::NoIpv4Unicast, n));
         }
-        let peer = PeerOpen {
+        Ok(PeerOpen {
             asn,
             router_id: open.bgp_id,
             hold_time: open.hold_time.min(self.config.hold_time),
             route_refresh: open.supports_route_refresh(),
             four_octet_as: open.four_octet_as().is_some(),
+        })
+    }
+
+    fn open_received(&mut self, now: Instant, open: Open) {
+        if let Err((reason, n)) = self.check_open(&open) {
+            return self.fail(now, reason, Some(n));
+        }
+        let Some(c) = self.contender.as_ref() else {
+            return self.accept_open(now, &open, false);
+        };
+        // A collision: no KEEPALIVE until we know which connection stays.
+        let both = c.has_open();
+        self.link_pending.open = Some(open);
+        if both {
+            self.resolve(now);
+        } else {
+            self.arm_collision_wait(now);
+        }
+    }
+
+    /// Answers a checked OPEN: KEEPALIVE, OpenConfirm, and Established at once if the
+    /// peer's KEEPALIVE came while the answer was held back.
+    pub(super) fn accept_open(&mut self, now: Instant, open: &Open, keepalive: bool) {
+        let peer = match self.check_open(open) {
+            Ok(p) => p,
+            Err((reason, n)) => return self.fail(now, reason, Some(n)),
         };
         self.ctx = CodecContext {
             four_octet_as: peer.four_octet_as,
@@ -167,9 +210,14 @@ impl Session {
         self.arm_keepalive(now);
         self.arm_hold(now);
         self.set_state(State::OpenConfirm);
+        if keepalive {
+            self.established(now);
+        }
     }
 
-    fn established(&mut self, now: Instant) {
+    pub(super) fn established(&mut self, now: Instant) {
+        // A collision with an Established connection closes the other one.
+        self.close_contender(Some(collision_notification()));
         self.arm_hold(now);
         self.set_state(State::Established);
         self.established_since = Some(now);
@@ -203,13 +251,24 @@ impl Session {
         reason: DownReason,
         notification: Option<Notification>,
     ) {
+        if reason != DownReason::AdminStop && self.contender.is_some() {
+            // Only this connection failed; the other carries the session on.
+            tracing::info!(peer = %self.config.peer_address, state = %self.state, %reason, "bgp connection lost, the other one carries on");
+            if reason == DownReason::ConnectionClosed {
+                // Nothing to close or to send on.
+                self.link = None;
+            }
+            return self.abandon_link(now, notification);
+        }
+        self.close_contender(notification.clone());
         let was_connected = self.state.is_connected();
         tracing::info!(peer = %self.config.peer_address, state = %self.state, %reason, "bgp session down");
         if let (Some(n), true) = (notification, was_connected) {
             self.send(&Message::Notification(n));
         }
         if reason != DownReason::ConnectionClosed && self.state != State::Idle {
-            self.events.push_back(SessionEvent::Disconnect);
+            let d = self.link.unwrap_or(Direction::Outbound);
+            self.events.push_back(SessionEvent::Disconnect(d));
         }
         if was_connected {
             self.events.push_back(SessionEvent::Down {
@@ -222,6 +281,8 @@ impl Session {
         self.adj_in.clear();
         self.framer.clear();
         self.peer = None;
+        self.link = None;
+        self.link_pending = Default::default();
         self.established_since = None;
         self.timers.stop_all();
         self.set_state(State::Idle);
@@ -337,7 +398,9 @@ impl Session {
     }
 
     fn send_update_bytes(&mut self, now: Instant, msg: Vec<u8>) {
-        self.transmit.extend(msg);
+        if let Some(d) = self.link {
+            self.transmit_mut(d).extend(msg);
+        }
         self.counters.messages_sent += 1;
         self.counters.updates_sent += 1;
         // An UPDATE also tells the peer we are alive (RFC 4271 section 4.4).

@@ -1,6 +1,7 @@
 //! One BGP session: the caller feeds connection events, stream bytes and timeouts in,
 //! and takes bytes to write, events and the next deadline out.
 
+mod collision;
 mod events;
 mod handlers;
 mod timers;
@@ -9,8 +10,9 @@ mod transition_table;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::Ipv4Addr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+pub use collision::{collision_notification, survivor, Direction, Speaker};
 pub use events::{ConnectionRefused, DownReason, SessionEvent};
 
 use crate::config::{ConfigError, SessionConfig};
@@ -19,7 +21,11 @@ use crate::rib::AdjRibIn;
 use crate::stats::{Counters, SessionStats};
 use crate::wire::{CodecContext, Framer, Message};
 use crate::Ipv4Prefix;
+use collision::{Contender, Pending};
 use timers::{Timer, Timers};
+
+/// Hold time while waiting for the peer's OPEN (RFC 4271 section 8.2.2 suggests 4 minutes).
+const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
 
 /// What we learned from the peer's OPEN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +47,16 @@ pub struct Session {
     framer: Framer,
     ctx: CodecContext,
     peer: Option<PeerOpen>,
+    /// The connection the FSM runs on, from OpenSent on.
+    link: Option<Direction>,
+    /// A second connection during a collision (see `collision`).
+    contender: Option<Contender>,
+    /// The link's OPEN while its KEEPALIVE is held back for a collision.
+    link_pending: Pending,
     adj_in: AdjRibIn,
     local_prefixes: BTreeSet<Ipv4Prefix>,
-    transmit: Vec<u8>,
+    /// Bytes to write, per connection.
+    transmit: [Vec<u8>; 2],
     events: VecDeque<SessionEvent>,
     counters: Counters,
     /// Stopped by the operator: no automatic restart.
@@ -66,9 +79,12 @@ impl Session {
             framer: Framer::new(),
             ctx: CodecContext::default(),
             peer: None,
+            link: None,
+            contender: None,
+            link_pending: Pending::default(),
             adj_in: AdjRibIn::new(),
             local_prefixes,
-            transmit: Vec::new(),
+            transmit: [Vec::new(), Vec::new()],
             events: VecDeque::new(),
             counters: Counters::default(),
             admin_down: true,
@@ -88,12 +104,26 @@ impl Session {
         self.handle_event(now, Event::ManualStop);
     }
 
-    /// A TCP connection to or from the peer is up. Refused (close it) when the
-    /// session is Idle or already has a connection.
-    pub fn handle_connected(&mut self, now: Instant) -> Result<(), ConnectionRefused> {
+    /// A TCP connection to (`Outbound`) or from (`Inbound`) the peer is up. Refused
+    /// (close it, after writing the refusal's NOTIFICATION if it has one) when the
+    /// session is Idle after a stop, or already uses a connection of that direction, or
+    /// both, or is Established (a collision, RFC 4271 section 6.8). While the session is
+    /// in OpenSent or OpenConfirm, a connection of the other direction is taken and the
+    /// collision is resolved once the peer's OPEN has come on both.
+    pub fn handle_connected(
+        &mut self,
+        now: Instant,
+        direction: Direction,
+    ) -> Result<(), ConnectionRefused> {
+        let refused = |state, notification| {
+            Err(ConnectionRefused {
+                state,
+                notification,
+            })
+        };
         match self.state {
             State::Connect | State::Active => {
-                self.handle_event(now, Event::TcpConnectionConfirmed);
+                self.handle_event(now, Event::TcpConnectionConfirmed(direction));
                 Ok(())
             }
             // The peer dials while we wait out the idle hold after a failure: take the
@@ -103,24 +133,61 @@ impl Session {
             State::Idle if !self.admin_down => {
                 self.timers.stop(Timer::IdleHold);
                 self.set_state(State::Active);
-                self.handle_event(now, Event::TcpConnectionConfirmed);
+                self.handle_event(now, Event::TcpConnectionConfirmed(direction));
                 Ok(())
             }
-            state => Err(ConnectionRefused(state)),
+            State::Idle => refused(State::Idle, None),
+            state => {
+                self.counters.connection_collisions += 1;
+                let free = self.link != Some(direction) && self.contender.is_none();
+                if free && state != State::Established {
+                    self.add_contender(direction);
+                    Ok(())
+                } else {
+                    tracing::info!(peer = %self.config.peer_address, %direction, %state, "bgp connection collision: new connection closed");
+                    refused(state, Some(collision_notification()))
+                }
+            }
         }
     }
 
-    /// The TCP connection closed or a connection attempt failed.
-    pub fn handle_disconnected(&mut self, now: Instant) {
-        self.handle_event(now, Event::TcpConnectionFails);
+    /// The TCP connection of `direction` closed, or the connection attempt failed.
+    pub fn handle_disconnected(&mut self, now: Instant, direction: Direction) {
+        if self
+            .contender
+            .as_ref()
+            .is_some_and(|c| c.direction == direction)
+        {
+            self.contender_lost(now);
+        } else if self.link == Some(direction)
+            || (self.link.is_none() && direction == Direction::Outbound)
+        {
+            self.handle_event(now, Event::TcpConnectionFails);
+        }
     }
 
-    /// Bytes read from the TCP stream, any amount, cut anywhere.
-    pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
-        if !self.state.is_connected() {
+    /// Bytes read from the TCP stream of `direction`, any amount, cut anywhere.
+    pub fn handle_bytes(&mut self, now: Instant, direction: Direction, bytes: &[u8]) {
+        if self
+            .contender
+            .as_ref()
+            .is_some_and(|c| c.direction == direction)
+        {
+            // Promoted to the link, it may hold messages the link must now read.
+            self.contender_bytes(now, bytes);
+            if self.link == Some(direction) {
+                self.link_messages(now);
+            }
+            return;
+        }
+        if self.link != Some(direction) || !self.state.is_connected() {
             return;
         }
         self.framer.push(bytes);
+        self.link_messages(now);
+    }
+
+    fn link_messages(&mut self, now: Instant) {
         while self.state.is_connected() {
             let event = match self.framer.next_message() {
                 Ok(None) => break,
@@ -150,12 +217,13 @@ impl Session {
         }
     }
 
-    /// Everything to write to the TCP stream, in order.
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        if self.transmit.is_empty() {
+    /// Everything to write to the TCP stream of `direction`, in order.
+    pub fn poll_transmit(&mut self, direction: Direction) -> Option<Vec<u8>> {
+        let t = self.transmit_mut(direction);
+        if t.is_empty() {
             None
         } else {
-            Some(std::mem::take(&mut self.transmit))
+            Some(std::mem::take(t))
         }
     }
 
@@ -201,6 +269,11 @@ impl Session {
         &self.config
     }
 
+    /// The connection the session runs on, once connected.
+    pub fn connection(&self) -> Option<Direction> {
+        self.link
+    }
+
     /// The peer's OPEN, once received on the current connection.
     pub fn peer(&self) -> Option<&PeerOpen> {
         self.peer.as_ref()
@@ -236,9 +309,25 @@ impl Session {
         }
     }
 
+    /// Sends on the link; without one there is no one to send to.
     fn send(&mut self, msg: &Message) {
-        self.transmit.extend(msg.encode(self.ctx));
+        if let Some(d) = self.link {
+            self.send_on(d, msg);
+        }
+    }
+
+    fn send_on(&mut self, direction: Direction, msg: &Message) {
+        let bytes = msg.encode(self.ctx);
+        self.transmit_mut(direction).extend(bytes);
         self.counters.messages_sent += 1;
+    }
+
+    fn transmit_mut(&mut self, direction: Direction) -> &mut Vec<u8> {
+        let [outbound, inbound] = &mut self.transmit;
+        match direction {
+            Direction::Outbound => outbound,
+            Direction::Inbound => inbound,
+        }
     }
 }
 

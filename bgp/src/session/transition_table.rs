@@ -4,7 +4,9 @@
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
-use super::Session;
+use super::{Direction, Session};
+
+const OUT: Direction = Direction::Outbound;
 use crate::config::SessionConfig;
 use crate::fsm::{Event, State};
 use crate::wire::{
@@ -30,25 +32,25 @@ fn in_state(state: State, now: Instant) -> Session {
     s.start(now);
     match state {
         State::Idle => {
-            s.handle_disconnected(now);
-            s.handle_disconnected(now);
+            s.handle_disconnected(now, OUT);
+            s.handle_disconnected(now, OUT);
         }
         State::Connect => {}
-        State::Active => s.handle_disconnected(now),
+        State::Active => s.handle_disconnected(now, OUT),
         _ => {
-            s.handle_connected(now).unwrap();
+            s.handle_connected(now, OUT).unwrap();
             let ctx = CodecContext::default();
             if state != State::OpenSent {
-                s.handle_bytes(now, &Message::Open(peer_open()).encode(ctx));
+                s.handle_bytes(now, OUT, &Message::Open(peer_open()).encode(ctx));
             }
             if state == State::Established {
-                s.handle_bytes(now, &Message::Keepalive.encode(ctx));
+                s.handle_bytes(now, OUT, &Message::Keepalive.encode(ctx));
             }
         }
     }
     assert_eq!(s.state(), state);
     while s.poll_event().is_some() {}
-    s.poll_transmit();
+    s.poll_transmit(OUT);
     s
 }
 
@@ -60,7 +62,7 @@ fn events() -> Vec<Event> {
         Event::HoldTimerExpires,
         Event::KeepaliveTimerExpires,
         Event::IdleHoldTimerExpires,
-        Event::TcpConnectionConfirmed,
+        Event::TcpConnectionConfirmed(OUT),
         Event::TcpConnectionFails,
         Event::BgpOpen(peer_open()),
         Event::MessageError(DecodeError::BadMarker),
@@ -183,7 +185,7 @@ fn expected(state: State) -> Row {
 
 fn sent_notification(s: &mut Session) -> Option<(u8, u8)> {
     let mut f = Framer::new();
-    f.push(&s.poll_transmit().unwrap_or_default());
+    f.push(&s.poll_transmit(OUT).unwrap_or_default());
     let mut found = None;
     while let Ok(Some(m)) = f.next_message() {
         if let Ok(Message::Notification(n)) = Message::decode(&m, CodecContext::default()) {

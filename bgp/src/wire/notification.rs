@@ -50,6 +50,8 @@ pub mod cease_subcode {
     pub const ADMINISTRATIVE_SHUTDOWN: u8 = 2;
     pub const PEER_DECONFIGURED: u8 = 3;
     pub const ADMINISTRATIVE_RESET: u8 = 4;
+    /// The losing connection of a collision (RFC 4271 section 6.8).
+    pub const CONNECTION_COLLISION: u8 = 7;
 }
 
 /// A NOTIFICATION: error code, subcode and diagnostic data.

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use bgp::{Session, SessionConfig, SessionEvent, State};
+use bgp::{Direction, Session, SessionConfig, SessionEvent, State};
 
 pub const CLOUD_ASN: u32 = 65000;
 pub const CUSTOMER_ASN: u32 = 65001;
@@ -61,6 +61,8 @@ pub struct Pair {
     pub a: Side,
     pub b: Side,
     pub connected: bool,
+    /// Which end `a` is of the connection: it dialed (Outbound) or accepted it.
+    pub a_end: Direction,
     /// Drop bytes silently in both directions (a dead tunnel: no FIN, no RST).
     pub blackhole: bool,
 }
@@ -78,6 +80,7 @@ impl Pair {
                 events: Vec::new(),
             },
             connected: false,
+            a_end: Direction::Outbound,
             blackhole: false,
         }
     }
@@ -93,16 +96,16 @@ impl Pair {
     pub fn step(&mut self) -> bool {
         let now = self.now;
         let mut moved = false;
-        for (from_a, _) in [(true, ()), (false, ())] {
-            let (src, dst) = if from_a {
-                (&mut self.a, &mut self.b)
+        for from_a in [true, false] {
+            let (src, dst, end) = if from_a {
+                (&mut self.a, &mut self.b, self.a_end)
             } else {
-                (&mut self.b, &mut self.a)
+                (&mut self.b, &mut self.a, self.a_end.other())
             };
-            if let Some(bytes) = src.session.poll_transmit() {
+            if let Some(bytes) = src.session.poll_transmit(end) {
                 moved = true;
                 if self.connected && !self.blackhole {
-                    dst.session.handle_bytes(now, &bytes);
+                    dst.session.handle_bytes(now, end.other(), &bytes);
                 }
             }
         }
@@ -112,6 +115,11 @@ impl Pair {
             } else {
                 (&mut self.b, &mut self.a)
             };
+            let end = if from_a {
+                self.a_end
+            } else {
+                self.a_end.other()
+            };
             while let Some(ev) = src.session.poll_event() {
                 moved = true;
                 match ev {
@@ -119,21 +127,30 @@ impl Pair {
                         let accepts = matches!(dst.session.state(), State::Connect | State::Active);
                         if accepts {
                             self.connected = true;
-                            src.session.handle_connected(now).unwrap();
-                            dst.session.handle_connected(now).unwrap();
+                            self.a_end = if from_a {
+                                Direction::Outbound
+                            } else {
+                                Direction::Inbound
+                            };
+                            src.session
+                                .handle_connected(now, Direction::Outbound)
+                                .unwrap();
+                            dst.session
+                                .handle_connected(now, Direction::Inbound)
+                                .unwrap();
                         } else {
-                            src.session.handle_disconnected(now);
+                            src.session.handle_disconnected(now, Direction::Outbound);
                         }
                     }
-                    SessionEvent::Disconnect if self.connected => {
+                    SessionEvent::Disconnect(d) if self.connected && d == end => {
                         // Flush what is still queued, then close.
-                        if let Some(bytes) = src.session.poll_transmit() {
+                        if let Some(bytes) = src.session.poll_transmit(end) {
                             if !self.blackhole {
-                                dst.session.handle_bytes(now, &bytes);
+                                dst.session.handle_bytes(now, end.other(), &bytes);
                             }
                         }
                         self.connected = false;
-                        dst.session.handle_disconnected(now);
+                        dst.session.handle_disconnected(now, end.other());
                     }
                     _ => {}
                 }

@@ -28,6 +28,9 @@ pub struct BgpSessionStatus {
     pub messages_received: u64,
     pub messages_sent: u64,
     pub established_transitions: u64,
+    /// Second connections to or from the peer while one was in use (RFC 4271 6.8).
+    #[serde(default)]
+    pub connection_collisions: u64,
     /// Whether the speaker runs the session (false once the tunnel went DOWN).
     pub running: bool,
 }
@@ -58,6 +61,7 @@ impl StatusEntry {
             messages_received: s.counters.messages_received,
             messages_sent: s.counters.messages_sent,
             established_transitions: s.counters.established_transitions,
+            connection_collisions: s.counters.connection_collisions,
             running: self.running,
         }
     }
@@ -69,8 +73,8 @@ pub fn bgp_table(sessions: &[BgpSessionStatus]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<16} {:<16} {:>7} {:<12} {:>10} {:>8} {:>8}  LAST_ERROR",
-        "TUNNEL", "PEER", "PEER_AS", "STATE", "UPTIME", "RECEIVED", "ADVERTISED"
+        "{:<16} {:<16} {:>7} {:<12} {:>10} {:>8} {:>8} {:>10}  LAST_ERROR",
+        "TUNNEL", "PEER", "PEER_AS", "STATE", "UPTIME", "RECEIVED", "ADVERTISED", "COLLISIONS"
     );
     for s in sessions {
         let uptime = s.uptime_secs.map_or_else(
@@ -79,7 +83,7 @@ pub fn bgp_table(sessions: &[BgpSessionStatus]) -> String {
         );
         let _ = writeln!(
             out,
-            "{:<16} {:<16} {:>7} {:<12} {:>10} {:>8} {:>8}  {}",
+            "{:<16} {:<16} {:>7} {:<12} {:>10} {:>8} {:>8} {:>10}  {}",
             s.tunnel,
             s.peer_address,
             s.peer_asn,
@@ -87,6 +91,7 @@ pub fn bgp_table(sessions: &[BgpSessionStatus]) -> String {
             uptime,
             s.prefixes_received,
             s.prefixes_advertised,
+            s.connection_collisions,
             s.last_error.as_deref().unwrap_or("-")
         );
     }
@@ -114,6 +119,7 @@ mod tests {
             messages_received: 10,
             messages_sent: 9,
             established_transitions: 1,
+            connection_collisions: 2,
             running: true,
         };
         let t = bgp_table(std::slice::from_ref(&s));
@@ -130,6 +136,7 @@ mod tests {
                 "15s",
                 "3",
                 "1",
+                "2",
                 "-"
             ]
         );

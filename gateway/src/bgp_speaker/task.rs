@@ -1,9 +1,11 @@
 //! The tokio task that drives one `bgp::Session` over TCP.
 //!
-//! It listens on the tunnel's local inner address and dials the peer's, keeps at most one
-//! connection (a second one, inbound or outbound, is closed at once), and after every
-//! input drains the session: bytes to the socket first, then events (so the NOTIFICATION
-//! that explains a close is written before the close).
+//! It listens on the tunnel's local inner address and dials the peer's, and holds up to
+//! two connections, one we dialed and one the peer did: when both speakers dial at once
+//! the session keeps both until it has resolved the collision (RFC 4271 section 6.8) and
+//! tells which one to close. After every input it drains the session: bytes to each
+//! socket first, then events (so the NOTIFICATION that explains a close is written
+//! before the close).
 
 use std::future::{pending, Future};
 use std::io;
@@ -12,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgp::{Ipv4Prefix, Session, SessionEvent};
+use bgp::{Direction, Ipv4Prefix, Session, SessionEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -39,6 +41,21 @@ pub(crate) enum Command {
 
 type Dial = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 
+/// One TCP connection to the peer and its read buffer (the session keeps its framing).
+struct Link {
+    stream: TcpStream,
+    buf: Box<[u8]>,
+}
+
+impl Link {
+    fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            buf: vec![0u8; READ_BUF].into_boxed_slice(),
+        }
+    }
+}
+
 pub(crate) struct SessionTask {
     spec: SessionSpec,
     session: Session,
@@ -46,7 +63,9 @@ pub(crate) struct SessionTask {
     commands: UnboundedReceiver<Command>,
     listener: Option<TcpListener>,
     next_bind: Instant,
-    stream: Option<TcpStream>,
+    /// The connection we dialed and the one the peer did; at most one of each.
+    outbound: Option<Link>,
+    inbound: Option<Link>,
     dial: Option<Dial>,
 }
 
@@ -54,7 +73,7 @@ enum Input {
     Command(Option<Command>),
     Accepted(io::Result<(TcpStream, SocketAddr)>),
     Dialed(io::Result<TcpStream>),
-    Read(io::Result<usize>),
+    Read(Direction, io::Result<usize>),
     Timer,
     Rebind,
 }
@@ -73,7 +92,8 @@ impl SessionTask {
             commands,
             listener: None,
             next_bind: Instant::now(),
-            stream: None,
+            outbound: None,
+            inbound: None,
             dial: None,
         }
     }
@@ -82,9 +102,8 @@ impl SessionTask {
         self.bind();
         self.session.start(Instant::now());
         self.drain().await;
-        let mut buf = vec![0u8; READ_BUF];
         loop {
-            let input = self.next_input(&mut buf).await;
+            let input = self.next_input().await;
             let now = Instant::now();
             let mut stopping = false;
             match input {
@@ -97,24 +116,32 @@ impl SessionTask {
                 }
                 Input::Accepted(r) => self.accepted(now, r),
                 Input::Dialed(r) => self.dialed(now, r),
-                Input::Read(Ok(n)) if n > 0 => {
-                    if let Some(bytes) = buf.get(..n) {
-                        self.session.handle_bytes(now, bytes);
+                Input::Read(direction, Ok(n)) if n > 0 => {
+                    let link = match direction {
+                        Direction::Outbound => self.outbound.as_ref(),
+                        Direction::Inbound => self.inbound.as_ref(),
+                    };
+                    if let Some(bytes) = link.and_then(|l| l.buf.get(..n)) {
+                        self.session.handle_bytes(now, direction, bytes);
                     }
                 }
-                Input::Read(r) => {
+                Input::Read(direction, r) => {
                     if let Err(e) = r {
-                        tracing::info!(tunnel = %self.spec.name, error = %e, "bgp connection error");
+                        tracing::info!(tunnel = %self.spec.name, %direction, error = %e, "bgp connection error");
                     }
-                    self.stream = None;
-                    self.session.handle_disconnected(now);
+                    *self.slot(direction) = None;
+                    self.session.handle_disconnected(now, direction);
                 }
                 Input::Timer => self.session.handle_timeout(now),
                 Input::Rebind => self.bind(),
             }
             self.drain().await;
             if stopping {
-                self.close().await;
+                for direction in Direction::BOTH {
+                    if let Some(link) = self.slot(direction).take() {
+                        close(link.stream).await;
+                    }
+                }
                 self.dial = None;
                 break;
             }
@@ -123,8 +150,22 @@ impl SessionTask {
             .set_status(&self.spec, self.session.stats(), false);
     }
 
+    fn slot(&mut self, direction: Direction) -> &mut Option<Link> {
+        match direction {
+            Direction::Outbound => &mut self.outbound,
+            Direction::Inbound => &mut self.inbound,
+        }
+    }
+
+    fn link(&self, direction: Direction) -> Option<&Link> {
+        match direction {
+            Direction::Outbound => self.outbound.as_ref(),
+            Direction::Inbound => self.inbound.as_ref(),
+        }
+    }
+
     /// Waits for whichever input comes first.
-    async fn next_input(&mut self, buf: &mut [u8]) -> Input {
+    async fn next_input(&mut self) -> Input {
         let timer = self.session.poll_timeout();
         let rebind = self.listener.is_none().then_some(self.next_bind);
         tokio::select! {
@@ -134,7 +175,8 @@ impl SessionTask {
                 self.dial = None;
                 Input::Dialed(r)
             }
-            r = read(self.stream.as_mut(), buf) => Input::Read(r),
+            r = read(self.outbound.as_mut()) => Input::Read(Direction::Outbound, r),
+            r = read(self.inbound.as_mut()) => Input::Read(Direction::Inbound, r),
             () = sleep_until(timer) => Input::Timer,
             () = sleep_until(rebind) => Input::Rebind,
         }
@@ -166,36 +208,27 @@ impl SessionTask {
             tracing::info!(tunnel = %self.spec.name, %from, "bgp connection from a stranger closed");
             return;
         }
-        if self.stream.is_some() {
-            tracing::debug!(tunnel = %self.spec.name, %from, "second bgp connection closed");
-            return;
-        }
-        match self.session.handle_connected(now) {
-            Ok(()) => {
-                self.stream = Some(stream);
-                // Our own attempt, if any, would be refused anyway.
-                self.dial = None;
-            }
-            Err(e) => {
-                tracing::debug!(tunnel = %self.spec.name, error = %e, "bgp connection refused")
-            }
-        }
+        self.connected(now, Direction::Inbound, stream);
     }
 
     fn dialed(&mut self, now: Instant, r: io::Result<TcpStream>) {
         match r {
-            Ok(stream) if self.stream.is_none() => match self.session.handle_connected(now) {
-                Ok(()) => self.stream = Some(stream),
-                Err(e) => {
-                    tracing::debug!(tunnel = %self.spec.name, error = %e, "bgp connection refused")
-                }
-            },
-            Ok(_) => tracing::debug!(tunnel = %self.spec.name, "second bgp connection closed"),
+            Ok(stream) => self.connected(now, Direction::Outbound, stream),
             Err(e) => {
                 tracing::debug!(tunnel = %self.spec.name, error = %e, "bgp connect failed");
-                if self.stream.is_none() {
-                    self.session.handle_disconnected(now);
-                }
+                self.session.handle_disconnected(now, Direction::Outbound);
+            }
+        }
+    }
+
+    /// Hands a new connection to the session; a refused one gets the session's
+    /// NOTIFICATION (Cease/7 on a collision) and is closed in the background.
+    fn connected(&mut self, now: Instant, direction: Direction, stream: TcpStream) {
+        match self.session.handle_connected(now, direction) {
+            Ok(()) => *self.slot(direction) = Some(Link::new(stream)),
+            Err(e) => {
+                tracing::debug!(tunnel = %self.spec.name, %direction, error = %e, "bgp connection refused");
+                tokio::spawn(farewell(stream, e.farewell()));
             }
         }
     }
@@ -204,9 +237,11 @@ impl SessionTask {
     async fn drain(&mut self) {
         loop {
             let mut busy = false;
-            while let Some(bytes) = self.session.poll_transmit() {
-                busy = true;
-                self.write(&bytes).await;
+            for direction in Direction::BOTH {
+                while let Some(bytes) = self.session.poll_transmit(direction) {
+                    busy = true;
+                    self.write(direction, &bytes).await;
+                }
             }
             while let Some(event) = self.session.poll_event() {
                 busy = true;
@@ -230,12 +265,23 @@ impl SessionTask {
                     SocketAddr::V4(SocketAddrV4::new(self.spec.peer_address(), self.spec.port));
                 self.dial = Some(Box::pin(connect(local, peer)));
             }
-            SessionEvent::Disconnect => {
-                // Anything still queued (the NOTIFICATION) goes out before the close.
-                while let Some(bytes) = self.session.poll_transmit() {
-                    self.write(&bytes).await;
+            SessionEvent::Disconnect(direction) => {
+                if direction == Direction::Outbound {
+                    self.dial = None;
                 }
-                self.close().await;
+                // Anything still queued (the NOTIFICATION) goes out before the close.
+                while let Some(bytes) = self.session.poll_transmit(direction) {
+                    self.write(direction, &bytes).await;
+                }
+                let Some(link) = self.slot(direction).take() else {
+                    return;
+                };
+                if self.link(direction.other()).is_some() {
+                    // The loser of a collision: the other connection carries on meanwhile.
+                    tokio::spawn(close(link.stream));
+                } else {
+                    close(link.stream).await;
+                }
             }
             SessionEvent::StateChanged { from, to } => {
                 tracing::debug!(%tunnel, %from, %to, "bgp state")
@@ -255,34 +301,44 @@ impl SessionTask {
         }
     }
 
-    async fn write(&mut self, bytes: &[u8]) {
-        let Some(stream) = self.stream.as_mut() else {
+    async fn write(&mut self, direction: Direction, bytes: &[u8]) {
+        let Some(link) = self.slot(direction).as_mut() else {
             return;
         };
-        let result = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(bytes)).await;
+        let result = tokio::time::timeout(WRITE_TIMEOUT, link.stream.write_all(bytes)).await;
         let error = match result {
             Ok(Ok(())) => return,
             Ok(Err(e)) => e,
             Err(_) => io::Error::new(io::ErrorKind::TimedOut, "peer stopped reading"),
         };
-        tracing::info!(tunnel = %self.spec.name, %error, "bgp write failed");
-        self.stream = None;
-        self.session.handle_disconnected(Instant::now());
+        tracing::info!(tunnel = %self.spec.name, %direction, %error, "bgp write failed");
+        *self.slot(direction) = None;
+        self.session.handle_disconnected(Instant::now(), direction);
     }
+}
 
-    /// Half-closes and waits briefly for the peer's FIN, so our last NOTIFICATION is
-    /// read rather than lost to a reset.
-    async fn close(&mut self) {
-        let Some(mut stream) = self.stream.take() else {
+/// Half-closes and waits briefly for the peer's FIN, so our last NOTIFICATION is read
+/// rather than lost to a reset.
+async fn close(mut stream: TcpStream) {
+    let linger = async {
+        let _ = stream.shutdown().await;
+        let mut sink = [0u8; 512];
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    };
+    let _ = tokio::time::timeout(CLOSE_LINGER, linger).await;
+}
+
+/// Writes a refused connection's NOTIFICATION, if any, then closes it.
+async fn farewell(mut stream: TcpStream, bytes: Option<Vec<u8>>) {
+    if let Some(b) = bytes {
+        if tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&b))
+            .await
+            .is_err()
+        {
             return;
-        };
-        let linger = async {
-            let _ = stream.shutdown().await;
-            let mut sink = [0u8; 512];
-            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
-        };
-        let _ = tokio::time::timeout(CLOSE_LINGER, linger).await;
+        }
     }
+    close(stream).await;
 }
 
 fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -317,9 +373,9 @@ async fn dial(d: Option<&mut Dial>) -> io::Result<TcpStream> {
     }
 }
 
-async fn read(stream: Option<&mut TcpStream>, buf: &mut [u8]) -> io::Result<usize> {
-    match stream {
-        Some(s) => s.read(buf).await,
+async fn read(link: Option<&mut Link>) -> io::Result<usize> {
+    match link {
+        Some(l) => l.stream.read(&mut l.buf).await,
         None => pending().await,
     }
 }

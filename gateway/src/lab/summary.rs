@@ -126,19 +126,20 @@ fn routes(out: &mut String, r: &VpngwRoutes) {
 fn bgp(out: &mut String, sessions: &[VpngwBgpSession]) {
     let _ = writeln!(
         out,
-        "  {:<10} {:<15} {:>7}  {:<12} {:>8} {:>10}",
-        "TUNNEL", "NEIGHBOUR", "PEER_AS", "STATE", "RECEIVED", "ADVERTISED"
+        "  {:<10} {:<15} {:>7}  {:<12} {:>8} {:>10} {:>10}",
+        "TUNNEL", "NEIGHBOUR", "PEER_AS", "STATE", "RECEIVED", "ADVERTISED", "COLLISIONS"
     );
     for s in sessions {
         let _ = writeln!(
             out,
-            "  {:<10} {:<15} {:>7}  {:<12} {:>8} {:>10}",
+            "  {:<10} {:<15} {:>7}  {:<12} {:>8} {:>10} {:>10}",
             s.tunnel,
             s.peer_address,
             s.peer_asn,
             s.state,
             s.prefixes_received,
-            s.prefixes_advertised
+            s.prefixes_advertised,
+            s.connection_collisions
         );
     }
 }
