@@ -354,6 +354,24 @@ impl Vpngw {
         Self::start_with_args(ns, config, &[])
     }
 
+    /// The plan's customer and cloud gateways with the plan's configs (the cloud
+    /// initiates), once each side has both tunnels UP: `(customer, cloud)`.
+    pub fn start_plan_pair(
+        s2s: &SiteToSite,
+        psks: [Psk; 2],
+        timeout: Duration,
+    ) -> Result<(Vpngw, Vpngw)> {
+        let names: Vec<&str> = plan::TUNNELS.iter().map(|t| t.name).collect();
+        let mut customer = Vpngw::start(
+            s2s.customer_gw(),
+            &VpngwConfig::for_plan(Side::Customer, psks.clone()),
+        )?;
+        let mut cloud = Vpngw::start(s2s.cloud_gw(), &VpngwConfig::for_plan(Side::Cloud, psks))?;
+        cloud.wait_up(&names, timeout)?;
+        customer.wait_up(&names, timeout)?;
+        Ok((customer, cloud))
+    }
+
     /// [`Vpngw::start`] with extra `vpngw run` arguments, e.g. `["--log-format", "json"]`.
     pub fn start_with_args(ns: &Netns, config: &VpngwConfig, extra: &[&str]) -> Result<Self> {
         let dir = WorkDir::new(&format!("vpngw-{}", ns.name()))?;

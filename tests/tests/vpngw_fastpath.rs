@@ -27,13 +27,7 @@ fn tcp_uses_offloads_and_batches_and_sigterm_under_load_is_clean() -> anyhow::Re
         return Ok(());
     }
     let s2s = SiteToSite::build()?;
-    let mut customer = Vpngw::start(
-        s2s.customer_gw(),
-        &VpngwConfig::for_plan(Side::Customer, psks()),
-    )?;
-    let mut cloud = Vpngw::start(s2s.cloud_gw(), &VpngwConfig::for_plan(Side::Cloud, psks()))?;
-    cloud.wait_up(&BOTH, UP)?;
-    customer.wait_up(&BOTH, UP)?;
+    let (customer, mut cloud) = Vpngw::start_plan_pair(&s2s, psks(), UP)?;
 
     let dir = WorkDir::new("vpngw-fastpath")?;
     let server = IperfServer::start(
@@ -115,13 +109,7 @@ fn udp_coalesces_into_gso_writes_and_arrives_intact() -> anyhow::Result<()> {
         return Ok(());
     }
     let s2s = SiteToSite::build()?;
-    let mut customer = Vpngw::start(
-        s2s.customer_gw(),
-        &VpngwConfig::for_plan(Side::Customer, psks()),
-    )?;
-    let mut cloud = Vpngw::start(s2s.cloud_gw(), &VpngwConfig::for_plan(Side::Cloud, psks()))?;
-    cloud.wait_up(&BOTH, UP)?;
-    customer.wait_up(&BOTH, UP)?;
+    let (customer, _cloud) = Vpngw::start_plan_pair(&s2s, psks(), UP)?;
 
     let dir = WorkDir::new("vpngw-fastpath-udp")?;
     let server = IperfServer::start(

@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use e2e::{skip_unless_root, wait_until, Psk, Side, SiteToSite, Vpngw, VpngwConfig};
+use e2e::{skip_unless_root, wait_until, Psk, SiteToSite, Vpngw};
 
 const UP: Duration = Duration::from_secs(30);
-const BOTH: [&str; 2] = ["tunnel1", "tunnel2"];
 
 fn psks() -> [Psk; 2] {
     [Psk::from("nat-ka-psk-one"), Psk::from("nat-ka-psk-two")]
@@ -25,13 +24,7 @@ fn up_tunnels_exchange_nat_keepalives() -> anyhow::Result<()> {
         return Ok(());
     }
     let s2s = SiteToSite::build()?;
-    let mut customer = Vpngw::start(
-        s2s.customer_gw(),
-        &VpngwConfig::for_plan(Side::Customer, psks()),
-    )?;
-    let mut cloud = Vpngw::start(s2s.cloud_gw(), &VpngwConfig::for_plan(Side::Cloud, psks()))?;
-    cloud.wait_up(&BOTH, UP)?;
-    customer.wait_up(&BOTH, UP)?;
+    let (customer, cloud) = Vpngw::start_plan_pair(&s2s, psks(), UP)?;
     // One interval (20 s) plus slack: both tunnels of each side send one.
     wait_until("keepalives both ways", Duration::from_secs(35), || {
         received(&customer) >= 2 && received(&cloud) >= 2

@@ -17,14 +17,7 @@ fn psks() -> [Psk; 2] {
 }
 
 fn start_pair(s2s: &SiteToSite) -> anyhow::Result<(Vpngw, Vpngw)> {
-    let mut customer = Vpngw::start(
-        s2s.customer_gw(),
-        &VpngwConfig::for_plan(Side::Customer, psks()),
-    )?;
-    let mut cloud = Vpngw::start(s2s.cloud_gw(), &VpngwConfig::for_plan(Side::Cloud, psks()))?;
-    cloud.wait_up(&BOTH, UP)?;
-    customer.wait_up(&BOTH, UP)?;
-    Ok((customer, cloud))
+    Ok(Vpngw::start_plan_pair(s2s, psks(), UP)?)
 }
 
 #[test]
