@@ -9,8 +9,8 @@ use crate::dataplane::{selectors_cover_all, Selected};
 use crate::dataplane::{Shared, TunnelPath};
 use crate::routing::TunnelId;
 use esp::{
-    DropCounts, InboundConfig, InboundSa, IvKey, LifetimeEvent, OutboundConfig, OutboundSa, SaKeys,
-    Suite,
+    DropCounts, InboundConfig, InboundSa, IvKey, LifetimeEvent, Limits, OutboundConfig, OutboundSa,
+    SaKeys, Suite,
 };
 use ike::sa::{Action, ChildRekey, ChildSaInstall, DownReason};
 use ike::wire::TrafficSelector;
@@ -41,6 +41,16 @@ struct Retired {
     bytes_out: u64,
     packets_out: u64,
     drops: DropCounts,
+}
+
+/// The dataplane's soft/hard counters for the configured CHILD SA volume.
+fn esp_limits(v: &config::ChildVolume) -> Limits {
+    Limits {
+        soft_bytes: v.bytes.map(|l| l.soft),
+        hard_bytes: v.bytes.map(|l| l.hard),
+        soft_packets: v.packets.map(|l| l.soft),
+        hard_packets: v.packets.map(|l| l.hard),
+    }
 }
 
 /// What changed in the tunnel's UP/DOWN state while draining actions.
@@ -208,12 +218,16 @@ impl TunnelCtl {
         let built = (|| {
             let in_keys = SaKeys::from_keymat(suite, sa.inbound.keymat().expose())?;
             let out_keys = SaKeys::from_keymat(suite, sa.outbound.keymat().expose())?;
+            // Each SA direction counts against the configured volume from zero.
+            let limits = esp_limits(&self.cfg.child_volume);
             let in_cfg = InboundConfig {
                 esn: sa.suite.esn,
+                limits,
                 ..InboundConfig::default()
             };
             let out_cfg = OutboundConfig {
                 esn: sa.suite.esn,
+                limits,
                 ..OutboundConfig::default()
             };
             let mut iv = [0u8; 16];
