@@ -31,6 +31,16 @@ struct Child {
     proposal: String,
     local_ts: Vec<TrafficSelector>,
     remote_ts: Vec<TrafficSelector>,
+    /// Not yet used for sending: the peer rekeyed (or reauthenticated) an SA of these
+    /// selectors and installs this one only on our response, so the old SA carries our
+    /// traffic until the peer deletes it (or it hits a hard limit).
+    held: bool,
+}
+
+impl Child {
+    fn same_selectors(&self, other: &Child) -> bool {
+        self.local_ts == other.local_ts && self.remote_ts == other.remote_ts
+    }
 }
 
 /// Counters of SAs already deleted, so totals survive rekeys.
@@ -255,29 +265,31 @@ impl TunnelCtl {
         self.path.peer.store(Some(Arc::new(peer)));
         tracing::info!(tunnel = %name, spi_in = format_args!("{:08x}", sa.inbound.spi),
             spi_out = format_args!("{:08x}", sa.outbound.spi), suite = suite.name(), %peer, "CHILD SA installed");
-        self.children.push(Child {
+        let mut child = Child {
             inbound,
             outbound,
             established: unix_now(),
             proposal: sa.suite.to_string(),
             local_ts: sa.local_ts.clone(),
             remote_ts: sa.remote_ts.clone(),
-        });
-        // Make before break: the new SA carries traffic before the old one goes.
+            held: false,
+        };
+        child.held = !sa.we_initiated && self.children.iter().any(|c| c.same_selectors(&child));
+        self.children.push(child);
+        // Make before break: the new SA carries traffic before the old one goes (once
+        // the peer has it too).
         self.publish_outbound();
     }
 
     /// Tells the packet path which outbound SA to use: per set of traffic selectors the
-    /// newest CHILD SA (a rekey's new SA before the old one is deleted). The set that
-    /// covers 0.0.0.0/0 (else the oldest) is the default; the others are matched first.
+    /// newest CHILD SA not held (a rekey's new SA before the old one is deleted). The set
+    /// that covers 0.0.0.0/0 (else the oldest) is the default; the others are matched first.
     fn publish_outbound(&self) {
         let mut groups: Vec<&Child> = Vec::new();
         for c in &self.children {
-            match groups
-                .iter_mut()
-                .find(|g| g.local_ts == c.local_ts && g.remote_ts == c.remote_ts)
-            {
-                Some(g) => *g = c,
+            match groups.iter_mut().find(|g| g.same_selectors(c)) {
+                Some(g) if !c.held || g.held => *g = c,
+                Some(_) => {}
                 None => groups.push(c),
             }
         }
@@ -320,6 +332,7 @@ impl TunnelCtl {
         };
         let child = self.children.remove(i);
         self.retire(&child);
+        self.release_held(|c| c.same_selectors(&child));
         self.publish_outbound();
         tracing::info!(tunnel = %self.cfg.name, spi_in = format_args!("{inbound_spi:08x}"),
             spi_out = format_args!("{outbound_spi:08x}"), "CHILD SA deleted");
@@ -336,6 +349,23 @@ impl TunnelCtl {
         add_drops(&mut r.drops, &i.drops);
     }
 
+    /// Sends on the held SAs of the selector sets `pick` chooses, unless an older SA of
+    /// the set that is not held remains (the one the peer still has to delete).
+    fn release_held(&mut self, pick: impl Fn(&Child) -> bool) {
+        let mut release = Vec::new();
+        for (i, c) in self.children.iter().enumerate() {
+            let older_in_use = self.children.iter().any(|o| !o.held && o.same_selectors(c));
+            if c.held && pick(c) && !older_in_use {
+                release.push(i);
+            }
+        }
+        for i in release {
+            if let Some(c) = self.children.get_mut(i) {
+                c.held = false;
+            }
+        }
+    }
+
     /// Whether the ESP SA with this SPI (outbound or inbound) is one of this tunnel's.
     pub fn has_sa(&self, spi: u32, outbound: bool) -> bool {
         self.children.iter().any(|c| {
@@ -350,7 +380,16 @@ impl TunnelCtl {
     /// The dataplane saw one of our SAs reach a byte/packet/sequence-number limit: rekey
     /// the CHILD SA now. (At a hard limit esp already refuses the SA; the rekey then
     /// restores traffic, unless the soft event started it already.)
-    pub fn on_sa_lifetime(&mut self, now: Instant, spi: u32, event: LifetimeEvent) -> ChildRekey {
+    pub fn on_sa_lifetime(
+        &mut self,
+        now: Instant,
+        spi: u32,
+        outbound: bool,
+        event: LifetimeEvent,
+    ) -> ChildRekey {
+        if outbound && matches!(event, LifetimeEvent::Hard(_)) {
+            self.switch_from_expired(spi);
+        }
         let name = &self.cfg.name;
         let which = Some(spi);
         let spi = format_args!("{spi:08x}");
@@ -363,6 +402,31 @@ impl TunnelCtl {
                 tracing::warn!(tunnel = %name, %spi, ?event, error = %e, "CHILD SA rekey on lifetime limit failed");
                 ChildRekey::NotEstablished
             }
+        }
+    }
+
+    /// An outbound SA hit a hard limit while a newer SA of its selectors waits for the
+    /// peer's DELETE of it: send on the newer one now rather than drop.
+    fn switch_from_expired(&mut self, outbound_spi: u32) {
+        let Some(old) = self
+            .children
+            .iter()
+            .find(|c| c.outbound.spi() == outbound_spi && !c.held)
+        else {
+            return;
+        };
+        let (local_ts, remote_ts) = (old.local_ts.clone(), old.remote_ts.clone());
+        let mut switched = false;
+        for c in &mut self.children {
+            if c.held && c.local_ts == local_ts && c.remote_ts == remote_ts {
+                c.held = false;
+                switched = true;
+            }
+        }
+        if switched {
+            tracing::info!(tunnel = %self.cfg.name, spi_out = format_args!("{outbound_spi:08x}"),
+                "outbound SA expired before the peer deleted it: sending on its successor");
+            self.publish_outbound();
         }
     }
 
