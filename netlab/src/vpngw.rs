@@ -257,6 +257,15 @@ pub struct VpngwChildStatus {
     pub spi_out: String,
     pub proposal: String,
     pub established: u64,
+    /// This SA pair's own counters.
+    #[serde(default)]
+    pub bytes_in: u64,
+    #[serde(default)]
+    pub bytes_out: u64,
+    #[serde(default)]
+    pub packets_in: u64,
+    #[serde(default)]
+    pub packets_out: u64,
 }
 
 impl VpngwChildStatus {

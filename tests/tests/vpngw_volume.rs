@@ -31,6 +31,8 @@ struct Seen {
     spis: BTreeSet<String>,
     /// Status lines where a tunnel was not UP.
     down: Vec<String>,
+    /// The most packets one CHILD SA of tunnel1 showed in either direction.
+    max_sa_packets: u64,
 }
 
 fn poll(customer: &Vpngw, done: &AtomicBool) -> anyhow::Result<Seen> {
@@ -44,8 +46,10 @@ fn poll(customer: &Vpngw, done: &AtomicBool) -> anyhow::Result<Seen> {
             }
         }
         if let Some(t) = s.tunnel("tunnel1") {
-            seen.spis
-                .extend(t.child_sas.iter().map(|c| c.spi_in.clone()));
+            for c in &t.child_sas {
+                seen.spis.insert(c.spi_in.clone());
+                seen.max_sa_packets = seen.max_sa_packets.max(c.packets_in.max(c.packets_out));
+            }
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -190,6 +194,12 @@ fn a_packet_limit_rekeys_the_child_sa_repeatedly_under_a_ping_flood() -> anyhow:
         f.started as u64 <= max_sas,
         "{} rekeys started for at most {max_sas} SAs: a storm\n{ctx}",
         f.started
+    );
+    // Each SA counted from zero and was replaced before its hard limit (shown per SA).
+    anyhow::ensure!(
+        f.seen.max_sa_packets > 0 && f.seen.max_sa_packets < HARD,
+        "a CHILD SA showed {} packets\n{ctx}",
+        f.seen.max_sa_packets
     );
     // No hard limit was reached: the rekeys finished well before 220 more packets.
     anyhow::ensure!(

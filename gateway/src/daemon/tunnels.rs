@@ -238,7 +238,6 @@ impl TunnelCtl {
             let out_cfg = OutboundConfig {
                 esn: sa.suite.esn,
                 limits,
-                ..OutboundConfig::default()
             };
             let mut iv = [0u8; 16];
             OsRng.fill_bytes(&mut iv);
@@ -482,11 +481,18 @@ impl TunnelCtl {
             child_sas: self
                 .children
                 .iter()
-                .map(|c| ChildStatus {
-                    spi_in: format!("{:08x}", c.inbound.spi()),
-                    spi_out: format!("{:08x}", c.outbound.spi()),
-                    proposal: c.proposal.clone(),
-                    established: c.established,
+                .map(|c| {
+                    let (i, o) = (c.inbound.stats(), c.outbound.stats());
+                    ChildStatus {
+                        spi_in: format!("{:08x}", c.inbound.spi()),
+                        spi_out: format!("{:08x}", c.outbound.spi()),
+                        proposal: c.proposal.clone(),
+                        established: c.established,
+                        bytes_in: i.bytes,
+                        bytes_out: o.bytes,
+                        packets_in: i.packets,
+                        packets_out: o.packets,
+                    }
                 })
                 .collect(),
             bytes_in: t.bytes_in,
