@@ -1,7 +1,8 @@
 //! CHILD SA volume limits between two vpngw under a ping flood: a packet limit of a few
 //! thousand rekeys the CHILD SA again and again without loss; a hard limit right behind
 //! the soft one stops each SA before its rekey is done, and the rekey brings the traffic
-//! back. The tunnel never goes DOWN.
+//! back; equal limits on both sides (simultaneous rekeys) work too. The tunnel never goes
+//! DOWN.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,8 +61,10 @@ fn poll(customer: &Vpngw, done: &AtomicBool) -> anyhow::Result<Seen> {
 struct Flood {
     stats: PingStats,
     seen: Seen,
-    /// "CHILD SA rekey on lifetime limit" lines of the customer that started a rekey.
+    /// Rekeys the customer started on a lifetime limit ("CHILD SA rekey on lifetime
+    /// limit ... Started"), and the cloud.
     started: usize,
+    cloud_started: usize,
     customer_log: String,
     /// Unknown-SPI drops of the customer.
     unknown_spi: u64,
@@ -72,18 +75,21 @@ struct Flood {
 /// Both gateways up, the customer's tunnels with these `child_lifetime` volume keys, then
 /// the flood VPC -> IDC over tunnel1 while the customer's status is polled. Checks what
 /// every volume rekey must give: new CHILD SAs on both sides, at least two rekeys started
-/// by the limit, none DOWN, and traffic flowing afterwards.
-fn flood(limits: &[(&str, u64)]) -> anyhow::Result<Flood> {
+/// by a limit (on either side), none DOWN, and traffic flowing afterwards.
+fn flood(limits: &[(&str, u64)], cloud_limits: &[(&str, u64)]) -> anyhow::Result<Flood> {
     let s2s = SiteToSite::build()?;
-    let mut cfg = VpngwConfig::for_plan(Side::Customer, psks());
-    for t in &mut cfg.tunnels {
-        t.child_limits = limits
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.to_string()))
-            .collect();
-    }
-    let mut customer = Vpngw::start(s2s.customer_gw(), &cfg)?;
-    let mut cloud = Vpngw::start(s2s.cloud_gw(), &VpngwConfig::for_plan(Side::Cloud, psks()))?;
+    let config = |side, limits: &[(&str, u64)]| {
+        let mut cfg = VpngwConfig::for_plan(side, psks());
+        for t in &mut cfg.tunnels {
+            t.child_limits = limits
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.to_string()))
+                .collect();
+        }
+        cfg
+    };
+    let mut customer = Vpngw::start(s2s.customer_gw(), &config(Side::Customer, limits))?;
+    let mut cloud = Vpngw::start(s2s.cloud_gw(), &config(Side::Cloud, cloud_limits))?;
     cloud.wait_up(&BOTH, UP)?;
     let before = customer.wait_up(&BOTH, UP)?;
     let cloud_before = cloud.status()?;
@@ -130,13 +136,16 @@ fn flood(limits: &[(&str, u64)]) -> anyhow::Result<Flood> {
         drops(&cloud_after),
         customer.log_tail(40)
     );
-    let started = customer_log
-        .lines()
-        .filter(|l| l.contains("CHILD SA rekey on lifetime limit") && l.contains("Started"))
-        .count();
+    let started_in = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("CHILD SA rekey on lifetime limit") && l.contains("Started"))
+            .count()
+    };
+    let started = started_in(&customer_log);
+    let cloud_started = started_in(&cloud.log()?);
     anyhow::ensure!(
-        started >= 2,
-        "{started} rekeys started on a lifetime limit:\n{context}"
+        started + cloud_started >= 2,
+        "{started} + {cloud_started} rekeys started on a lifetime limit:\n{context}"
     );
     anyhow::ensure!(
         seen.spis.len() >= 3,
@@ -172,6 +181,7 @@ fn flood(limits: &[(&str, u64)]) -> anyhow::Result<Flood> {
         stats,
         seen,
         started,
+        cloud_started,
         unknown_spi: after.dataplane.get("unknown_spi").copied().unwrap_or(0),
         customer_log,
         context,
@@ -185,8 +195,14 @@ fn a_packet_limit_rekeys_the_child_sa_repeatedly_under_a_ping_flood() -> anyhow:
     }
     // Rekey at 90 %: 1980 packets per SA direction, ~4 rekeys.
     const HARD: u64 = 2200;
-    let f = flood(&[("hard_packets", HARD)])?;
+    let f = flood(&[("hard_packets", HARD)], &[])?;
     let ctx = &f.context;
+    anyhow::ensure!(
+        f.cloud_started == 0 && f.started >= 2,
+        "rekeys started: {} by us, {} by the cloud without limits\n{ctx}",
+        f.started,
+        f.cloud_started
+    );
     // One rekey per SA: each SA reports a soft event per direction, and the later one
     // (like any hard one) finds the rekey under way.
     let max_sas = u64::from(PINGS) / (HARD * 9 / 10) + 1;
@@ -223,7 +239,7 @@ fn a_hard_packet_limit_stops_the_sa_and_its_rekey_restores_traffic() -> anyhow::
     }
     // One packet between soft and hard: each SA expires while its rekey (a DH exchange)
     // is in flight, and the flood is refused until the new SA is installed.
-    let f = flood(&[("soft_packets", 1500), ("hard_packets", 1501)])?;
+    let f = flood(&[("soft_packets", 1500), ("hard_packets", 1501)], &[])?;
     let ctx = &f.context;
     anyhow::ensure!(
         f.customer_log.contains("Hard(Packets)"),
@@ -235,5 +251,36 @@ fn a_hard_packet_limit_stops_the_sa_and_its_rekey_restores_traffic() -> anyhow::
         "the flood lost more than 10 %:\n{ctx}"
     );
     eprintln!("CHILD SAs seen: {:?}", f.seen.spis);
+    Ok(())
+}
+
+#[test]
+fn equal_limits_on_both_sides_rekey_without_a_storm() -> anyhow::Result<()> {
+    if skip_unless_root("equal_limits_on_both_sides_rekey_without_a_storm") {
+        return Ok(());
+    }
+    const HARD: u64 = 2200;
+    let f = flood(&[("hard_packets", HARD)], &[("hard_packets", HARD)])?;
+    let ctx = &f.context;
+    anyhow::ensure!(
+        f.seen.max_sa_packets > 0 && f.seen.max_sa_packets < HARD,
+        "a CHILD SA showed {} packets\n{ctx}",
+        f.seen.max_sa_packets
+    );
+    // A packet in flight on the old SA may still meet its deletion: little loss.
+    anyhow::ensure!(
+        f.stats.received + 10 >= f.stats.transmitted,
+        "lost packets across volume rekeys ({} to unknown SPIs):\n{ctx}",
+        f.unknown_spi
+    );
+    // Both sides count the same packets and race to rekey (RFC 7296 2.8.1 collisions
+    // when they start together): at most one rekey per SA from each side.
+    let max_sas = u64::from(PINGS) / (HARD * 9 / 10) + 1;
+    anyhow::ensure!(
+        f.started as u64 <= max_sas && f.cloud_started as u64 <= max_sas,
+        "{} + {} rekeys started for at most {max_sas} SAs: a storm\n{ctx}",
+        f.started,
+        f.cloud_started
+    );
     Ok(())
 }
