@@ -3,6 +3,7 @@
 
 use super::clock::unix_now;
 use super::ike_config::selector;
+use super::sender::{self, Candidate};
 use super::status::{ChildStatus, IkeStatus, TunnelStatus};
 use crate::config;
 use crate::dataplane::{selectors_cover_all, Selected};
@@ -37,9 +38,13 @@ struct Child {
     held: bool,
 }
 
-impl Child {
+impl sender::Candidate for Child {
     fn same_selectors(&self, other: &Child) -> bool {
         self.local_ts == other.local_ts && self.remote_ts == other.remote_ts
+    }
+
+    fn held(&self) -> bool {
+        self.held
     }
 }
 
@@ -284,14 +289,7 @@ impl TunnelCtl {
     /// newest CHILD SA not held (a rekey's new SA before the old one is deleted). The set
     /// that covers 0.0.0.0/0 (else the oldest) is the default; the others are matched first.
     fn publish_outbound(&self) {
-        let mut groups: Vec<&Child> = Vec::new();
-        for c in &self.children {
-            match groups.iter_mut().find(|g| g.same_selectors(c)) {
-                Some(g) if !c.held || g.held => *g = c,
-                Some(_) => {}
-                None => groups.push(c),
-            }
-        }
+        let groups = sender::senders(&self.children);
         let any4 = TrafficSelector::any(false);
         let default = groups
             .iter()
@@ -351,14 +349,7 @@ impl TunnelCtl {
     /// Sends on the held SAs of the selector sets `pick` chooses, unless an older SA of
     /// the set that is not held remains (the one the peer still has to delete).
     fn release_held(&mut self, pick: impl Fn(&Child) -> bool) {
-        let mut release = Vec::new();
-        for (i, c) in self.children.iter().enumerate() {
-            let older_in_use = self.children.iter().any(|o| !o.held && o.same_selectors(c));
-            if c.held && pick(c) && !older_in_use {
-                release.push(i);
-            }
-        }
-        for i in release {
+        for i in sender::releasable(&self.children, pick) {
             if let Some(c) = self.children.get_mut(i) {
                 c.held = false;
             }
