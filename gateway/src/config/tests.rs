@@ -472,6 +472,24 @@ fn child_volume_limits() {
         "connections[0].tunnels[0].ike_lifetime.hard_bytes",
         "unknown field",
     );
+    // Environment overrides reach them (a new key: a TOML literal if it is one).
+    let c = parse_env(
+        &child("hard_packets = 2000"),
+        &[
+            (
+                "VPNGW_CONNECTIONS__0__TUNNELS__0__CHILD_LIFETIME__HARD_PACKETS",
+                "3000",
+            ),
+            (
+                "VPNGW_CONNECTIONS__0__TUNNELS__0__CHILD_LIFETIME__HARD_BYTES",
+                "2G",
+            ),
+        ],
+    )
+    .unwrap();
+    let v = c.connections[0].tunnels[0].child_volume;
+    assert_eq!(v.packets.map(|l| l.hard), Some(3000));
+    assert_eq!(v.bytes.map(|l| l.hard), Some(2 << 30));
     // Shown in the summary.
     let c = parse(&child("hard_packets = 2000")).unwrap();
     assert!(c
