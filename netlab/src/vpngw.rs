@@ -34,6 +34,9 @@ pub struct VpngwTunnel {
     /// (soft, hard) lifetimes in the config's duration syntax, e.g. `("20s", "30s")`.
     pub ike_lifetime: (String, String),
     pub child_lifetime: (String, String),
+    /// Further `child_lifetime` keys (volume limits) as (key, TOML value), e.g.
+    /// `("hard_packets", "2200")`; none by default.
+    pub child_limits: Vec<(String, String)>,
     pub inner_address: String,
     pub inner_peer: Ipv4Addr,
     pub mtu: u16,
@@ -102,6 +105,7 @@ impl VpngwConfig {
                     .into(),
                     ike_lifetime: ("1h".into(), "2h".into()),
                     child_lifetime: ("50m".into(), "1h".into()),
+                    child_limits: Vec::new(),
                     inner_address: format!("{inner}/{}", t.inner_prefix_len),
                     inner_peer,
                     mtu: 1400,
@@ -167,7 +171,7 @@ impl VpngwConfig {
             }
             out.push_str(&format!(
                 "peer = \"{}\"\npsk = {}\nike_proposals = {}\nesp_proposals = {}\nstart_action = {}\n\
-                 ike_lifetime = {{ soft = {}, hard = {} }}\nchild_lifetime = {{ soft = {}, hard = {} }}\n\
+                 ike_lifetime = {{ soft = {}, hard = {} }}\nchild_lifetime = {{ soft = {}, hard = {}{} }}\n\
                  dpd = {{ interval = \"10s\", timeout = \"60s\", action = \"restart\" }}\n\
                  inner_address = {}\ninner_peer = \"{}\"\nmtu = {}\n",
                 t.peer,
@@ -179,6 +183,10 @@ impl VpngwConfig {
                 q(&t.ike_lifetime.1),
                 q(&t.child_lifetime.0),
                 q(&t.child_lifetime.1),
+                t.child_limits
+                    .iter()
+                    .map(|(k, v)| format!(", {k} = {v}"))
+                    .collect::<String>(),
                 q(&t.inner_address),
                 t.inner_peer,
                 t.mtu
@@ -249,6 +257,15 @@ pub struct VpngwChildStatus {
     pub spi_out: String,
     pub proposal: String,
     pub established: u64,
+    /// This SA pair's own counters.
+    #[serde(default)]
+    pub bytes_in: u64,
+    #[serde(default)]
+    pub bytes_out: u64,
+    #[serde(default)]
+    pub packets_in: u64,
+    #[serde(default)]
+    pub packets_out: u64,
 }
 
 impl VpngwChildStatus {

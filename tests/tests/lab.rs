@@ -283,6 +283,7 @@ fn customer_from_console(text: &str) -> anyhow::Result<VpngwConfig> {
                 start_action: "respond".into(),
                 ike_lifetime: ("21h".into(), "24h".into()),
                 child_lifetime: ("50m".into(), "1h".into()),
+                child_limits: Vec::new(),
                 inner_address: inner[i].into(),
                 inner_peer: neighbours[i].parse()?,
                 mtu: 1400,

@@ -133,6 +133,7 @@ pub fn config(side: Side, suite: Suite, psks: [Psk; 2]) -> VpngwConfig {
                 // Far beyond any benchmark: no rekey while measuring.
                 ike_lifetime: ("4h".into(), "5h".into()),
                 child_lifetime: ("3h".into(), "4h".into()),
+                child_limits: Vec::new(),
                 inner_address: format!("{inner}/30"),
                 inner_peer,
                 mtu: TUNNEL_MTU,

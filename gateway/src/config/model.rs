@@ -70,6 +70,9 @@ pub struct Tunnel {
     pub allow_weak_groups: bool,
     pub ike_lifetime: Lifetime,
     pub child_lifetime: Lifetime,
+    /// Byte and packet limits of each CHILD SA direction (`child_lifetime.*_bytes`,
+    /// `*_packets`); unlimited by default.
+    pub child_volume: ChildVolume,
     pub dpd: Dpd,
     pub start_action: StartAction,
     pub local_id: Identity,
@@ -103,6 +106,22 @@ pub struct ChildSelectors {
 pub struct Lifetime {
     pub soft: Duration,
     pub hard: Duration,
+}
+
+/// Rekey (soft) and stop (hard) counts of an SA direction; soft < hard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Volume {
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// A CHILD SA's volume limits, each applied to the inbound and the outbound SA
+/// separately; `None`: unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChildVolume {
+    /// Inner (plaintext) bytes.
+    pub bytes: Option<Volume>,
+    pub packets: Option<Volume>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

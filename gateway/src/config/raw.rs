@@ -49,7 +49,7 @@ pub struct RawTunnel {
     pub esp_proposals: Option<String>,
     pub allow_weak_groups: Option<bool>,
     pub ike_lifetime: Option<RawLifetime>,
-    pub child_lifetime: Option<RawLifetime>,
+    pub child_lifetime: Option<RawChildLifetime>,
     pub dpd: Option<RawDpd>,
     pub start_action: Option<String>,
     pub local_id: Option<String>,
@@ -82,6 +82,19 @@ pub struct RawChild {
 pub struct RawLifetime {
     pub soft: Option<String>,
     pub hard: Option<String>,
+}
+
+/// `child_lifetime`: the times of `RawLifetime` plus volume limits per SA direction.
+/// Byte and packet values stay TOML values so that a wrong type is reported with its path.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChildLifetime {
+    pub soft: Option<String>,
+    pub hard: Option<String>,
+    pub soft_bytes: Option<toml::Value>,
+    pub hard_bytes: Option<toml::Value>,
+    pub soft_packets: Option<toml::Value>,
+    pub hard_packets: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -95,6 +95,20 @@ impl Config {
                         ts(&c.remote_ts),
                     );
                 }
+                let v = &t.child_volume;
+                let limits: Vec<String> = [(v.bytes, "bytes"), (v.packets, "packets")]
+                    .iter()
+                    .filter_map(|(l, unit)| {
+                        l.map(|l| format!("rekey at {} {unit}, stop at {}", l.soft, l.hard))
+                    })
+                    .collect();
+                if !limits.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "    esp volume per SA direction: {}",
+                        limits.join("; ")
+                    );
+                }
                 if let Some(r) = t.reauth_time {
                     let _ = writeln!(
                         out,

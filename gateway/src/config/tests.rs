@@ -387,6 +387,117 @@ fn lifetimes() {
 }
 
 #[test]
+fn child_volume_limits() {
+    let t = "name = \"tun1\"";
+    let child = |fields: &str| {
+        with(
+            t,
+            &format!("name = \"tun1\"\nchild_lifetime = {{ {fields} }}"),
+        )
+    };
+    let tun = |text: &str| parse(text).unwrap().connections[0].tunnels[0].clone();
+    // Unset: unlimited, as before.
+    assert_eq!(tun(GOOD).child_volume, ChildVolume::default());
+    let g = tun(&child("soft = \"50m\", hard = \"1h\""));
+    assert_eq!(g.child_volume, ChildVolume::default());
+    // Both given, next to the times; byte suffixes are powers of 1024.
+    let g = tun(&child(
+        "soft = \"50m\", hard = \"1h\", soft_bytes = \"900M\", hard_bytes = \"1G\", \
+         soft_packets = 900000, hard_packets = 1000000",
+    ));
+    assert_eq!(g.child_lifetime.hard, Duration::from_secs(3600));
+    assert_eq!(
+        g.child_volume,
+        ChildVolume {
+            bytes: Some(Volume {
+                soft: 900 << 20,
+                hard: 1 << 30
+            }),
+            packets: Some(Volume {
+                soft: 900_000,
+                hard: 1_000_000
+            }),
+        }
+    );
+    // Only hard: soft is 90 % of it; only soft: hard is soft + 10 %; times stay default.
+    let g = tun(&child("hard_bytes = 1000, soft_packets = 2000"));
+    assert_eq!(g.child_lifetime.hard, Duration::from_secs(3600));
+    assert_eq!(
+        g.child_volume,
+        ChildVolume {
+            bytes: Some(Volume {
+                soft: 900,
+                hard: 1000
+            }),
+            packets: Some(Volume {
+                soft: 2000,
+                hard: 2200
+            }),
+        }
+    );
+    // Small values keep at least one unit between soft and hard.
+    let g = tun(&child("hard_packets = 5"));
+    assert_eq!(g.child_volume.packets, Some(Volume { soft: 4, hard: 5 }));
+    let p = "connections[0].tunnels[0].child_lifetime";
+    for (fields, field, reason) in [
+        ("hard_bytes = 0", "hard_bytes", "larger than zero"),
+        ("soft_bytes = \"0K\"", "soft_bytes", "larger than zero"),
+        ("hard_bytes = \"lots\"", "hard_bytes", "not a byte count"),
+        ("hard_bytes = \"1.5G\"", "hard_bytes", "not a byte count"),
+        ("hard_bytes = true", "hard_bytes", "not a byte count"),
+        ("hard_packets = 0", "hard_packets", "larger than zero"),
+        ("soft_packets = -3", "soft_packets", "negative"),
+        (
+            "hard_packets = \"1M\"",
+            "hard_packets",
+            "not a packet count",
+        ),
+        ("hard_packets = 1", "hard_packets", "at least 2"),
+        (
+            "soft_packets = 2000, hard_packets = 2000",
+            "soft_packets",
+            "below the hard limit",
+        ),
+        (
+            "soft_bytes = \"2G\", hard_bytes = \"1G\"",
+            "soft_bytes",
+            "below the hard limit",
+        ),
+    ] {
+        refused(&child(fields), &format!("{p}.{field}"), reason);
+    }
+    // Volume limits belong to CHILD SAs only.
+    refused(
+        &with(t, "name = \"tun1\"\nike_lifetime = { hard_bytes = 1000 }"),
+        "connections[0].tunnels[0].ike_lifetime.hard_bytes",
+        "unknown field",
+    );
+    // Environment overrides reach them (a new key: a TOML literal if it is one).
+    let c = parse_env(
+        &child("hard_packets = 2000"),
+        &[
+            (
+                "VPNGW_CONNECTIONS__0__TUNNELS__0__CHILD_LIFETIME__HARD_PACKETS",
+                "3000",
+            ),
+            (
+                "VPNGW_CONNECTIONS__0__TUNNELS__0__CHILD_LIFETIME__HARD_BYTES",
+                "2G",
+            ),
+        ],
+    )
+    .unwrap();
+    let v = c.connections[0].tunnels[0].child_volume;
+    assert_eq!(v.packets.map(|l| l.hard), Some(3000));
+    assert_eq!(v.bytes.map(|l| l.hard), Some(2 << 30));
+    // Shown in the summary.
+    let c = parse(&child("hard_packets = 2000")).unwrap();
+    assert!(c
+        .summary()
+        .contains("esp volume per SA direction: rekey at 1800 packets, stop at 2000"));
+}
+
+#[test]
 fn dpd_rules() {
     let t = "name = \"tun1\"";
     refused(

@@ -232,7 +232,7 @@ impl Daemon {
                 tracing::debug!(spi = format_args!("{:08x}", ev.spi), event = ?ev.event, "lifetime event of an SA already gone");
                 continue;
             };
-            t.on_sa_lifetime(now, ev.spi, ev.event);
+            t.on_sa_lifetime(now, ev.spi, ev.outbound, ev.event);
         }
     }
 

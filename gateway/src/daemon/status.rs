@@ -96,6 +96,15 @@ pub struct ChildStatus {
     pub spi_out: String,
     pub proposal: String,
     pub established: u64,
+    /// This SA pair's own counters (what its volume limits count: inner bytes).
+    #[serde(default)]
+    pub bytes_in: u64,
+    #[serde(default)]
+    pub bytes_out: u64,
+    #[serde(default)]
+    pub packets_in: u64,
+    #[serde(default)]
+    pub packets_out: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,14 +3,15 @@
 
 use super::clock::unix_now;
 use super::ike_config::selector;
+use super::sender::{self, Candidate};
 use super::status::{ChildStatus, IkeStatus, TunnelStatus};
 use crate::config;
 use crate::dataplane::{selectors_cover_all, Selected};
 use crate::dataplane::{Shared, TunnelPath};
 use crate::routing::TunnelId;
 use esp::{
-    DropCounts, InboundConfig, InboundSa, IvKey, LifetimeEvent, OutboundConfig, OutboundSa, SaKeys,
-    Suite,
+    DropCounts, InboundConfig, InboundSa, IvKey, LifetimeEvent, Limits, OutboundConfig, OutboundSa,
+    SaKeys, Suite,
 };
 use ike::sa::{Action, ChildRekey, ChildSaInstall, DownReason};
 use ike::wire::TrafficSelector;
@@ -31,6 +32,20 @@ struct Child {
     proposal: String,
     local_ts: Vec<TrafficSelector>,
     remote_ts: Vec<TrafficSelector>,
+    /// Not yet used for sending: the peer rekeyed (or reauthenticated) an SA of these
+    /// selectors and installs this one only on our response, so the old SA carries our
+    /// traffic until the peer deletes it (or it hits a hard limit).
+    held: bool,
+}
+
+impl sender::Candidate for Child {
+    fn same_selectors(&self, other: &Child) -> bool {
+        self.local_ts == other.local_ts && self.remote_ts == other.remote_ts
+    }
+
+    fn held(&self) -> bool {
+        self.held
+    }
 }
 
 /// Counters of SAs already deleted, so totals survive rekeys.
@@ -41,6 +56,16 @@ struct Retired {
     bytes_out: u64,
     packets_out: u64,
     drops: DropCounts,
+}
+
+/// The dataplane's soft/hard counters for the configured CHILD SA volume.
+fn esp_limits(v: &config::ChildVolume) -> Limits {
+    Limits {
+        soft_bytes: v.bytes.map(|l| l.soft),
+        hard_bytes: v.bytes.map(|l| l.hard),
+        soft_packets: v.packets.map(|l| l.soft),
+        hard_packets: v.packets.map(|l| l.hard),
+    }
 }
 
 /// What changed in the tunnel's UP/DOWN state while draining actions.
@@ -208,13 +233,16 @@ impl TunnelCtl {
         let built = (|| {
             let in_keys = SaKeys::from_keymat(suite, sa.inbound.keymat().expose())?;
             let out_keys = SaKeys::from_keymat(suite, sa.outbound.keymat().expose())?;
+            // Each SA direction counts against the configured volume from zero.
+            let limits = esp_limits(&self.cfg.child_volume);
             let in_cfg = InboundConfig {
                 esn: sa.suite.esn,
+                limits,
                 ..InboundConfig::default()
             };
             let out_cfg = OutboundConfig {
                 esn: sa.suite.esn,
-                ..OutboundConfig::default()
+                limits,
             };
             let mut iv = [0u8; 16];
             OsRng.fill_bytes(&mut iv);
@@ -241,32 +269,27 @@ impl TunnelCtl {
         self.path.peer.store(Some(Arc::new(peer)));
         tracing::info!(tunnel = %name, spi_in = format_args!("{:08x}", sa.inbound.spi),
             spi_out = format_args!("{:08x}", sa.outbound.spi), suite = suite.name(), %peer, "CHILD SA installed");
-        self.children.push(Child {
+        let mut child = Child {
             inbound,
             outbound,
             established: unix_now(),
             proposal: sa.suite.to_string(),
             local_ts: sa.local_ts.clone(),
             remote_ts: sa.remote_ts.clone(),
-        });
-        // Make before break: the new SA carries traffic before the old one goes.
+            held: false,
+        };
+        child.held = !sa.we_initiated && self.children.iter().any(|c| c.same_selectors(&child));
+        self.children.push(child);
+        // Make before break: the new SA carries traffic before the old one goes (once
+        // the peer has it too).
         self.publish_outbound();
     }
 
     /// Tells the packet path which outbound SA to use: per set of traffic selectors the
-    /// newest CHILD SA (a rekey's new SA before the old one is deleted). The set that
-    /// covers 0.0.0.0/0 (else the oldest) is the default; the others are matched first.
+    /// newest CHILD SA not held (a rekey's new SA before the old one is deleted). The set
+    /// that covers 0.0.0.0/0 (else the oldest) is the default; the others are matched first.
     fn publish_outbound(&self) {
-        let mut groups: Vec<&Child> = Vec::new();
-        for c in &self.children {
-            match groups
-                .iter_mut()
-                .find(|g| g.local_ts == c.local_ts && g.remote_ts == c.remote_ts)
-            {
-                Some(g) => *g = c,
-                None => groups.push(c),
-            }
-        }
+        let groups = sender::senders(&self.children);
         let any4 = TrafficSelector::any(false);
         let default = groups
             .iter()
@@ -306,6 +329,7 @@ impl TunnelCtl {
         };
         let child = self.children.remove(i);
         self.retire(&child);
+        self.release_held(|c| c.same_selectors(&child));
         self.publish_outbound();
         tracing::info!(tunnel = %self.cfg.name, spi_in = format_args!("{inbound_spi:08x}"),
             spi_out = format_args!("{outbound_spi:08x}"), "CHILD SA deleted");
@@ -322,6 +346,16 @@ impl TunnelCtl {
         add_drops(&mut r.drops, &i.drops);
     }
 
+    /// Sends on the held SAs of the selector sets `pick` chooses, unless an older SA of
+    /// the set that is not held remains (the one the peer still has to delete).
+    fn release_held(&mut self, pick: impl Fn(&Child) -> bool) {
+        for i in sender::releasable(&self.children, pick) {
+            if let Some(c) = self.children.get_mut(i) {
+                c.held = false;
+            }
+        }
+    }
+
     /// Whether the ESP SA with this SPI (outbound or inbound) is one of this tunnel's.
     pub fn has_sa(&self, spi: u32, outbound: bool) -> bool {
         self.children.iter().any(|c| {
@@ -336,7 +370,16 @@ impl TunnelCtl {
     /// The dataplane saw one of our SAs reach a byte/packet/sequence-number limit: rekey
     /// the CHILD SA now. (At a hard limit esp already refuses the SA; the rekey then
     /// restores traffic, unless the soft event started it already.)
-    pub fn on_sa_lifetime(&mut self, now: Instant, spi: u32, event: LifetimeEvent) -> ChildRekey {
+    pub fn on_sa_lifetime(
+        &mut self,
+        now: Instant,
+        spi: u32,
+        outbound: bool,
+        event: LifetimeEvent,
+    ) -> ChildRekey {
+        if outbound && matches!(event, LifetimeEvent::Hard(_)) {
+            self.switch_from_expired(spi);
+        }
         let name = &self.cfg.name;
         let which = Some(spi);
         let spi = format_args!("{spi:08x}");
@@ -349,6 +392,31 @@ impl TunnelCtl {
                 tracing::warn!(tunnel = %name, %spi, ?event, error = %e, "CHILD SA rekey on lifetime limit failed");
                 ChildRekey::NotEstablished
             }
+        }
+    }
+
+    /// An outbound SA hit a hard limit while a newer SA of its selectors waits for the
+    /// peer's DELETE of it: send on the newer one now rather than drop.
+    fn switch_from_expired(&mut self, outbound_spi: u32) {
+        let Some(old) = self
+            .children
+            .iter()
+            .find(|c| c.outbound.spi() == outbound_spi && !c.held)
+        else {
+            return;
+        };
+        let (local_ts, remote_ts) = (old.local_ts.clone(), old.remote_ts.clone());
+        let mut switched = false;
+        for c in &mut self.children {
+            if c.held && c.local_ts == local_ts && c.remote_ts == remote_ts {
+                c.held = false;
+                switched = true;
+            }
+        }
+        if switched {
+            tracing::info!(tunnel = %self.cfg.name, spi_out = format_args!("{outbound_spi:08x}"),
+                "outbound SA expired before the peer deleted it: sending on its successor");
+            self.publish_outbound();
         }
     }
 
@@ -404,11 +472,18 @@ impl TunnelCtl {
             child_sas: self
                 .children
                 .iter()
-                .map(|c| ChildStatus {
-                    spi_in: format!("{:08x}", c.inbound.spi()),
-                    spi_out: format!("{:08x}", c.outbound.spi()),
-                    proposal: c.proposal.clone(),
-                    established: c.established,
+                .map(|c| {
+                    let (i, o) = (c.inbound.stats(), c.outbound.stats());
+                    ChildStatus {
+                        spi_in: format!("{:08x}", c.inbound.spi()),
+                        spi_out: format!("{:08x}", c.outbound.spi()),
+                        proposal: c.proposal.clone(),
+                        established: c.established,
+                        bytes_in: i.bytes,
+                        bytes_out: o.bytes,
+                        packets_in: i.packets,
+                        packets_out: o.packets,
+                    }
                 })
                 .collect(),
             bytes_in: t.bytes_in,

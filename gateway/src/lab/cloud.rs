@@ -374,6 +374,7 @@ fn vpngw_configs(plan: &CloudPlan, opts: &CloudOpts) -> Vec<VpngwConfig> {
                     .into(),
                     ike_lifetime: (plan.ike_lifetime.0.into(), plan.ike_lifetime.1.into()),
                     child_lifetime: (plan.child_lifetime.0.into(), plan.child_lifetime.1.into()),
+                    child_limits: Vec::new(),
                     inner_address: format!("{}/30", t.cloud_inner),
                     inner_peer: t.customer_inner,
                     mtu: plan.mtu,

@@ -33,6 +33,10 @@ pub struct ChildSaInstall {
     pub remote_ts: Vec<TrafficSelector>,
     /// ESP-in-UDP (RFC 3948) between these addresses, if NAT or forced encapsulation.
     pub udp_encap: Option<(SocketAddr, SocketAddr)>,
+    /// We sent the request that created this SA. When not, the peer installs it only on
+    /// our response: as a rekey's responder, keep sending on the old SA until the peer
+    /// deletes it.
+    pub we_initiated: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

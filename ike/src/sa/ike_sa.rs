@@ -495,6 +495,7 @@ impl IkeSa {
             local_ts: local_ts.clone(),
             remote_ts: remote_ts.clone(),
             udp_encap: self.udp_encap.then_some((self.local, self.remote)),
+            we_initiated,
         }));
         tracing::info!(
             peer = %self.remote,

@@ -2,10 +2,11 @@
 
 use super::{values, Ctx};
 use crate::config::model::{
-    defaults, ChildSelectors, Dpd, DpdAction, Identity, InnerAddress, Lifetime, StartAction, Tunnel,
+    defaults, ChildSelectors, ChildVolume, Dpd, DpdAction, Identity, InnerAddress, Lifetime,
+    StartAction, Tunnel, Volume,
 };
 use crate::config::proposals::{self, ProposalList};
-use crate::config::raw::{RawChild, RawDpd, RawLifetime, RawTunnel};
+use crate::config::raw::{RawChild, RawChildLifetime, RawDpd, RawLifetime, RawTunnel};
 use crate::config::secret::Secret;
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -68,10 +69,21 @@ pub fn tunnel(
             hard: defaults::IKE_HARD,
         },
     );
+    let (child_times, child_volume) = match raw.child_lifetime {
+        Some(c) => {
+            let volume = child_volume(ctx, &format!("{p}.child_lifetime"), &c);
+            let times = RawLifetime {
+                soft: c.soft,
+                hard: c.hard,
+            };
+            (Some(times), volume)
+        }
+        None => (None, Some(ChildVolume::default())),
+    };
     let child_lifetime = lifetime(
         ctx,
         &format!("{p}.child_lifetime"),
-        raw.child_lifetime,
+        child_times,
         Lifetime {
             soft: defaults::CHILD_SOFT,
             hard: defaults::CHILD_HARD,
@@ -127,6 +139,7 @@ pub fn tunnel(
         allow_weak_groups,
         ike_lifetime: ike_lifetime?,
         child_lifetime: child_lifetime?,
+        child_volume: child_volume?,
         dpd: dpd?,
         start_action: start_action?,
         local_id: local_id?,
@@ -310,6 +323,79 @@ fn lifetime(
         );
     }
     Some(Lifetime { soft, hard })
+}
+
+/// `child_lifetime.{soft,hard}_{bytes,packets}`.
+fn child_volume(ctx: &mut Ctx, p: &str, raw: &RawChildLifetime) -> Option<ChildVolume> {
+    let bytes = volume(
+        ctx,
+        p,
+        "bytes",
+        (raw.soft_bytes.as_ref(), raw.hard_bytes.as_ref()),
+        values::byte_count,
+    );
+    let packets = volume(
+        ctx,
+        p,
+        "packets",
+        (raw.soft_packets.as_ref(), raw.hard_packets.as_ref()),
+        values::packet_count,
+    );
+    Some(ChildVolume {
+        bytes: bytes?,
+        packets: packets?,
+    })
+}
+
+/// One soft/hard pair, by the rule of the time lifetimes: a missing hard limit is soft +
+/// 10 %, a missing soft one 90 % of hard (at least one unit apart); soft < hard.
+/// `Some(None)`: neither is set.
+fn volume(
+    ctx: &mut Ctx,
+    p: &str,
+    unit: &str,
+    (soft, hard): (Option<&toml::Value>, Option<&toml::Value>),
+    parse: fn(&toml::Value) -> Result<u64, String>,
+) -> Option<Option<Volume>> {
+    let soft_path = format!("{p}.soft_{unit}");
+    let hard_path = format!("{p}.hard_{unit}");
+    let soft = soft.map(|v| ctx.check(&soft_path, parse(v)));
+    let hard = hard.map(|v| ctx.check(&hard_path, parse(v)));
+    let tenth = |n: u64| (n / 10).max(1);
+    let v = match (soft, hard) {
+        (None, None) => return Some(None),
+        (Some(soft), None) => {
+            let soft = soft?;
+            Volume {
+                soft,
+                hard: soft.saturating_add(tenth(soft)),
+            }
+        }
+        (None, Some(hard)) => {
+            let hard = hard?;
+            if hard < 2 {
+                return ctx.fail(&hard_path, "must be at least 2 to leave room for a rekey");
+            }
+            Volume {
+                soft: hard - tenth(hard),
+                hard,
+            }
+        }
+        (Some(soft), Some(hard)) => Volume {
+            soft: soft?,
+            hard: hard?,
+        },
+    };
+    if v.soft >= v.hard {
+        return ctx.fail(
+            &soft_path,
+            format!(
+                "the rekey limit {} must be below the hard limit {}",
+                v.soft, v.hard
+            ),
+        );
+    }
+    Some(Some(v))
 }
 
 fn dpd(ctx: &mut Ctx, p: &str, raw: Option<RawDpd>) -> Option<Dpd> {

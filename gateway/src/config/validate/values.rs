@@ -15,6 +15,65 @@ pub fn duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A non-zero byte count: a TOML integer, or a string of digits with an optional binary
+/// suffix `K`, `M`, `G` or `T` (powers of 1024, as in strongSwan; `KiB`.. also read),
+/// e.g. `"500M"`.
+pub fn byte_count(v: &toml::Value) -> Result<u64, String> {
+    const UNITS: [(&str, u32); 4] = [("K", 1), ("M", 2), ("G", 3), ("T", 4)];
+    let text = match v {
+        toml::Value::Integer(n) => return positive(*n),
+        toml::Value::String(s) => s.trim(),
+        other => {
+            return Err(format!(
+                "`{other}` is not a byte count like 1048576 or \"4G\""
+            ))
+        }
+    };
+    let bad = || {
+        format!("`{text}` is not a byte count like 1048576 or \"4G\" (K, M, G, T: powers of 1024)")
+    };
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let unit = unit.trim();
+    let unit = unit.strip_suffix("iB").unwrap_or(unit);
+    let power = match unit {
+        "" => 0,
+        u => UNITS
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(u))
+            .map(|&(_, p)| p)
+            .ok_or_else(bad)?,
+    };
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let n = n
+        .checked_mul(1024u64.pow(power))
+        .ok_or_else(|| format!("`{text}` is too large"))?;
+    if n == 0 {
+        return Err("must be larger than zero (leave it out for no limit)".to_owned());
+    }
+    Ok(n)
+}
+
+/// A non-zero packet count: a TOML integer.
+pub fn packet_count(v: &toml::Value) -> Result<u64, String> {
+    match v {
+        toml::Value::Integer(n) => positive(*n),
+        other => Err(format!(
+            "`{other}` is not a packet count (an integer like 1000000)"
+        )),
+    }
+}
+
+fn positive(n: i64) -> Result<u64, String> {
+    match u64::try_from(n) {
+        Ok(0) => Err("must be larger than zero (leave it out for no limit)".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{n} is negative")),
+    }
+}
+
 /// A unicast address usable as a tunnel endpoint.
 pub fn endpoint(s: &str) -> Result<IpAddr, String> {
     let ip: IpAddr = s
@@ -138,6 +197,43 @@ mod tests {
         assert_eq!(duration("150s"), Ok(Duration::from_secs(150)));
         assert!(duration("0s").unwrap_err().contains("longer than zero"));
         assert!(duration("soon").unwrap_err().contains("not a duration"));
+    }
+
+    #[test]
+    fn byte_counts() {
+        let s = |t: &str| byte_count(&toml::Value::String(t.into()));
+        assert_eq!(byte_count(&toml::Value::Integer(4096)), Ok(4096));
+        assert_eq!(s("4096"), Ok(4096));
+        assert_eq!(s("64K"), Ok(64 << 10));
+        assert_eq!(s("500M"), Ok(500 << 20));
+        assert_eq!(s("500 MiB"), Ok(500 << 20));
+        assert_eq!(s("4g"), Ok(4 << 30));
+        assert_eq!(s("2T"), Ok(2 << 40));
+        assert!(s("0G").unwrap_err().contains("larger than zero"));
+        assert!(byte_count(&toml::Value::Integer(0))
+            .unwrap_err()
+            .contains("larger than zero"));
+        assert!(byte_count(&toml::Value::Integer(-5))
+            .unwrap_err()
+            .contains("negative"));
+        for bad in ["", "G", "1.5G", "4X", "4GB", "-4G", "lots"] {
+            assert!(s(bad).unwrap_err().contains("not a byte count"), "{bad}");
+        }
+        assert!(s("99999999999T").unwrap_err().contains("too large"));
+        assert!(byte_count(&toml::Value::Float(1.5))
+            .unwrap_err()
+            .contains("not a byte count"));
+    }
+
+    #[test]
+    fn packet_counts() {
+        assert_eq!(packet_count(&toml::Value::Integer(2000)), Ok(2000));
+        assert!(packet_count(&toml::Value::Integer(0))
+            .unwrap_err()
+            .contains("larger than zero"));
+        assert!(packet_count(&toml::Value::String("1M".into()))
+            .unwrap_err()
+            .contains("not a packet count"));
     }
 
     #[test]
