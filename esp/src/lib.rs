@@ -101,4 +101,4 @@ pub use suite::{
     AesKeySize, Integrity, Suite, ESP_HEADER_LEN, IKEV2_ENCR_AES_CBC, IKEV2_ENCR_AES_GCM_16,
     MAX_HEADROOM, MAX_TAILROOM,
 };
-pub use table::{SaTable, SpiHasher};
+pub use table::{SaSnapshot, SaTable, SpiHasher};

@@ -76,18 +76,16 @@ impl SaTable {
     /// Looks up the SA by the packet's SPI and decapsulates with it. Unknown
     /// SPIs are counted here (see [`SaTable::unknown_spi_drops`]).
     pub fn decap(&self, buf: &mut [u8]) -> Result<(u32, Decapped), DropReason> {
-        let spi = buf
-            .get(0..4)
-            .and_then(|b| b.try_into().ok())
-            .map(u32::from_be_bytes)
-            .ok_or(DropReason::Truncated)?;
-        let map = self.map.load();
-        match map.get(&spi) {
-            Some(sa) => sa.decap(buf).map(|d| (spi, d)),
-            None => {
-                self.unknown_spi.fetch_add(1, Ordering::Relaxed);
-                Err(DropReason::UnknownSpi(spi))
-            }
+        self.snapshot().decap(buf)
+    }
+
+    /// The table as it is now, for a batch of packets: one snapshot load instead of one
+    /// per packet. SAs installed or removed later are seen by the next snapshot, so keep
+    /// it only for one batch.
+    pub fn snapshot(&self) -> SaSnapshot<'_> {
+        SaSnapshot {
+            map: self.map.load(),
+            table: self,
         }
     }
 
@@ -110,5 +108,29 @@ impl SaTable {
         let out = f(&mut next);
         self.map.store(Arc::new(next));
         out
+    }
+}
+
+/// See [`SaTable::snapshot`].
+pub struct SaSnapshot<'a> {
+    map: arc_swap::Guard<Arc<SpiMap>>,
+    table: &'a SaTable,
+}
+
+impl SaSnapshot<'_> {
+    /// [`SaTable::decap`] against this snapshot.
+    pub fn decap(&self, buf: &mut [u8]) -> Result<(u32, Decapped), DropReason> {
+        let spi = buf
+            .get(0..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+            .ok_or(DropReason::Truncated)?;
+        match self.map.get(&spi) {
+            Some(sa) => sa.decap(buf).map(|d| (spi, d)),
+            None => {
+                self.table.unknown_spi.fetch_add(1, Ordering::Relaxed);
+                Err(DropReason::UnknownSpi(spi))
+            }
+        }
     }
 }

@@ -84,3 +84,21 @@ fn readers_keep_working_while_sas_are_installed_and_removed() {
     writer.join().unwrap();
     assert_eq!(t.get(SPI).unwrap().stats().packets, 4000);
 }
+
+#[test]
+fn a_snapshot_sees_the_table_as_it_was_taken() {
+    let suite = Suite::AesGcm16(AesKeySize::Aes128);
+    let t = SaTable::new();
+    let out = outbound(suite, false, Limits::default());
+    let inner = inner_packet(false, 80);
+    let before = t.snapshot();
+    t.insert(sa(SPI, suite));
+    let (mut p, _) = seal(&out, &inner);
+    assert_eq!(before.decap(&mut p), Err(DropReason::UnknownSpi(SPI)));
+    assert_eq!(t.unknown_spi_drops(), 1);
+    drop(before);
+    let (mut p, _) = seal(&out, &inner);
+    let (spi, d) = t.snapshot().decap(&mut p).unwrap();
+    assert_eq!(spi, SPI);
+    assert_eq!(&p[d.inner], &inner[..]);
+}

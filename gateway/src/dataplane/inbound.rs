@@ -11,7 +11,7 @@ use super::sockets::{IkeDatagram, NAT_T_PORT};
 use super::udp_io::{enable_gro, RecvBatch, RECV_BATCH};
 use super::{SaEvent, Shared};
 use esp::udp_encap::{classify, UdpPayload};
-use esp::DropReason;
+use esp::{DropReason, SaSnapshot};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -108,6 +108,7 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
         };
         bump(&c.udp_recvs);
         drained = n < RECV_BATCH;
+        let sas = shared.sas.snapshot();
         for i in 0..n {
             let Some(r) = rx.get(i) else {
                 continue;
@@ -118,7 +119,7 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
             for dg in r.data.chunks_mut(r.segment) {
                 bump(&c.udp_datagrams_in);
                 if esp_port {
-                    datagram(shared, local, remote, dg, ike_tx, &mut out);
+                    datagram(shared, &sas, local, remote, dg, ike_tx, &mut out);
                 } else {
                     let _ = ike_tx.send(IkeDatagram {
                         local,
@@ -128,6 +129,7 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
                 }
             }
         }
+        drop(sas);
         out.flush(shared);
         // A busy worker never waits, so it looks at the flag itself.
         if shared.stopped() {
@@ -139,6 +141,7 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
 /// One UDP/4500 payload.
 fn datagram(
     shared: &Shared,
+    sas: &SaSnapshot,
     local: SocketAddr,
     remote: SocketAddr,
     payload: &mut [u8],
@@ -154,13 +157,13 @@ fn datagram(
             });
         }
         Ok(UdpPayload::NatKeepalive) => bump(&shared.counters.keepalives_in),
-        Ok(UdpPayload::Esp { .. }) => esp_in(shared, payload, out),
+        Ok(UdpPayload::Esp { .. }) => esp_in(shared, sas, payload, out),
         Err(_) => bump(&shared.counters.udp_malformed),
     }
 }
 
-fn esp_in(shared: &Shared, packet: &mut [u8], out: &mut TunOut) {
-    match shared.sas.decap(packet) {
+fn esp_in(shared: &Shared, sas: &SaSnapshot, packet: &mut [u8], out: &mut TunOut) {
+    match sas.decap(packet) {
         Ok((spi, d)) => {
             if let Some(event) = d.event {
                 tracing::info!(

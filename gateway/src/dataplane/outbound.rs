@@ -11,12 +11,13 @@ use super::tunnel::TunnelPath;
 use super::udp_io::{self, GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 use super::Shared;
 use crate::packet::{clamp_mss, icmp_too_big, mss_for_mtu, needs_too_big, Ipv4Fragmenter};
-use esp::{MAX_HEADROOM, MAX_TAILROOM};
+use esp::{OutboundSa, MAX_HEADROOM, MAX_TAILROOM};
 use socket2::SockAddr;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Largest inner packet (a segment is at most the TUN MTU, but the MTU may be raised).
@@ -146,9 +147,13 @@ pub fn run(shared: &Shared, queue: usize) {
             };
             bump(&c.tun_reads);
             add(&c.tun_segments, n);
+            // The segments of one super-packet share the first one's addresses, ports and
+            // protocol, so the first one's route and SA serve them all.
+            let mut dest = None;
             for i in used..(used + n).min(SEGMENTS) {
                 let len = w.sizes.get(i).copied().unwrap_or(0);
-                forward(shared, &mut w, queue, i, len);
+                let cache = if n > 1 { Some(&mut dest) } else { None };
+                forward(shared, &mut w, queue, i, len, cache);
             }
             used += n;
             if SEGMENTS.saturating_sub(used) < READ_ROOM {
@@ -174,12 +179,36 @@ pub fn run(shared: &Shared, queue: usize) {
     }
 }
 
-/// Handles the inner packet at `bufs[i][MAX_HEADROOM..MAX_HEADROOM + len]`.
-fn forward(shared: &Shared, w: &mut Worker, queue: usize, i: usize, len: usize) {
+/// Where a segment of a super-packet goes once its first segment was looked up.
+struct Dest<'s> {
+    tunnel: &'s TunnelPath,
+    sa: Arc<OutboundSa>,
+    peer: SocketAddr,
+}
+
+/// Handles the inner packet at `bufs[i][MAX_HEADROOM..MAX_HEADROOM + len]`. With `cache`
+/// (a segment of a super-packet), takes the destination found for an earlier segment,
+/// or records the one found for this one.
+fn forward<'s>(
+    shared: &'s Shared,
+    w: &mut Worker,
+    queue: usize,
+    i: usize,
+    len: usize,
+    cache: Option<&mut Option<Dest<'s>>>,
+) {
     let c = &shared.counters;
     let Some(buf) = w.bufs.get_mut(i) else {
         return;
     };
+    if let Some(Some(d)) = cache.as_deref() {
+        if len <= usize::from(d.tunnel.mtu) {
+            if let Some(p) = seal(shared, d, buf, len, i) {
+                w.pending.push(p);
+            }
+            return;
+        }
+    }
     let Some(pkt) = buf.get_mut(MAX_HEADROOM..MAX_HEADROOM + len) else {
         return;
     };
@@ -197,8 +226,14 @@ fn forward(shared: &Shared, w: &mut Worker, queue: usize, i: usize, len: usize) 
         let _ = clamp_mss(pkt, mss_for_mtu(tunnel.mtu, ipv6));
     }
     if len <= usize::from(tunnel.mtu) {
-        if let Some(p) = encap(shared, tunnel, buf, len, i) {
+        let Some(d) = destination(shared, tunnel, buf, len) else {
+            return;
+        };
+        if let Some(p) = seal(shared, &d, buf, len, i) {
             w.pending.push(p);
+        }
+        if let Some(slot) = cache {
+            *slot = Some(d);
         }
         return;
     }
@@ -238,7 +273,10 @@ fn forward(shared: &Shared, w: &mut Worker, queue: usize, i: usize, len: usize) 
         };
         match frags.next_into(out) {
             Some(Ok(n)) => {
-                if let Some(p) = encap(shared, tunnel, &mut w.scratch, n, usize::MAX) {
+                let Some(d) = destination(shared, tunnel, &w.scratch, n) else {
+                    continue;
+                };
+                if let Some(p) = seal(shared, &d, &mut w.scratch, n, usize::MAX) {
                     if let Some(bytes) = w.scratch.get(p.range.clone()) {
                         send_parts(shared, &mut w.gso, queue, &p, &[bytes]);
                     }
@@ -253,14 +291,14 @@ fn forward(shared: &Shared, w: &mut Worker, queue: usize, i: usize, len: usize) 
     }
 }
 
-/// Encrypts in place; the datagram to send, if any.
-fn encap(
+/// The SA and peer for the inner packet at `buf[MAX_HEADROOM..MAX_HEADROOM + len]`, or
+/// `None` (counted) when its tunnel has none for it.
+fn destination<'s>(
     shared: &Shared,
-    tunnel: &TunnelPath,
-    buf: &mut [u8],
+    tunnel: &'s TunnelPath,
+    buf: &[u8],
     len: usize,
-    index: usize,
-) -> Option<Pending> {
+) -> Option<Dest<'s>> {
     let c = &shared.counters;
     let Ok(sa) = tunnel.outbound_for(
         buf.get(MAX_HEADROOM..MAX_HEADROOM + len)
@@ -273,6 +311,17 @@ fn encap(
         bump(&c.no_sa);
         return None;
     };
+    Some(Dest {
+        tunnel,
+        sa: sa.clone(),
+        peer,
+    })
+}
+
+/// Encrypts in place; the datagram to send, if any.
+fn seal(shared: &Shared, d: &Dest, buf: &mut [u8], len: usize, index: usize) -> Option<Pending> {
+    let c = &shared.counters;
+    let sa = &d.sa;
     let ok = match sa.encap(buf, MAX_HEADROOM, len) {
         Ok(ok) => ok,
         Err(_) => {
@@ -281,7 +330,7 @@ fn encap(
         }
     };
     if let Some(event) = ok.event {
-        tracing::info!(tunnel = %tunnel.name, spi = format_args!("{:08x}", sa.spi()), ?event, "outbound SA lifetime");
+        tracing::info!(tunnel = %d.tunnel.name, spi = format_args!("{:08x}", sa.spi()), ?event, "outbound SA lifetime");
         shared.sa_events.report(super::SaEvent {
             spi: sa.spi(),
             outbound: true,
@@ -291,8 +340,8 @@ fn encap(
     Some(Pending {
         buf: index,
         range: ok.range,
-        local: SocketAddr::new(tunnel.local, super::sockets::NAT_T_PORT),
-        peer,
+        local: SocketAddr::new(d.tunnel.local, super::sockets::NAT_T_PORT),
+        peer: d.peer,
     })
 }
 
