@@ -2,8 +2,8 @@
 //! boringtun, wireguard-go and the plain routed path, each between two gateway network
 //! namespaces (see [`topology`] for the address plan).
 //!
-//! Each candidate gets a fresh topology, is set up, must carry a ping, then is measured
-//! `runs` times: ping RTT (idle), iperf3 TCP with 1 and 4 streams, UDP filling the path
+//! Measured in `runs` rounds; in each, every candidate gets a fresh topology, is set up,
+//! must carry a ping, then is measured once: ping RTT (idle), iperf3 TCP with 1 and 4 streams, UDP filling the path
 //! MTU and 64-byte UDP (all at full speed), with the gateway daemons' CPU time metered
 //! from `/proc/<pid>/stat`. The [`report::Report`] holds the medians and the ratio of
 //! every figure to vpngw (to the plain path while vpngw cannot run).
@@ -22,7 +22,9 @@ pub use error::{BenchError, Result};
 pub use report::Report;
 pub use runner::{Options, Outcome};
 
-/// Runs every selected candidate in turn; `progress` hears what is going on.
+/// Runs every selected candidate, in rounds: each round measures every candidate once, so
+/// a machine whose speed drifts during the session (other tenants of the host) shifts
+/// all candidates alike rather than whichever ran last. `progress` hears what goes on.
 pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
     if opts.runs == 0 {
         return Err(BenchError::Usage("--runs must be at least 1".into()));
@@ -35,14 +37,26 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
             "netbench needs root (network namespaces, TUN devices): run it with sudo -E".into(),
         ));
     }
-    let mut results = Vec::new();
-    for (i, id) in opts.candidates.iter().copied().enumerate() {
-        let mut prefixed = |msg: &str| {
-            progress(&format!("[{}/{}] {msg}", i + 1, opts.candidates.len()));
-        };
-        let outcome = runner::run_candidate(id, opts, &mut prefixed);
-        results.push((id, outcome));
+    let mut results: Vec<(CandidateId, Option<Outcome>)> =
+        opts.candidates.iter().map(|id| (*id, None)).collect();
+    let count = results.len();
+    for round in 1..=opts.runs {
+        for (i, (id, outcome)) in results.iter_mut().enumerate() {
+            if outcome.as_ref().is_some_and(|o| !o.measured()) {
+                continue;
+            }
+            let mut prefixed = |msg: &str| progress(&format!("[{}/{count}] {msg}", i + 1));
+            let next = runner::run_round(*id, opts, round, &mut prefixed);
+            *outcome = Some(match outcome.take() {
+                Some(so_far) => so_far.add_round(next),
+                None => next,
+            });
+        }
     }
+    let results: Vec<(CandidateId, Outcome)> = results
+        .into_iter()
+        .filter_map(|(id, o)| o.map(|o| (id, o)))
+        .collect();
     let mut report = Report::new(opts.runs, opts.duration.as_secs(), results);
     for c in &mut report.candidates {
         c.version = candidates::version(c.id, &opts.tools);

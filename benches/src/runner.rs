@@ -100,9 +100,16 @@ pub fn medians(runs: &[RunFigures]) -> BTreeMap<Metric, f64> {
         .collect()
 }
 
-/// Sets up, checks and measures one candidate. Never fails: a failure is an outcome.
-pub fn run_candidate(id: CandidateId, opts: &Options, progress: &mut dyn FnMut(&str)) -> Outcome {
-    match try_candidate(id, opts, progress) {
+/// Sets up, checks and measures one candidate once (round `round` of `opts.runs`), on a
+/// topology of its own that is torn down afterwards. Never fails: a failure is an
+/// outcome (`Measured` with the one run).
+pub fn run_round(
+    id: CandidateId,
+    opts: &Options,
+    round: u32,
+    progress: &mut dyn FnMut(&str),
+) -> Outcome {
+    match try_round(id, opts, round, progress) {
         Ok(outcome) => outcome,
         Err(e) => Outcome::Failed {
             reason: e.to_string(),
@@ -110,12 +117,13 @@ pub fn run_candidate(id: CandidateId, opts: &Options, progress: &mut dyn FnMut(&
     }
 }
 
-fn try_candidate(
+fn try_round(
     id: CandidateId,
     opts: &Options,
+    round: u32,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Outcome> {
-    progress(&format!("{id}: building topology and setting up"));
+    progress(&format!("{id}: run {round}/{}: setting up", opts.runs));
     let topo = BenchTopology::build()?;
     let ready = match candidates::setup(id, &topo, &opts.tools)? {
         Setup::Ready(ready) => ready,
@@ -130,11 +138,8 @@ fn try_candidate(
         IPERF_PORT,
         &logs.join("iperf3-server.log"),
     )?;
-    let mut runs = Vec::new();
-    for n in 1..=opts.runs {
-        progress(&format!("{id}: run {n}/{}", opts.runs));
-        runs.push(measure_run(&topo, &ready, opts.duration)?);
-    }
+    progress(&format!("{id}: run {round}/{}: measuring", opts.runs));
+    let runs = vec![measure_run(&topo, &ready, opts.duration)?];
     let median = medians(&runs);
     Ok(Outcome::Measured {
         runs,
@@ -142,6 +147,40 @@ fn try_candidate(
         path_mtu: ready.path_mtu,
         cpu_note: ready.cpu_note,
     })
+}
+
+impl Outcome {
+    /// Adds the run of a later round (`next`, from [`run_round`]) to a measured outcome;
+    /// a failed round fails the candidate.
+    pub fn add_round(self, next: Outcome) -> Outcome {
+        match (self, next) {
+            (
+                Outcome::Measured {
+                    mut runs,
+                    path_mtu,
+                    cpu_note,
+                    ..
+                },
+                Outcome::Measured { runs: more, .. },
+            ) => {
+                runs.extend(more);
+                let median = medians(&runs);
+                Outcome::Measured {
+                    runs,
+                    median,
+                    path_mtu,
+                    cpu_note,
+                }
+            }
+            (Outcome::Measured { .. }, other) => other,
+            (done, _) => done,
+        }
+    }
+
+    /// Whether later rounds still measure it.
+    pub fn measured(&self) -> bool {
+        matches!(self, Outcome::Measured { .. })
+    }
 }
 
 fn wait_for_path(id: CandidateId, topo: &BenchTopology) -> Result<()> {
@@ -363,6 +402,29 @@ mod tests {
             "{err}"
         );
         assert!(check_path("wg1a", 0, 5).is_err(), "nothing measured");
+    }
+
+    #[test]
+    fn rounds_add_up_and_a_failed_round_fails_the_candidate() {
+        let measured = |v: f64| {
+            let runs = vec![run(&[(Metric::Tcp1Bps, v)])];
+            Outcome::Measured {
+                median: medians(&runs),
+                runs,
+                path_mtu: 1400,
+                cpu_note: None,
+            }
+        };
+        let o = measured(1.0)
+            .add_round(measured(3.0))
+            .add_round(measured(2.0));
+        assert_eq!(o.median().and_then(|m| m.get(&Metric::Tcp1Bps)), Some(&2.0));
+        let failed = Outcome::Failed { reason: "x".into() };
+        let o = o.add_round(failed);
+        assert!(!o.measured());
+        // A candidate that ended stays ended.
+        let o = o.add_round(measured(5.0));
+        assert!(matches!(o, Outcome::Failed { .. }));
     }
 
     #[test]
