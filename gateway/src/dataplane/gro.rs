@@ -15,6 +15,8 @@
 //! shorter one ends it), a valid non-zero checksum, at most [`MAX_UDP_SEGS`] datagrams.
 //! Neither takes IP options, IPv6 extension headers or fragments.
 
+use crate::packet::checksum::{checksum, finish, fold, pseudo_header_of, sum};
+
 /// `struct virtio_net_hdr` without `num_buffers` (what TUN with `IFF_VNET_HDR` uses).
 pub const VNET_HDR_LEN: usize = 10;
 const F_NEEDS_CSUM: u8 = 1;
@@ -364,7 +366,7 @@ fn finalize(buf: &mut [u8], slot: &Slot) {
     } else {
         set16(ip, 2, len as u16);
         set16(ip, 10, 0);
-        let c = !fold(sum(ip.get(..20).unwrap_or(&[])));
+        let c = checksum(ip.get(..20).unwrap_or(&[]));
         set16(ip, 10, c);
     }
     let (proto, csum_off, gso_type) = if l4.udp {
@@ -375,8 +377,7 @@ fn finalize(buf: &mut [u8], slot: &Slot) {
         let t = if l4.v6 { GSO_TCPV6 } else { GSO_TCPV4 };
         (PROTO_TCP, TCP_CSUM_OFF, t)
     };
-    let addrs = if l4.v6 { 8..40 } else { 12..20 };
-    let pseudo = sum(ip.get(addrs).unwrap_or(&[])) + u64::from(proto) + (len - l4.l3) as u64;
+    let pseudo = pseudo_header_of(ip, proto, (len - l4.l3) as u32).unwrap_or(0);
     // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum, not inverted.
     set16(ip, l4.l3 + csum_off, fold(pseudo));
     hdr[0] = F_NEEDS_CSUM;
@@ -394,33 +395,6 @@ fn set16(p: &mut [u8], at: usize, v: u16) {
     }
 }
 
-/// Ones'-complement sum of big-endian 16-bit words (unfolded). Native-endian 32-bit
-/// words are added into a 64-bit total (no carries to fold in the loop, so it
-/// vectorises); folded, that is the same sum byte-swapped (RFC 1071), swapped back once.
-pub(crate) fn sum(b: &[u8]) -> u64 {
-    let mut words = b.chunks_exact(4);
-    let wide: u64 = words
-        .by_ref()
-        .map(|c| u64::from(u32::from_ne_bytes([c[0], c[1], c[2], c[3]])))
-        .sum();
-    let folded = fold(wide);
-    let mut s = u64::from(if cfg!(target_endian = "little") {
-        folded.swap_bytes()
-    } else {
-        folded
-    });
-    // The tail starts at an even offset (a multiple of four).
-    let mut pairs = words.remainder().chunks_exact(2);
-    s += pairs
-        .by_ref()
-        .map(|c| u64::from(u16::from_be_bytes([c[0], c[1]])))
-        .sum::<u64>();
-    if let [last] = pairs.remainder() {
-        s += u64::from(*last) << 8;
-    }
-    s
-}
-
 /// Whether the IPv4 header checksum and the TCP/UDP checksum of `p` are right. Merged
 /// packets get fresh checksums, so a corrupt one must not be merged: written alone,
 /// its receiver drops it, as it would have without the tunnel (Linux GRO checks too).
@@ -430,25 +404,14 @@ fn checksums_ok(p: &[u8], t: &L4) -> bool {
     if t.udp && p.get(t.l3 + UDP_CSUM_OFF..t.l3 + UDP_CSUM_OFF + 2) == Some(&[0, 0]) {
         return false;
     }
-    if !t.v6 && fold(sum(p.get(..20).unwrap_or(&[]))) != 0xffff {
+    if !t.v6 && checksum(p.get(..20).unwrap_or(&[])) != 0 {
         return false;
     }
-    let (addrs, proto) = if t.v6 {
-        (8..40, p.get(6))
-    } else {
-        (12..20, p.get(9))
-    };
-    let (Some(a), Some(&proto), Some(l4)) = (p.get(addrs), proto, p.get(t.l3..)) else {
+    let proto = if t.udp { PROTO_UDP } else { PROTO_TCP };
+    let Some(l4) = p.get(t.l3..) else {
         return false;
     };
-    fold(sum(a) + u64::from(proto) + l4.len() as u64 + sum(l4)) == 0xffff
-}
-
-pub(crate) fn fold(mut s: u64) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
+    pseudo_header_of(p, proto, l4.len() as u32).is_some_and(|ph| finish(sum(ph, l4)) == 0)
 }
 
 #[cfg(test)]

@@ -19,10 +19,19 @@ struct Seg {
     payload: Vec<u8>,
 }
 
-fn tcp_checksum(ip: &[u8], v6: bool, l3: usize) -> u16 {
-    let addrs = if v6 { 8..40 } else { 12..20 };
-    let s = sum(&ip[addrs]) + 6 + (ip.len() - l3) as u64 + sum(&ip[l3..]);
-    !fold(s)
+/// The reference's own checksum arithmetic, word by word as RFC 1071 defines it, so it
+/// does not lean on the code under test: the unfolded sum of big-endian 16-bit words.
+fn sum(b: &[u8]) -> u64 {
+    b.chunks(2)
+        .map(|c| u64::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
+        .sum()
+}
+
+fn fold(mut s: u64) -> u16 {
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
 }
 
 fn build(s: &Seg) -> Vec<u8> {
@@ -64,7 +73,7 @@ fn build(s: &Seg) -> Vec<u8> {
         let c = !fold(sum(&p[..20]));
         p[10..12].copy_from_slice(&c.to_be_bytes());
     }
-    let c = tcp_checksum(&p, s.v6, l3);
+    let c = l4_checksum(&p, s.v6, l3, PROTO_TCP);
     p[l3 + 16..l3 + 18].copy_from_slice(&c.to_be_bytes());
     p
 }
@@ -177,7 +186,7 @@ fn kernel_view(buf: &[u8]) -> Vec<Vec<u8>> {
                 p[10..12].copy_from_slice(&c.to_be_bytes());
             }
             p[l3 + 16..l3 + 18].fill(0);
-            let c = tcp_checksum(&p, v6, l3);
+            let c = l4_checksum(&p, v6, l3, PROTO_TCP);
             p[l3 + 16..l3 + 18].copy_from_slice(&c.to_be_bytes());
             p
         })
@@ -557,18 +566,4 @@ fn a_corrupt_checksum_is_not_merged() {
     let out = run(&mut Coalescer::new(8, true), &ip);
     assert_eq!(out.len(), 2);
     assert_eq!(&out[0][VNET_HDR_LEN..], &ip[0][..]);
-}
-
-/// The scalar definition of the checksum sum, to hold the fast one to.
-fn sum_by_pairs(b: &[u8]) -> u64 {
-    b.chunks(2)
-        .map(|c| u64::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
-        .sum()
-}
-
-proptest! {
-    #[test]
-    fn fast_sum_folds_like_the_definition(b in proptest::collection::vec(any::<u8>(), 0..3000)) {
-        prop_assert_eq!(fold(sum(&b)), fold(sum_by_pairs(&b)));
-    }
 }
