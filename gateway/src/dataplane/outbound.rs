@@ -152,8 +152,7 @@ pub fn run(shared: &Shared, queue: usize) {
             let mut dest = None;
             for i in used..(used + n).min(SEGMENTS) {
                 let len = w.sizes.get(i).copied().unwrap_or(0);
-                let cache = if n > 1 { Some(&mut dest) } else { None };
-                forward(shared, &mut w, queue, i, len, cache);
+                forward(shared, &mut w, queue, i, len, &mut dest);
             }
             used += n;
             if SEGMENTS.saturating_sub(used) < READ_ROOM {
@@ -186,22 +185,22 @@ struct Dest<'s> {
     peer: SocketAddr,
 }
 
-/// Handles the inner packet at `bufs[i][MAX_HEADROOM..MAX_HEADROOM + len]`. With `cache`
-/// (a segment of a super-packet), takes the destination found for an earlier segment,
-/// or records the one found for this one.
+/// Handles the inner packet at `bufs[i][MAX_HEADROOM..MAX_HEADROOM + len]`. `cache`
+/// holds the destination of an earlier segment of the same read (a super-packet), which
+/// this one takes; else it records the one found for this packet.
 fn forward<'s>(
     shared: &'s Shared,
     w: &mut Worker,
     queue: usize,
     i: usize,
     len: usize,
-    cache: Option<&mut Option<Dest<'s>>>,
+    cache: &mut Option<Dest<'s>>,
 ) {
     let c = &shared.counters;
     let Some(buf) = w.bufs.get_mut(i) else {
         return;
     };
-    if let Some(Some(d)) = cache.as_deref() {
+    if let Some(d) = cache.as_ref() {
         if len <= usize::from(d.tunnel.mtu) {
             if let Some(p) = seal(shared, d, buf, len, i) {
                 w.pending.push(p);
@@ -232,9 +231,7 @@ fn forward<'s>(
         if let Some(p) = seal(shared, &d, buf, len, i) {
             w.pending.push(p);
         }
-        if let Some(slot) = cache {
-            *slot = Some(d);
-        }
+        *cache = Some(d);
         return;
     }
     if needs_too_big(pkt, tunnel.mtu) {
