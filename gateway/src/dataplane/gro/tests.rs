@@ -119,6 +119,43 @@ fn l4_checksum(ip: &[u8], v6: bool, l3: usize, proto: u8) -> u16 {
     }
 }
 
+/// A super-packet's IP header as the coalescer must leave it: lengths that cover the
+/// whole packet and (IPv4) a valid header checksum.
+fn assert_ip_header_covers(ip: &[u8], v6: bool) {
+    if v6 {
+        assert_eq!(
+            usize::from(u16::from_be_bytes([ip[4], ip[5]])) + 40,
+            ip.len()
+        );
+    } else {
+        assert_eq!(usize::from(u16::from_be_bytes([ip[2], ip[3]])), ip.len());
+        assert_eq!(fold(sum(&ip[..20])), 0xffff, "IPv4 header checksum");
+    }
+}
+
+/// What segmentation writes into the IP header of the `i`th segment `p`: its length and
+/// (IPv4) the ID counting up from `id0`, with the header checksum redone.
+fn fix_segment_ip_header(p: &mut [u8], v6: bool, id0: u16, i: usize) {
+    if v6 {
+        let len = (p.len() - 40) as u16;
+        p[4..6].copy_from_slice(&len.to_be_bytes());
+    } else {
+        let len = p.len() as u16;
+        p[2..4].copy_from_slice(&len.to_be_bytes());
+        p[4..6].copy_from_slice(&id0.wrapping_add(i as u16).to_be_bytes());
+        p[10..12].fill(0);
+        let c = !fold(sum(&p[..20]));
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
+/// Recomputes the transport checksum at `l3 + off` in full.
+fn fix_l4_checksum(p: &mut [u8], v6: bool, l3: usize, proto: u8, off: usize) {
+    p[l3 + off..l3 + off + 2].fill(0);
+    let c = l4_checksum(p, v6, l3, proto);
+    p[l3 + off..l3 + off + 2].copy_from_slice(&c.to_be_bytes());
+}
+
 fn ne16(b: &[u8]) -> usize {
     usize::from(u16::from_ne_bytes([b[0], b[1]]))
 }
@@ -142,15 +179,7 @@ fn kernel_view(buf: &[u8]) -> Vec<Vec<u8>> {
     assert_eq!(ne16(&hdr[8..10]), TCP_CSUM_OFF, "csum_offset");
     let l4 = usize::from(ip[l3 + 12] >> 4) * 4;
     assert_eq!(ne16(&hdr[2..4]), l3 + l4, "hdr_len");
-    if v6 {
-        assert_eq!(
-            usize::from(u16::from_be_bytes([ip[4], ip[5]])) + 40,
-            ip.len()
-        );
-    } else {
-        assert_eq!(usize::from(u16::from_be_bytes([ip[2], ip[3]])), ip.len());
-        assert_eq!(fold(sum(&ip[..20])), 0xffff, "IPv4 header checksum");
-    }
+    assert_ip_header_covers(ip, v6);
     // CHECKSUM_PARTIAL: completing the sum from csum_start gives a valid checksum.
     let addrs = if v6 { 8..40 } else { 12..20 };
     let pseudo = fold(sum(&ip[addrs]) + 6 + (ip.len() - l3) as u64);
@@ -174,20 +203,8 @@ fn kernel_view(buf: &[u8]) -> Vec<Vec<u8>> {
             if i + 1 < n {
                 p[l3 + 13] &= !(TCP_PSH | 0x01);
             }
-            if v6 {
-                let len = (p.len() - 40) as u16;
-                p[4..6].copy_from_slice(&len.to_be_bytes());
-            } else {
-                let len = p.len() as u16;
-                p[2..4].copy_from_slice(&len.to_be_bytes());
-                p[4..6].copy_from_slice(&id0.wrapping_add(i as u16).to_be_bytes());
-                p[10..12].fill(0);
-                let c = !fold(sum(&p[..20]));
-                p[10..12].copy_from_slice(&c.to_be_bytes());
-            }
-            p[l3 + 16..l3 + 18].fill(0);
-            let c = l4_checksum(&p, v6, l3, PROTO_TCP);
-            p[l3 + 16..l3 + 18].copy_from_slice(&c.to_be_bytes());
+            fix_segment_ip_header(&mut p, v6, id0, i);
+            fix_l4_checksum(&mut p, v6, l3, PROTO_TCP, TCP_CSUM_OFF);
             p
         })
         .collect()
@@ -203,15 +220,7 @@ fn udp_kernel_view(hdr: &[u8], ip: &[u8]) -> Vec<Vec<u8>> {
     assert_eq!(ne16(&hdr[2..4]), l3 + UDP_HDR_LEN, "hdr_len");
     assert_eq!(ne16(&hdr[6..8]), l3, "csum_start");
     assert_eq!(ne16(&hdr[8..10]), UDP_CSUM_OFF, "csum_offset");
-    if v6 {
-        assert_eq!(
-            usize::from(u16::from_be_bytes([ip[4], ip[5]])) + 40,
-            ip.len()
-        );
-    } else {
-        assert_eq!(usize::from(u16::from_be_bytes([ip[2], ip[3]])), ip.len());
-        assert_eq!(fold(sum(&ip[..20])), 0xffff, "IPv4 header checksum");
-    }
+    assert_ip_header_covers(ip, v6);
     let ulen = ip.len() - l3;
     assert_eq!(
         usize::from(u16::from_be_bytes([ip[l3 + 4], ip[l3 + 5]])),
@@ -234,19 +243,8 @@ fn udp_kernel_view(hdr: &[u8], ip: &[u8]) -> Vec<Vec<u8>> {
             p.extend_from_slice(c);
             let ulen = (UDP_HDR_LEN + c.len()) as u16;
             p[l3 + 4..l3 + 6].copy_from_slice(&ulen.to_be_bytes());
-            if v6 {
-                p[4..6].copy_from_slice(&ulen.to_be_bytes());
-            } else {
-                let len = p.len() as u16;
-                p[2..4].copy_from_slice(&len.to_be_bytes());
-                p[4..6].copy_from_slice(&id0.wrapping_add(i as u16).to_be_bytes());
-                p[10..12].fill(0);
-                let c = !fold(sum(&p[..20]));
-                p[10..12].copy_from_slice(&c.to_be_bytes());
-            }
-            p[l3 + 6..l3 + 8].fill(0);
-            let c = l4_checksum(&p, v6, l3, PROTO_UDP);
-            p[l3 + 6..l3 + 8].copy_from_slice(&c.to_be_bytes());
+            fix_segment_ip_header(&mut p, v6, id0, i);
+            fix_l4_checksum(&mut p, v6, l3, PROTO_UDP, UDP_CSUM_OFF);
             p
         })
         .collect()
