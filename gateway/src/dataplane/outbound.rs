@@ -23,6 +23,33 @@ use std::time::{Duration, Instant};
 /// Largest inner packet (a segment is at most the TUN MTU, but the MTU may be raised).
 const MAX_PACKET: usize = 65535;
 const BUF: usize = MAX_HEADROOM + MAX_PACKET + MAX_TAILROOM;
+
+/// Segment buffers sized for packets of up to `mtu` bytes, allocated one after the other.
+/// Sized for the largest packet instead, the segments of a super-packet would each start
+/// a fresh 64 KiB buffer: one page and the same cache sets per segment, for the split,
+/// the encryption and the kernel's copy in `sendmsg` alike.
+fn segment_buffers(mtu: u16) -> Vec<Vec<u8>> {
+    let len = MAX_HEADROOM + usize::from(mtu) + MAX_TAILROOM;
+    (0..SEGMENTS).map(|_| vec![0u8; len]).collect()
+}
+
+/// Regrows the segment buffers if the TUN MTU was raised past them (a packet that did not
+/// fit was just lost); `true` if it did.
+fn fit_mtu(shared: &Shared, w: &mut Worker) -> bool {
+    let Ok(mtu) = shared.tun.mtu() else {
+        return false;
+    };
+    let fits = w
+        .bufs
+        .first()
+        .is_some_and(|b| b.len() >= MAX_HEADROOM + usize::from(mtu) + MAX_TAILROOM);
+    if fits {
+        return false;
+    }
+    tracing::info!(mtu, "TUN MTU raised; segment buffers regrown");
+    w.bufs = segment_buffers(mtu);
+    true
+}
 /// Segment buffers per worker.
 const SEGMENTS: usize = 192;
 /// Free buffers needed before another read joins the batch: a 64 KiB super-packet cut
@@ -104,7 +131,7 @@ pub fn run(shared: &Shared, queue: usize) {
     };
     let mut w = Worker {
         raw: vec![0u8; RAW],
-        bufs: (0..SEGMENTS).map(|_| vec![0u8; BUF]).collect(),
+        bufs: segment_buffers(shared.tun.mtu().unwrap_or(u16::MAX)),
         sizes: vec![0; SEGMENTS],
         scratch: vec![0u8; BUF],
         big: vec![0u8; MAX_PACKET],
@@ -117,6 +144,8 @@ pub fn run(shared: &Shared, queue: usize) {
         // everything read in as few calls as possible (small packets such as TCP ACKs
         // then share GSO sends too).
         let mut used = 0;
+        // A split failed: perhaps the MTU outgrew the buffers.
+        let mut outgrown = false;
         let end = loop {
             let (Some(bufs), Some(sizes)) = (w.bufs.get_mut(used..), w.sizes.get_mut(used..))
             else {
@@ -141,6 +170,7 @@ pub fn run(shared: &Shared, queue: usize) {
                         std::thread::sleep(std::time::Duration::from_millis(100));
                     } else {
                         bump(&c.gso_split_errors);
+                        outgrown = true;
                     }
                     break BatchEnd::Drained;
                 }
@@ -160,6 +190,9 @@ pub fn run(shared: &Shared, queue: usize) {
             }
         };
         flush(shared, &mut w, queue);
+        if outgrown && fit_mtu(shared, &mut w) {
+            continue;
+        }
         // A busy worker never waits, so it looks at the flag itself.
         if end == BatchEnd::Stop || shared.stopped() {
             return;
