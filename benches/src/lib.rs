@@ -10,6 +10,7 @@
 
 pub mod candidates;
 pub mod error;
+pub mod host;
 pub mod measure;
 pub mod metric;
 pub mod report;
@@ -58,6 +59,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
         .filter_map(|(id, o)| o.map(|o| (id, o)))
         .collect();
     let mut report = Report::new(opts.runs, opts.duration.as_secs(), results);
+    report.host = host::HostFacts::read();
     for c in &mut report.candidates {
         c.version = candidates::version(c.id, &opts.tools);
     }

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::candidates::CandidateId;
+use crate::host::HostFacts;
 use crate::measure::load::DISTURBED_BUSY_PERCENT;
 use crate::metric::{Metric, TABLE_COLUMNS};
 use crate::runner::Outcome;
@@ -53,6 +54,8 @@ pub struct Report {
     /// The candidate ratios are relative to.
     pub reference: Option<&'static str>,
     pub candidates: Vec<CandidateReport>,
+    /// The machine the figures come from.
+    pub host: HostFacts,
 }
 
 /// Both gateways' CPU during TCPx1 (percent of one core) per Gbit/s of TCPx1.
@@ -127,6 +130,7 @@ impl Report {
             duration_secs,
             reference: reference.map(CandidateId::name),
             candidates,
+            host: HostFacts::default(),
         }
     }
 
@@ -214,6 +218,9 @@ impl Report {
             out,
             "Disturbed: over {DISTURBED_BUSY_PERCENT}% of all CPUs busy in the 1 s quiet window before or after the run."
         );
+        if let Some(host) = self.host.describe() {
+            let _ = writeln!(out, "{host}");
+        }
         for note in notes {
             let _ = writeln!(out, "  {note}");
         }

@@ -35,6 +35,20 @@ pub fn releasable<T: Candidate>(all: &[T], pick: impl Fn(&T) -> bool) -> Vec<usi
         .collect()
 }
 
+/// Indices of the held SAs to release because `expired` (an index into `all`), an SA
+/// that sends, hit a hard limit before the peer deleted it: its successors, which would
+/// otherwise wait for a DELETE while nothing can be sent.
+pub fn successors_of<T: Candidate>(all: &[T], expired: usize) -> Vec<usize> {
+    let Some(old) = all.get(expired).filter(|c| !c.held()) else {
+        return Vec::new();
+    };
+    all.iter()
+        .enumerate()
+        .filter(|(_, c)| c.held() && c.same_selectors(old))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +107,20 @@ mod tests {
         // redundant SA is deleted later).
         let collision = [Sa(0, true, "theirs"), Sa(0, false, "ours")];
         assert_eq!(releasable(&collision, any), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn an_expired_sender_hands_over_to_its_held_successor_only() {
+        let all = [
+            Sa(0, false, "old"),
+            Sa(1, true, "other set"),
+            Sa(0, true, "new"),
+        ];
+        assert_eq!(successors_of(&all, 0), [2]);
+        // A held SA expiring sends nothing, so releases nothing; nor does a bad index.
+        assert_eq!(successors_of(&all, 2), Vec::<usize>::new());
+        assert_eq!(successors_of(&all, 9), Vec::<usize>::new());
+        // No successor yet (the rekey is still under way): nothing to switch to.
+        assert_eq!(successors_of(&all[..2], 0), Vec::<usize>::new());
     }
 }

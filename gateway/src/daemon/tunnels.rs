@@ -58,12 +58,19 @@ struct Retired {
     drops: DropCounts,
 }
 
-/// The dataplane's soft/hard counters for the configured CHILD SA volume.
-fn esp_limits(v: &config::ChildVolume) -> Limits {
+/// The dataplane's soft/hard counters for one CHILD SA of the configured volume. As in
+/// strongSwan, each soft limit is lowered by a random amount of up to the gap to its hard
+/// limit (at most half of it), so the two peers, whose SAs carry the same traffic, do not
+/// reach it at the same moment and start colliding rekeys.
+fn esp_limits(v: &config::ChildVolume, rng: &mut impl RngCore) -> Limits {
+    let mut soft = |l: config::Volume| {
+        let range = l.hard.saturating_sub(l.soft).min(l.soft / 2);
+        l.soft - rng.next_u64() % range.saturating_add(1)
+    };
     Limits {
-        soft_bytes: v.bytes.map(|l| l.soft),
+        soft_bytes: v.bytes.map(&mut soft),
         hard_bytes: v.bytes.map(|l| l.hard),
-        soft_packets: v.packets.map(|l| l.soft),
+        soft_packets: v.packets.map(&mut soft),
         hard_packets: v.packets.map(|l| l.hard),
     }
 }
@@ -234,7 +241,7 @@ impl TunnelCtl {
             let in_keys = SaKeys::from_keymat(suite, sa.inbound.keymat().expose())?;
             let out_keys = SaKeys::from_keymat(suite, sa.outbound.keymat().expose())?;
             // Each SA direction counts against the configured volume from zero.
-            let limits = esp_limits(&self.cfg.child_volume);
+            let limits = esp_limits(&self.cfg.child_volume, &mut OsRng);
             let in_cfg = InboundConfig {
                 esn: sa.suite.esn,
                 limits,
@@ -398,22 +405,20 @@ impl TunnelCtl {
     /// An outbound SA hit a hard limit while a newer SA of its selectors waits for the
     /// peer's DELETE of it: send on the newer one now rather than drop.
     fn switch_from_expired(&mut self, outbound_spi: u32) {
-        let Some(old) = self
+        let Some(expired) = self
             .children
             .iter()
-            .find(|c| c.outbound.spi() == outbound_spi && !c.held)
+            .position(|c| c.outbound.spi() == outbound_spi)
         else {
             return;
         };
-        let (local_ts, remote_ts) = (old.local_ts.clone(), old.remote_ts.clone());
-        let mut switched = false;
-        for c in &mut self.children {
-            if c.held && c.local_ts == local_ts && c.remote_ts == remote_ts {
+        let successors = sender::successors_of(&self.children, expired);
+        for &i in &successors {
+            if let Some(c) = self.children.get_mut(i) {
                 c.held = false;
-                switched = true;
             }
         }
-        if switched {
+        if !successors.is_empty() {
             tracing::info!(tunnel = %self.cfg.name, spi_out = format_args!("{outbound_spi:08x}"),
                 "outbound SA expired before the peer deleted it: sending on its successor");
             self.publish_outbound();
@@ -600,4 +605,68 @@ fn drops_map(d: &DropCounts) -> BTreeMap<String, u64> {
     .filter(|(_, v)| *v > 0)
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Returns the values it was given, in turn.
+    struct Script(Vec<u64>);
+
+    impl RngCore for Script {
+        fn next_u32(&mut self) -> u32 {
+            self.next_u64() as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0.remove(0)
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            dest.fill(0);
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+            dest.fill(0);
+            Ok(())
+        }
+    }
+
+    fn volume(soft: u64, hard: u64) -> Option<config::Volume> {
+        Some(config::Volume { soft, hard })
+    }
+
+    #[test]
+    fn soft_limits_drop_by_a_random_amount_below_the_gap_to_hard() {
+        let v = config::ChildVolume {
+            bytes: volume(1800, 2000),
+            packets: volume(90, 100),
+        };
+        // The largest draws: 200 and 10 below soft; a draw wraps within its range.
+        let l = esp_limits(&v, &mut Script(vec![200, 10 + 11]));
+        assert_eq!(l.soft_bytes, Some(1600));
+        assert_eq!(l.soft_packets, Some(80));
+        assert_eq!((l.hard_bytes, l.hard_packets), (Some(2000), Some(100)));
+        let l = esp_limits(&v, &mut Script(vec![0, 0]));
+        assert_eq!((l.soft_bytes, l.soft_packets), (Some(1800), Some(90)));
+    }
+
+    #[test]
+    fn equal_limits_and_wide_gaps_stay_sensible() {
+        // soft == hard: no room, no jitter.
+        let v = config::ChildVolume {
+            bytes: volume(1000, 1000),
+            packets: None,
+        };
+        let l = esp_limits(&v, &mut Script(vec![u64::MAX]));
+        assert_eq!(l.soft_bytes, Some(1000));
+        assert_eq!(l.soft_packets, None);
+        // A gap wider than soft: at most half of soft comes off.
+        let v = config::ChildVolume {
+            bytes: volume(100, 1_000_000),
+            packets: None,
+        };
+        let l = esp_limits(&v, &mut Script(vec![50]));
+        assert_eq!(l.soft_bytes, Some(50));
+        let l = esp_limits(&v, &mut Script(vec![u64::MAX]));
+        assert!(l.soft_bytes.is_some_and(|s| (50..=100).contains(&s)));
+    }
 }
