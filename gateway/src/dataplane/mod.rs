@@ -29,7 +29,7 @@ pub use tunnel::{Selected, TunnelPath};
 use crate::routing::RoutingTable;
 use crate::sys::Tun;
 use esp::SaTable;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use wake::StopEvent;
@@ -48,6 +48,9 @@ pub struct Shared {
     /// Soft/hard SA lifetime events for the control plane.
     pub sa_events: SaEvents,
     stopped: AtomicBool,
+    /// The largest TUN MTU a worker has seen: one that found it raised tells the others,
+    /// so they regrow their buffers before a larger packet reaches them too.
+    tun_mtu: AtomicU16,
     /// Wakes workers waiting for input when the dataplane stops.
     stop: StopEvent,
 }
@@ -79,6 +82,7 @@ impl Shared {
             counters: Counters::default(),
             sa_events: SaEvents::default(),
             stopped: AtomicBool::new(false),
+            tun_mtu: AtomicU16::new(0),
             stop: StopEvent::new()?,
         })
     }

@@ -17,6 +17,7 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,32 +25,6 @@ use std::time::{Duration, Instant};
 const MAX_PACKET: usize = 65535;
 const BUF: usize = MAX_HEADROOM + MAX_PACKET + MAX_TAILROOM;
 
-/// Segment buffers sized for packets of up to `mtu` bytes, allocated one after the other.
-/// Sized for the largest packet instead, the segments of a super-packet would each start
-/// a fresh 64 KiB buffer: one page and the same cache sets per segment, for the split,
-/// the encryption and the kernel's copy in `sendmsg` alike.
-fn segment_buffers(mtu: u16) -> Vec<Vec<u8>> {
-    let len = MAX_HEADROOM + usize::from(mtu) + MAX_TAILROOM;
-    (0..SEGMENTS).map(|_| vec![0u8; len]).collect()
-}
-
-/// Regrows the segment buffers if the TUN MTU was raised past them (a packet that did not
-/// fit was just lost); `true` if it did.
-fn fit_mtu(shared: &Shared, w: &mut Worker) -> bool {
-    let Ok(mtu) = shared.tun.mtu() else {
-        return false;
-    };
-    let fits = w
-        .bufs
-        .first()
-        .is_some_and(|b| b.len() >= MAX_HEADROOM + usize::from(mtu) + MAX_TAILROOM);
-    if fits {
-        return false;
-    }
-    tracing::info!(mtu, "TUN MTU raised; segment buffers regrown");
-    w.bufs = segment_buffers(mtu);
-    true
-}
 /// Segment buffers per worker.
 const SEGMENTS: usize = 192;
 /// Free buffers needed before another read joins the batch: a 64 KiB super-packet cut
@@ -125,6 +100,39 @@ impl GsoState {
     }
 }
 
+/// Segment buffers sized for packets of up to `mtu` bytes, allocated one after the other.
+/// Sized for the largest packet instead, the segments of a super-packet would each start
+/// a fresh 64 KiB buffer: one page and the same cache sets per segment, for the split,
+/// the encryption and the kernel's copy in `sendmsg` alike.
+fn segment_buffers(mtu: u16) -> Vec<Vec<u8>> {
+    let len = MAX_HEADROOM + usize::from(mtu) + MAX_TAILROOM;
+    (0..SEGMENTS).map(|_| vec![0u8; len]).collect()
+}
+
+/// Regrows the segment buffers if they are smaller than `mtu` needs; `true` if it did.
+fn fit_mtu(w: &mut Worker, mtu: u16) -> bool {
+    let fits = w
+        .bufs
+        .first()
+        .is_some_and(|b| b.len() >= MAX_HEADROOM + usize::from(mtu) + MAX_TAILROOM);
+    if fits {
+        return false;
+    }
+    tracing::info!(mtu, "TUN MTU raised; segment buffers regrown");
+    w.bufs = segment_buffers(mtu);
+    true
+}
+
+/// After a failed split: if the TUN MTU was raised past the buffers (the packet that did
+/// not fit is lost), regrow them and tell the other workers. `true` if it did.
+fn check_mtu(shared: &Shared, w: &mut Worker) -> bool {
+    let Ok(mtu) = shared.tun.mtu() else {
+        return false;
+    };
+    shared.tun_mtu.fetch_max(mtu, Ordering::Relaxed);
+    fit_mtu(w, mtu)
+}
+
 pub fn run(shared: &Shared, queue: usize) {
     let Ok(fd) = shared.tun.fd(queue) else {
         return;
@@ -143,6 +151,8 @@ pub fn run(shared: &Shared, queue: usize) {
         // Read until the queue is empty or the buffers are nearly full, then send
         // everything read in as few calls as possible (small packets such as TCP ACKs
         // then share GSO sends too).
+        // Another worker found the MTU raised (nothing is pending here, so regrowing is safe).
+        fit_mtu(&mut w, shared.tun_mtu.load(Ordering::Relaxed));
         let mut used = 0;
         // A split failed: perhaps the MTU outgrew the buffers.
         let mut outgrown = false;
@@ -190,7 +200,7 @@ pub fn run(shared: &Shared, queue: usize) {
             }
         };
         flush(shared, &mut w, queue);
-        if outgrown && fit_mtu(shared, &mut w) {
+        if outgrown && check_mtu(shared, &mut w) {
             continue;
         }
         // A busy worker never waits, so it looks at the flag itself.
