@@ -27,8 +27,10 @@
 //! test packet can leave the namespaces.
 
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 use crate::error::{HarnessError, Result};
+use crate::iperf::IperfServer;
 use crate::netns::Netns;
 use crate::topology::TopologyBuilder;
 
@@ -167,6 +169,12 @@ impl SiteToSite {
 
     pub fn vpc_host(&self) -> &Netns {
         &self.vpc_host
+    }
+
+    /// An iperf3 server on the IDC host (its plan address, port 5201), logging to `log`:
+    /// the far end of the tests' VPC -> IDC throughput runs.
+    pub fn iperf_server_on_idc(&self, log: &Path) -> Result<IperfServer> {
+        IperfServer::start(&self.idc_host, plan::IDC_HOST.into(), 5201, log)
     }
 
     /// Routes each site's prefix into the tunnel device of the opposite gateway, e.g.

@@ -6,8 +6,8 @@ use std::time::Duration;
 use e2e::charon::StartAction;
 use e2e::charon::{find_up, summary, ChildSa, IkeSa};
 use e2e::{
-    iperf_client, ping, plan, skip_unless_root, Charon, CharonConfig, IperfOptions, IperfServer,
-    PacketCapture, PingOptions, Psk, Side, SiteToSite, SnmpCounters, WorkDir,
+    iperf_client, ping, plan, skip_unless_root, Charon, CharonConfig, IperfOptions, PacketCapture,
+    PingOptions, Psk, Side, SiteToSite, SnmpCounters, WorkDir,
 };
 
 const UP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -146,12 +146,7 @@ fn two_tunnels_cloud_initiates_and_vpc_pings_idc_through_esp() -> anyhow::Result
     );
 
     // The strongSwan baseline path carries TCP too (the benchmark measures it at length).
-    let server = IperfServer::start(
-        s2s.idc_host(),
-        plan::IDC_HOST.into(),
-        5201,
-        &dir.join("iperf.log"),
-    )?;
+    let server = s2s.iperf_server_on_idc(&dir.join("iperf.log"))?;
     let opts = IperfOptions {
         duration: Duration::from_secs(1),
         ..IperfOptions::default()

@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use e2e::{
-    iperf_client, plan, skip_unless_root, IperfOptions, IperfServer, Psk, Side, SiteToSite, Vpngw,
-    VpngwConfig, WorkDir,
+    iperf_client, skip_unless_root, IperfOptions, Psk, Side, SiteToSite, Vpngw, VpngwConfig,
+    WorkDir,
 };
 
 const UP: Duration = Duration::from_secs(30);
@@ -30,12 +30,7 @@ fn tcp_uses_offloads_and_batches_and_sigterm_under_load_is_clean() -> anyhow::Re
     let (customer, mut cloud) = Vpngw::start_plan_pair(&s2s, psks(), UP)?;
 
     let dir = WorkDir::new("vpngw-fastpath")?;
-    let server = IperfServer::start(
-        s2s.idc_host(),
-        plan::IDC_HOST.into(),
-        5201,
-        &dir.join("iperf.log"),
-    )?;
+    let server = s2s.iperf_server_on_idc(&dir.join("iperf.log"))?;
     // VPC -> IDC: the cloud gateway encrypts, the customer gateway decrypts.
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let client = scope.spawn(|| {
@@ -112,12 +107,7 @@ fn udp_coalesces_into_gso_writes_and_arrives_intact() -> anyhow::Result<()> {
     let (customer, _cloud) = Vpngw::start_plan_pair(&s2s, psks(), UP)?;
 
     let dir = WorkDir::new("vpngw-fastpath-udp")?;
-    let server = IperfServer::start(
-        s2s.idc_host(),
-        plan::IDC_HOST.into(),
-        5201,
-        &dir.join("iperf.log"),
-    )?;
+    let server = s2s.iperf_server_on_idc(&dir.join("iperf.log"))?;
     let before = customer.status()?;
     // VPC -> IDC at a rate both gateways keep up with even on a busy machine.
     let result = iperf_client(

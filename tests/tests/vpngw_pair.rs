@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use e2e::{
-    iperf_client, ping, plan, skip_unless_root, IperfOptions, IperfServer, PingOptions, Psk, Side,
-    SiteToSite, Vpngw, VpngwConfig, WorkDir,
+    iperf_client, ping, plan, skip_unless_root, IperfOptions, PingOptions, Psk, Side, SiteToSite,
+    Vpngw, VpngwConfig, WorkDir,
 };
 
 const UP: Duration = Duration::from_secs(30);
@@ -41,12 +41,7 @@ fn vpngw_pair_carries_ping_and_tcp() -> anyhow::Result<()> {
     anyhow::ensure!(inner.all_replied(), "inner address of tunnel2: {inner:?}");
 
     let dir = WorkDir::new("vpngw-pair-iperf")?;
-    let server = IperfServer::start(
-        s2s.idc_host(),
-        plan::IDC_HOST.into(),
-        5201,
-        &dir.join("iperf.log"),
-    )?;
+    let server = s2s.iperf_server_on_idc(&dir.join("iperf.log"))?;
     let tcp = iperf_client(
         s2s.vpc_host(),
         server.addr(),
