@@ -20,31 +20,8 @@ const HIGHER: [u8; 4] = [10, 0, 0, 9];
 /// Equal identifiers: the higher AS (ours, 65001 against 65000) wins (RFC 6286).
 const EQUAL: [u8; 4] = [10, 0, 0, 2];
 
-fn sent(s: &mut Session, d: Direction) -> Vec<Message> {
-    let mut f = Framer::new();
-    f.push(&s.poll_transmit(d).unwrap_or_default());
-    std::iter::from_fn(|| f.next_message().unwrap())
-        .map(|m| Message::decode(&m, CodecContext::default()).unwrap())
-        .collect()
-}
-
-fn drain(s: &mut Session) -> Vec<SessionEvent> {
-    std::iter::from_fn(|| s.poll_event()).collect()
-}
-
 fn peer_open(id: [u8; 4]) -> Vec<u8> {
     Message::Open(Open::ours(CLOUD_ASN, 90, Ipv4Addr::from(id))).encode(CodecContext::default())
-}
-
-fn keepalive() -> Vec<u8> {
-    Message::Keepalive.encode(CodecContext::default())
-}
-
-fn notification(msgs: &[Message]) -> Option<(u8, u8)> {
-    msgs.iter().find_map(|m| match m {
-        Message::Notification(n) => Some((n.code, n.subcode)),
-        _ => None,
-    })
 }
 
 fn went_down(events: &[SessionEvent]) -> bool {
@@ -69,7 +46,7 @@ fn two_connections(first: Direction) -> (Session, Instant) {
     s.handle_connected(t0, first).unwrap();
     s.handle_connected(t0, first.other()).unwrap();
     for d in [first, first.other()] {
-        assert!(matches!(sent(&mut s, d).as_slice(), [Message::Open(_)]));
+        assert!(matches!(sent_on(&mut s, d).as_slice(), [Message::Open(_)]));
     }
     assert_eq!(s.state(), State::OpenSent);
     assert_eq!(s.connection(), Some(first));
@@ -89,14 +66,14 @@ fn higher_identifier_keeps_the_connection_it_initiated_in_every_order() {
                 s.handle_bytes(t0, open_first, &peer_open(peer_id));
                 // No KEEPALIVE while it is not known which connection stays.
                 for d in [OUT, IN] {
-                    assert_eq!(sent(&mut s, d), vec![], "{label}");
+                    assert_eq!(sent_on(&mut s, d), vec![], "{label}");
                 }
                 assert_eq!(s.state(), State::OpenSent, "{label}");
                 s.handle_bytes(t0, open_first.other(), &peer_open(peer_id));
                 let loser = survivor.other();
-                assert_eq!(sent(&mut s, survivor), vec![Message::Keepalive], "{label}");
+                assert_eq!(sent_on(&mut s, survivor), vec![Message::Keepalive], "{label}");
                 assert_eq!(
-                    notification(&sent(&mut s, loser)),
+                    notification(&sent_on(&mut s, loser)),
                     Some(CEASE_COLLISION),
                     "{label}"
                 );
@@ -129,8 +106,8 @@ fn keepalive_received_while_held_back_makes_the_survivor_established() {
     s.handle_bytes(t0, OUT, &peer_open(HIGHER));
     assert_eq!(s.state(), State::Established);
     assert_eq!(s.connection(), Some(IN));
-    assert_eq!(notification(&sent(&mut s, OUT)), Some(CEASE_COLLISION));
-    let msgs = sent(&mut s, IN);
+    assert_eq!(notification(&sent_on(&mut s, OUT)), Some(CEASE_COLLISION));
+    let msgs = sent_on(&mut s, IN);
     assert_eq!(msgs.first(), Some(&Message::Keepalive));
     assert!(msgs.iter().any(|m| matches!(m, Message::Update(_))));
 }
@@ -179,16 +156,16 @@ fn link_established_before_the_contender_answered_closes_the_contender() {
     s.handle_bytes(t0, OUT, &peer_open(HIGHER));
     assert_eq!(s.state(), State::OpenConfirm);
     s.handle_connected(t0, IN).unwrap();
-    sent(&mut s, OUT);
-    sent(&mut s, IN);
+    sent_on(&mut s, OUT);
+    sent_on(&mut s, IN);
     // The peer may be Established on the first connection already: identifiers are
     // not compared (the peer's would make the second one win) and we wait.
     s.handle_bytes(t0, IN, &peer_open(HIGHER));
-    assert_eq!(sent(&mut s, IN), vec![]);
+    assert_eq!(sent_on(&mut s, IN), vec![]);
     assert_eq!(s.connection(), Some(OUT));
     s.handle_bytes(t0, OUT, &keepalive());
     assert_eq!(s.state(), State::Established);
-    assert_eq!(notification(&sent(&mut s, IN)), Some(CEASE_COLLISION));
+    assert_eq!(notification(&sent_on(&mut s, IN)), Some(CEASE_COLLISION));
     assert!(drain(&mut s).contains(&SessionEvent::Disconnect(IN)));
 }
 
@@ -201,8 +178,8 @@ fn link_closed_by_the_peer_hands_over_to_the_other_connection() {
     s.handle_bytes(t0, OUT, &peer_open(HIGHER));
     s.handle_connected(t0, IN).unwrap();
     s.handle_bytes(t0, IN, &peer_open(HIGHER));
-    sent(&mut s, OUT);
-    sent(&mut s, IN);
+    sent_on(&mut s, OUT);
+    sent_on(&mut s, IN);
     drain(&mut s);
     // The peer resolved the collision its way: Cease/7 on our first connection.
     let cease = Message::Notification(bgp::collision_notification());
@@ -210,10 +187,10 @@ fn link_closed_by_the_peer_hands_over_to_the_other_connection() {
     let ev = drain(&mut s);
     assert!(ev.contains(&SessionEvent::Disconnect(OUT)), "{ev:?}");
     assert!(!went_down(&ev), "{ev:?}");
-    assert_eq!(sent(&mut s, OUT), vec![], "no answer to a NOTIFICATION");
+    assert_eq!(sent_on(&mut s, OUT), vec![], "no answer to a NOTIFICATION");
     assert_eq!(s.connection(), Some(IN));
     assert_eq!(s.state(), State::OpenConfirm);
-    assert_eq!(sent(&mut s, IN), vec![Message::Keepalive]);
+    assert_eq!(sent_on(&mut s, IN), vec![Message::Keepalive]);
     s.handle_bytes(t0, IN, &keepalive());
     assert_eq!(s.state(), State::Established);
     assert_eq!(s.stats().last_error, None);
@@ -223,9 +200,9 @@ fn link_closed_by_the_peer_hands_over_to_the_other_connection() {
 fn losing_the_second_connection_lets_the_first_answer_its_open() {
     let (mut s, t0) = two_connections(IN);
     s.handle_bytes(t0, IN, &peer_open(LOWER));
-    assert_eq!(sent(&mut s, IN), vec![]);
+    assert_eq!(sent_on(&mut s, IN), vec![]);
     s.handle_disconnected(t0, OUT);
-    assert_eq!(sent(&mut s, IN), vec![Message::Keepalive]);
+    assert_eq!(sent_on(&mut s, IN), vec![Message::Keepalive]);
     assert_eq!(s.state(), State::OpenConfirm);
     assert!(!went_down(&drain(&mut s)));
 }
@@ -235,7 +212,7 @@ fn bad_messages_on_the_second_connection_close_only_it() {
     let (mut s, t0) = two_connections(OUT);
     let update = Message::Update(Default::default()).encode(CodecContext::default());
     s.handle_bytes(t0, IN, &update);
-    assert_eq!(notification(&sent(&mut s, IN)), Some((5, 1)));
+    assert_eq!(notification(&sent_on(&mut s, IN)), Some((5, 1)));
     let ev = drain(&mut s);
     assert_eq!(ev, vec![SessionEvent::Disconnect(IN)]);
     assert_eq!(s.state(), State::OpenSent);
@@ -243,7 +220,7 @@ fn bad_messages_on_the_second_connection_close_only_it() {
     // Its late bytes change nothing; the first connection goes on alone.
     s.handle_bytes(t0, IN, &peer_open(LOWER));
     s.handle_bytes(t0, OUT, &peer_open(LOWER));
-    assert_eq!(sent(&mut s, OUT), vec![Message::Keepalive]);
+    assert_eq!(sent_on(&mut s, OUT), vec![Message::Keepalive]);
 }
 
 #[test]
@@ -251,7 +228,7 @@ fn stop_closes_both_connections() {
     let (mut s, t0) = two_connections(OUT);
     s.stop(t0);
     for d in [OUT, IN] {
-        assert_eq!(notification(&sent(&mut s, d)), Some((6, 2)), "{d}");
+        assert_eq!(notification(&sent_on(&mut s, d)), Some((6, 2)), "{d}");
     }
     let ev = drain(&mut s);
     assert!(ev.contains(&SessionEvent::Disconnect(OUT)));
@@ -263,12 +240,12 @@ fn stop_closes_both_connections() {
 fn a_second_connection_that_never_sends_open_is_closed_after_a_third_of_the_hold_time() {
     let (mut s, t0) = two_connections(OUT);
     s.handle_bytes(t0, OUT, &peer_open(HIGHER));
-    assert_eq!(sent(&mut s, OUT), vec![]);
+    assert_eq!(sent_on(&mut s, OUT), vec![]);
     // Hold time 90 s offered by both: 30 s, well before the peer's own 90 s run out.
     assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(30)));
     s.handle_timeout(t0 + Duration::from_secs(30));
-    assert_eq!(notification(&sent(&mut s, IN)), Some((4, 0)));
-    assert_eq!(sent(&mut s, OUT), vec![Message::Keepalive]);
+    assert_eq!(notification(&sent_on(&mut s, IN)), Some((4, 0)));
+    assert_eq!(sent_on(&mut s, OUT), vec![Message::Keepalive]);
     let ev = drain(&mut s);
     assert!(ev.contains(&SessionEvent::Disconnect(IN)));
     assert!(!went_down(&ev), "{ev:?}");
@@ -282,8 +259,8 @@ fn a_first_connection_that_never_sends_open_hands_over_after_a_third_of_the_hold
     s.handle_bytes(t0, IN, &peer_open(LOWER));
     assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(30)));
     s.handle_timeout(t0 + Duration::from_secs(30));
-    assert_eq!(notification(&sent(&mut s, OUT)), Some((4, 0)));
-    assert_eq!(sent(&mut s, IN), vec![Message::Keepalive]);
+    assert_eq!(notification(&sent_on(&mut s, OUT)), Some((4, 0)));
+    assert_eq!(sent_on(&mut s, IN), vec![Message::Keepalive]);
     let ev = drain(&mut s);
     assert!(ev.contains(&SessionEvent::Disconnect(OUT)));
     assert!(!went_down(&ev), "{ev:?}");

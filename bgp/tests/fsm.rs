@@ -5,7 +5,7 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use bgp::wire::{Capability, CodecContext, Framer, Message, Notification, Open, Update};
+use bgp::wire::{Capability, CodecContext, Message, Notification, Open, Update};
 use bgp::{ConnectionRefused, Direction, DownReason, Session, SessionEvent, State};
 
 const OUT: Direction = Direction::Outbound;
@@ -13,32 +13,14 @@ use common::*;
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
-fn drain(s: &mut Session) -> Vec<SessionEvent> {
-    std::iter::from_fn(|| s.poll_event()).collect()
-}
-
+/// What the session sent on its one (outbound) connection.
 fn sent(s: &mut Session) -> Vec<Message> {
-    let mut f = Framer::new();
-    f.push(&s.poll_transmit(OUT).unwrap_or_default());
-    std::iter::from_fn(|| f.next_message().unwrap())
-        .map(|m| Message::decode(&m, CodecContext::default()).unwrap())
-        .collect()
+    sent_on(s, OUT)
 }
 
 fn cloud_open(hold: u16) -> Vec<u8> {
     Message::Open(Open::ours(CLOUD_ASN, hold, Ipv4Addr::new(10, 0, 0, 1)))
         .encode(CodecContext::default())
-}
-
-fn keepalive() -> Vec<u8> {
-    Message::Keepalive.encode(CodecContext::default())
-}
-
-fn notification(msgs: &[Message]) -> Option<(u8, u8)> {
-    msgs.iter().find_map(|m| match m {
-        Message::Notification(n) => Some((n.code, n.subcode)),
-        _ => None,
-    })
 }
 
 /// A customer session in OpenSent at `t0`.

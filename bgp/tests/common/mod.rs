@@ -5,10 +5,37 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use bgp::wire::{CodecContext, Framer, Message};
 use bgp::{Direction, Session, SessionConfig, SessionEvent, State};
 
 pub const CLOUD_ASN: u32 = 65000;
 pub const CUSTOMER_ASN: u32 = 65001;
+
+/// The messages `s` queued for the peer on its connection `d`, decoded.
+pub fn sent_on(s: &mut Session, d: Direction) -> Vec<Message> {
+    let mut f = Framer::new();
+    f.push(&s.poll_transmit(d).unwrap_or_default());
+    std::iter::from_fn(|| f.next_message().unwrap())
+        .map(|m| Message::decode(&m, CodecContext::default()).unwrap())
+        .collect()
+}
+
+/// The events `s` reported since the last call.
+pub fn drain(s: &mut Session) -> Vec<SessionEvent> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
+pub fn keepalive() -> Vec<u8> {
+    Message::Keepalive.encode(CodecContext::default())
+}
+
+/// Code and subcode of the first NOTIFICATION among `msgs`.
+pub fn notification(msgs: &[Message]) -> Option<(u8, u8)> {
+    msgs.iter().find_map(|m| match m {
+        Message::Notification(n) => Some((n.code, n.subcode)),
+        _ => None,
+    })
+}
 
 pub fn customer_config() -> SessionConfig {
     let mut c = SessionConfig::new(
