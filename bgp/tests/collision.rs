@@ -71,7 +71,11 @@ fn higher_identifier_keeps_the_connection_it_initiated_in_every_order() {
                 assert_eq!(s.state(), State::OpenSent, "{label}");
                 s.handle_bytes(t0, open_first.other(), &peer_open(peer_id));
                 let loser = survivor.other();
-                assert_eq!(sent_on(&mut s, survivor), vec![Message::Keepalive], "{label}");
+                assert_eq!(
+                    sent_on(&mut s, survivor),
+                    vec![Message::Keepalive],
+                    "{label}"
+                );
                 assert_eq!(
                     notification(&sent_on(&mut s, loser)),
                     Some(CEASE_COLLISION),
