@@ -240,36 +240,40 @@ fn stop_closes_both_connections() {
     assert_eq!(s.state(), State::Idle);
 }
 
+/// `s` has two connections open since `t0`, the peer's OPEN arrived on `answered` only:
+/// a third of the hold time later the silent one is closed (Hold Timer Expired) and the
+/// session goes on with `answered` alone, without going down.
+fn silent_connection_closes_after_a_third_of_the_hold_time(
+    mut s: Session,
+    t0: Instant,
+    answered: Direction,
+) {
+    let silent = answered.other();
+    // Hold time 90 s offered by both: 30 s, well before the peer's own 90 s run out.
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(30)));
+    s.handle_timeout(t0 + Duration::from_secs(30));
+    assert_eq!(notification(&sent_on(&mut s, silent)), Some((4, 0)));
+    assert_eq!(sent_on(&mut s, answered), vec![Message::Keepalive]);
+    let ev = drain(&mut s);
+    assert!(ev.contains(&SessionEvent::Disconnect(silent)));
+    assert!(!went_down(&ev), "{ev:?}");
+    assert_eq!(s.state(), State::OpenConfirm);
+    assert_eq!(s.connection(), Some(answered));
+}
+
 #[test]
 fn a_second_connection_that_never_sends_open_is_closed_after_a_third_of_the_hold_time() {
     let (mut s, t0) = two_connections(OUT);
     s.handle_bytes(t0, OUT, &peer_open(HIGHER));
     assert_eq!(sent_on(&mut s, OUT), vec![]);
-    // Hold time 90 s offered by both: 30 s, well before the peer's own 90 s run out.
-    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(30)));
-    s.handle_timeout(t0 + Duration::from_secs(30));
-    assert_eq!(notification(&sent_on(&mut s, IN)), Some((4, 0)));
-    assert_eq!(sent_on(&mut s, OUT), vec![Message::Keepalive]);
-    let ev = drain(&mut s);
-    assert!(ev.contains(&SessionEvent::Disconnect(IN)));
-    assert!(!went_down(&ev), "{ev:?}");
-    assert_eq!(s.state(), State::OpenConfirm);
-    assert_eq!(s.connection(), Some(OUT));
+    silent_connection_closes_after_a_third_of_the_hold_time(s, t0, OUT);
 }
 
 #[test]
 fn a_first_connection_that_never_sends_open_hands_over_after_a_third_of_the_hold_time() {
     let (mut s, t0) = two_connections(OUT);
     s.handle_bytes(t0, IN, &peer_open(LOWER));
-    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(30)));
-    s.handle_timeout(t0 + Duration::from_secs(30));
-    assert_eq!(notification(&sent_on(&mut s, OUT)), Some((4, 0)));
-    assert_eq!(sent_on(&mut s, IN), vec![Message::Keepalive]);
-    let ev = drain(&mut s);
-    assert!(ev.contains(&SessionEvent::Disconnect(OUT)));
-    assert!(!went_down(&ev), "{ev:?}");
-    assert_eq!(s.state(), State::OpenConfirm);
-    assert_eq!(s.connection(), Some(IN));
+    silent_connection_closes_after_a_third_of_the_hold_time(s, t0, IN);
 }
 
 #[test]
