@@ -225,6 +225,11 @@ impl Suite {
         self.block_size() - 1 + 2 + self.icv_len()
     }
 
+    /// `tailroom` when padding to whole AES blocks.
+    pub const fn aes_block_tailroom(self) -> usize {
+        AES_BLOCK_LEN - 1 + 2 + self.icv_len()
+    }
+
     /// Bytes ESP adds to an inner packet of `inner_len` bytes.
     pub const fn overhead(self, inner_len: usize) -> usize {
         self.headroom() + self.pad_len(inner_len) + 2 + self.icv_len()
@@ -239,9 +244,21 @@ impl Suite {
     /// Padding bytes needed so that payload, pad length and next header fill
     /// whole blocks.
     pub(crate) const fn pad_len(self, inner_len: usize) -> usize {
-        let bs = self.block_size();
-        (bs - (inner_len + 2) % bs) % bs
+        pad_to(inner_len, self.block_size())
     }
+
+    /// Padding bytes that make payload, pad length and next header fill whole AES
+    /// blocks (16 bytes): `pad_len` for CBC, more for GCM.
+    pub(crate) const fn aes_block_pad_len(self, inner_len: usize) -> usize {
+        pad_to(inner_len, AES_BLOCK_LEN)
+    }
+}
+
+const AES_BLOCK_LEN: usize = 16;
+
+/// Padding after `inner_len` bytes and the two trailer bytes up to a multiple of `align`.
+const fn pad_to(inner_len: usize, align: usize) -> usize {
+    (align - (inner_len + 2) % align) % align
 }
 
 impl std::fmt::Display for Suite {
@@ -270,6 +287,7 @@ mod tests {
         for s in Suite::ALL {
             assert!(s.headroom() <= MAX_HEADROOM);
             assert!(s.tailroom() <= MAX_TAILROOM);
+            assert!(s.aes_block_tailroom() <= MAX_TAILROOM);
         }
     }
 
@@ -280,6 +298,9 @@ mod tests {
                 let p = s.pad_len(len);
                 assert!(p < s.block_size());
                 assert_eq!((len + p + 2) % s.block_size(), 0);
+                let wide = s.aes_block_pad_len(len);
+                assert!(wide < 16 && wide >= p);
+                assert_eq!((len + wide + 2) % 16, 0);
             }
         }
     }

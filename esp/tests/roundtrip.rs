@@ -52,6 +52,53 @@ fn every_suite_v4_and_v6_many_sizes() {
     }
 }
 
+/// With a block padding limit the encrypted part fills whole AES blocks while the packet
+/// stays within the limit (and the buffer), the least padding otherwise; the receiver
+/// takes both.
+#[test]
+fn block_padding_fills_aes_blocks_within_the_limit() {
+    for suite in Suite::ALL {
+        // What a 1500-byte IPv4 underlay leaves after the IP and UDP headers.
+        let limit = 1472;
+        let out = OutboundSa::new(
+            SPI,
+            suite,
+            &keys(suite, 1),
+            OutboundConfig {
+                block_pad_limit: Some(limit),
+                ..OutboundConfig::default()
+            },
+            IvKey::new([0x11; 16]),
+        )
+        .unwrap();
+        let inb = inbound(suite, false, DEFAULT_REPLAY_WINDOW, Limits::default());
+        let fixed = suite.headroom() + suite.icv_len();
+        for len in (1..80).chain(1380..1460) {
+            let inner = inner_packet(len % 2 == 0, len);
+            let (mut pkt, _) = seal(&out, &inner);
+            let ct_len = pkt.len() - fixed;
+            let least = len + suite.overhead(len) - fixed;
+            let wide = (len + 2).div_ceil(16) * 16;
+            if wide + fixed <= limit {
+                assert_eq!(ct_len, wide, "{suite:?} len {len}");
+            } else {
+                assert_eq!(ct_len, least, "{suite:?} len {len}: over the limit");
+            }
+            let d = inb.decap(&mut pkt).unwrap();
+            assert_eq!(&pkt[d.inner.clone()], &inner[..], "{suite:?} len {len}");
+        }
+        // A buffer without room for the wider padding gets the least.
+        let inner = inner_packet(false, 100);
+        let head = out.headroom();
+        let mut buf = vec![0u8; head + inner.len() + suite.tailroom()];
+        buf[head..head + inner.len()].copy_from_slice(&inner);
+        let ok = out.encap(&mut buf, head, inner.len()).unwrap();
+        assert_eq!(ok.range.len(), inner.len() + suite.overhead(inner.len()));
+        let mut pkt = buf[ok.range].to_vec();
+        assert!(inb.decap(&mut pkt).is_ok());
+    }
+}
+
 #[test]
 fn gcm_explicit_iv_is_the_sequence_number() {
     for size in [AesKeySize::Aes128, AesKeySize::Aes256] {

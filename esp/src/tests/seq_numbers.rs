@@ -12,6 +12,7 @@ fn pair(suite: Suite, esn: bool) -> (OutboundSa, InboundSa) {
         OutboundConfig {
             esn,
             limits: Limits::default(),
+            ..OutboundConfig::default()
         },
         IvKey::new([3; 16]),
     )

@@ -17,7 +17,11 @@ pub fn outbound(suite: Suite, esn: bool, limits: Limits) -> OutboundSa {
         SPI,
         suite,
         &keys(suite, 1),
-        OutboundConfig { esn, limits },
+        OutboundConfig {
+            esn,
+            limits,
+            ..OutboundConfig::default()
+        },
         IvKey::new([0x11; 16]),
     )
     .unwrap()

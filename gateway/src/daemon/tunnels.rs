@@ -237,6 +237,11 @@ impl TunnelCtl {
             tracing::error!(tunnel = %name, suite = ?sa.suite, "negotiated ESP suite has no dataplane transform");
             return;
         };
+        let peer = sa
+            .udp_encap
+            .map(|(_, remote)| remote)
+            .unwrap_or_else(|| SocketAddr::new(self.cfg.peer, 4500));
+        let block_pad_limit = self.block_pad_limit(peer);
         let built = (|| {
             let in_keys = SaKeys::from_keymat(suite, sa.inbound.keymat().expose())?;
             let out_keys = SaKeys::from_keymat(suite, sa.outbound.keymat().expose())?;
@@ -250,6 +255,7 @@ impl TunnelCtl {
             let out_cfg = OutboundConfig {
                 esn: sa.suite.esn,
                 limits,
+                block_pad_limit,
             };
             let mut iv = [0u8; 16];
             OsRng.fill_bytes(&mut iv);
@@ -265,17 +271,14 @@ impl TunnelCtl {
                 return;
             }
         };
-        let peer = sa
-            .udp_encap
-            .map(|(_, remote)| remote)
-            .unwrap_or_else(|| SocketAddr::new(self.cfg.peer, 4500));
         shared
             .policy
             .set(sa.inbound.spi, &sa.local_ts, &sa.remote_ts);
         shared.sas.insert(inbound.clone());
         self.path.peer.store(Some(Arc::new(peer)));
         tracing::info!(tunnel = %name, spi_in = format_args!("{:08x}", sa.inbound.spi),
-            spi_out = format_args!("{:08x}", sa.outbound.spi), suite = suite.name(), %peer, "CHILD SA installed");
+            spi_out = format_args!("{:08x}", sa.outbound.spi), suite = suite.name(), %peer,
+            esp_size_limit = block_pad_limit, "CHILD SA installed");
         let mut child = Child {
             inbound,
             outbound,
@@ -290,6 +293,19 @@ impl TunnelCtl {
         // Make before break: the new SA carries traffic before the old one goes (once
         // the peer has it too).
         self.publish_outbound();
+    }
+
+    /// How large the SA's ESP packets may grow by padding to whole AES blocks: what the
+    /// underlay path MTU to `peer` leaves for UDP payload now (looked up per SA, so a
+    /// rekey follows a changed path). Unknown: the least padding.
+    fn block_pad_limit(&self, peer: SocketAddr) -> Option<usize> {
+        match crate::sys::path_mtu::udp_payload_limit(self.cfg.local_address, peer) {
+            Ok(limit) => Some(limit),
+            Err(e) => {
+                tracing::debug!(tunnel = %self.cfg.name, error = %e, "no underlay path MTU; ESP pads minimally");
+                None
+            }
+        }
     }
 
     /// Tells the packet path which outbound SA to use: per set of traffic selectors the

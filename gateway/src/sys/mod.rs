@@ -1,6 +1,7 @@
 //! Linux kernel integration: the TUN device and the routes that steer traffic into it.
 
 pub mod netlink_routes;
+pub mod path_mtu;
 pub mod tun;
 
 pub use netlink_routes::{KernelRoute, RouteManager};
