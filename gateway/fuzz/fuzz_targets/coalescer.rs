@@ -2,7 +2,7 @@
 //! The TUN-write coalescer on arbitrary decrypted packets: no panic, every buffer within
 //! the kernel's limits, and the segments the kernel would cut add up to the packets taken.
 
-use gateway::dataplane::gro::{Coalescer, VNET_HDR_LEN};
+use gateway::dataplane::gro::{gather, Coalescer, Span, MAX_SEGS, VNET_HDR_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -11,10 +11,30 @@ fuzz_target!(|data: &[u8]| {
     };
     let batch = usize::from(flags & 0x0f) + 1;
     let mut c = Coalescer::new(batch, flags & 0x10 == 0).with_udp(flags & 0x20 == 0);
-    let mut taken = 0usize;
+    // Packets are length-prefixed (two bytes); the last one takes what is left. With
+    // 0x40 set a chunk only steers a well-formed TCP or UDP packet of a few flows, so
+    // merging (not just parsing) gets exercised.
+    let mut pkts = Vec::new();
+    while !rest.is_empty() {
+        let (pkt, tail) = match rest.split_first_chunk::<2>() {
+            Some((len, tail)) => {
+                let n = usize::from(u16::from_be_bytes(*len)).min(tail.len());
+                tail.split_at(n)
+            }
+            None => (rest, &[][..]),
+        };
+        rest = tail;
+        pkts.push(if flags & 0x40 != 0 {
+            shaped(pkt)
+        } else {
+            pkt.to_vec()
+        });
+    }
     let mut seen = 0usize;
-    let mut check = |bufs: &[Vec<u8>]| {
-        for b in bufs {
+    let mut check = |c: &mut Coalescer| {
+        for (head, parts) in c.finish() {
+            assert!(parts.len() <= MAX_SEGS);
+            let b = gather(head, parts, &pkts);
             assert!(b.len() >= VNET_HDR_LEN && b.len() <= VNET_HDR_LEN + 65535);
             let (h, ip) = b.split_at(VNET_HDR_LEN);
             if h[1] == 0 {
@@ -29,35 +49,23 @@ fuzz_target!(|data: &[u8]| {
             seen += segs;
         }
     };
-    // Packets are length-prefixed (two bytes); the last one takes what is left.
-    while !rest.is_empty() {
-        let (pkt, tail) = match rest.split_first_chunk::<2>() {
-            Some((len, tail)) => {
-                let n = usize::from(u16::from_be_bytes(*len)).min(tail.len());
-                tail.split_at(n)
-            }
-            None => (rest, &[][..]),
+    let mut taken = 0usize;
+    for (i, pkt) in pkts.iter().enumerate() {
+        let at = Span {
+            buf: i,
+            start: 0,
+            end: pkt.len(),
         };
-        rest = tail;
-        // With 0x40 set a chunk only steers a well-formed TCP or UDP packet of a few
-        // flows, so merging (not just parsing) gets exercised.
-        let built;
-        let pkt = if flags & 0x40 != 0 {
-            built = shaped(pkt);
-            &built[..]
-        } else {
-            pkt
-        };
-        if !c.push(pkt) {
+        if !c.push(pkt, at) {
             if !c.is_full() {
                 continue;
             }
-            check(c.finish());
-            assert!(c.push(pkt));
+            check(&mut c);
+            assert!(c.push(pkt, at));
         }
         taken += 1;
     }
-    check(c.finish());
+    check(&mut c);
     assert_eq!(seen, taken);
 });
 

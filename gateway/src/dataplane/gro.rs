@@ -1,8 +1,9 @@
-//! In-place coalescing of decrypted inner packets before the TUN write (our GRO).
+//! Coalescing of decrypted inner packets before the TUN write (our GRO), without copying.
 //!
-//! Each decrypted packet is copied once into a per-worker buffer; a TCP segment or UDP
-//! datagram that continues the flow of an open super-packet only has its payload
-//! appended there. On [`Coalescer::finish`] every buffer gets its virtio-net header:
+//! A decrypted packet stays in the receive buffer it was decrypted in; a write to the TUN
+//! device is a small header plus [`Span`]s of those buffers, gathered by `writev`. A TCP
+//! segment or UDP datagram that continues the flow of an open super-packet only adds
+//! its payload's span. On [`Coalescer::finish`] every header gets its virtio-net header:
 //! super-packets are marked `GSO_TCPV4/6` or `GSO_UDP_L4` with `NEEDS_CSUM` and only the
 //! pseudo-header sum in the checksum field (each packet's own checksum was verified
 //! before it joined, as Linux GRO does); the kernel segments again, computing fresh
@@ -12,8 +13,8 @@
 //! checksums (the merged packet gets new ones), ACK-only
 //! segments of equal size (a shorter one or PSH ends the super-packet). UDP merging
 //! follows Linux UDP GRO: same flow and IP header fields, datagrams of equal size (a
-//! shorter one ends it), a valid non-zero checksum, at most [`MAX_UDP_SEGS`] datagrams.
-//! Neither takes IP options, IPv6 extension headers or fragments.
+//! shorter one ends it), a valid non-zero checksum. A super-packet holds at most
+//! [`MAX_SEGS`] packets; neither takes IP options, IPv6 extension headers or fragments.
 
 use crate::packet::checksum::{checksum, finish, fold, pseudo_header_of, sum};
 
@@ -25,8 +26,9 @@ const GSO_TCPV6: u8 = 4;
 const GSO_UDP_L4: u8 = 5;
 /// Largest IP packet the kernel accepts from TUN.
 const MAX_IP_LEN: usize = 65535;
-/// Datagrams per UDP super-packet (the kernel refuses more than 128 from TUN).
-pub const MAX_UDP_SEGS: usize = 64;
+/// Segments per super-packet (the kernel refuses more than 128 UDP datagrams from TUN;
+/// a bound also keeps a write within a fixed number of `iovec`s).
+pub const MAX_SEGS: usize = 64;
 /// Open super-packets looked at for a flow's latest packet (more only costs coalescing).
 const SCAN: usize = 16;
 
@@ -120,7 +122,7 @@ impl L4 {
     }
 }
 
-/// What a buffer holds.
+/// What a batched write holds.
 #[derive(Debug, Clone, Copy)]
 enum Slot {
     /// Neither TCP nor UDP (or unparsable): written as is.
@@ -137,10 +139,49 @@ enum Slot {
     },
 }
 
-/// Per-worker batch of packets for one TUN queue, coalesced in place.
+/// Where a packet handed to [`Coalescer::push`] lies in the caller's memory: bytes
+/// `start..end` of buffer `buf` of a set of buffers (e.g. a `recvmmsg` batch's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub buf: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    /// The bytes this span covers in `bufs`.
+    pub fn resolve<B: AsRef<[u8]>>(self, bufs: &[B]) -> Option<&[u8]> {
+        bufs.get(self.buf)?.as_ref().get(self.start..self.end)
+    }
+
+    /// The part after its first `n` bytes.
+    fn skip(self, n: usize) -> Span {
+        Span {
+            start: (self.start + n).min(self.end),
+            ..self
+        }
+    }
+}
+
+/// One write to the TUN device: a header (the virtio-net header, then for a segment the
+/// IP and transport headers, adjusted for a super-packet) followed by payloads that
+/// stay where they were pushed from.
+struct Write {
+    head: Vec<u8>,
+    parts: Vec<Span>,
+    /// Length of the IP packet the write carries.
+    ip_len: usize,
+    slot: Slot,
+}
+
+/// Room for the virtio-net header, an IPv6 header and a TCP header with options.
+const HEAD_CAP: usize = VNET_HDR_LEN + 40 + 60;
+
+/// Per-worker batch of packets for one TUN queue. Packets are not copied: a write is
+/// a small header and the payloads' [`Span`]s, gathered by the kernel (`writev`), so
+/// the pushed bytes must stay put until the batch is written.
 pub struct Coalescer {
-    bufs: Vec<Vec<u8>>,
-    slots: Vec<Slot>,
+    writes: Vec<Write>,
     used: usize,
     packets: usize,
     /// Off when the TUN device takes no virtio-net header GSO (no offloads).
@@ -150,14 +191,18 @@ pub struct Coalescer {
 }
 
 impl Coalescer {
-    /// Room for `batch` buffers (each may grow to a 64 KiB super-packet); `coalesce` false
-    /// only batches.
+    /// Room for `batch` writes (each may grow to a 64 KiB super-packet); `coalesce`
+    /// false only batches.
     pub fn new(batch: usize, coalesce: bool) -> Coalescer {
         Coalescer {
-            bufs: (0..batch.max(1))
-                .map(|_| Vec::with_capacity(VNET_HDR_LEN + MAX_IP_LEN))
+            writes: (0..batch.max(1))
+                .map(|_| Write {
+                    head: Vec::with_capacity(HEAD_CAP),
+                    parts: Vec::with_capacity(MAX_SEGS),
+                    ip_len: 0,
+                    slot: Slot::Other,
+                })
                 .collect(),
-            slots: vec![Slot::Other; batch.max(1)],
             used: 0,
             packets: 0,
             coalesce,
@@ -171,9 +216,9 @@ impl Coalescer {
         self
     }
 
-    /// No buffer left for a packet that does not coalesce: call `finish` first.
+    /// No write left for a packet that does not coalesce: call `finish` first.
     pub fn is_full(&self) -> bool {
-        self.used == self.bufs.len()
+        self.used == self.writes.len()
     }
 
     /// Packets taken since the last `finish`.
@@ -181,10 +226,11 @@ impl Coalescer {
         self.packets
     }
 
-    /// Takes one inner IP packet (at most 64 KiB). Returns false (packet not taken) only
-    /// when it needs a buffer and `is_full`, or is too large.
-    pub fn push(&mut self, pkt: &[u8]) -> bool {
-        if pkt.len() > MAX_IP_LEN {
+    /// Takes one inner IP packet (at most 64 KiB), `pkt`, found at `at` in the caller's
+    /// buffers. Returns false (packet not taken) only when it needs a new write and
+    /// `is_full`, or is too large.
+    pub fn push(&mut self, pkt: &[u8], at: Span) -> bool {
+        if pkt.len() > MAX_IP_LEN || at.end - at.start.min(at.end) != pkt.len() {
             return false;
         }
         let parsed = if self.coalesce { L4::parse(pkt) } else { None };
@@ -196,29 +242,38 @@ impl Coalescer {
         }
         if let Some(t) = seg {
             if let Some(i) = self.latest_of_flow(pkt, &t) {
-                if self.append(i, pkt, &t) {
+                if self.append(i, pkt, at, &t) {
                     self.packets += 1;
                     return true;
                 }
             }
         }
-        let (Some(buf), Some(slot)) = (self.bufs.get_mut(self.used), self.slots.get_mut(self.used))
-        else {
+        let Some(w) = self.writes.get_mut(self.used) else {
             return false;
         };
-        buf.clear();
-        buf.resize(VNET_HDR_LEN, 0);
-        buf.extend_from_slice(pkt);
-        *slot = match seg {
-            Some(t) => Slot::Seg {
-                l4: t,
-                gso: t.payload,
-                segs: 1,
-                next_seq: t.seq.wrapping_add(t.payload as u32),
-                closed: !t.opens(),
-            },
-            None => Slot::Other,
-        };
+        w.head.clear();
+        w.head.resize(VNET_HDR_LEN, 0);
+        w.parts.clear();
+        w.ip_len = pkt.len();
+        match seg {
+            Some(t) => {
+                let head = t.l3 + t.l4;
+                w.head
+                    .extend_from_slice(pkt.get(..head).unwrap_or_default());
+                w.parts.push(at.skip(head));
+                w.slot = Slot::Seg {
+                    l4: t,
+                    gso: t.payload,
+                    segs: 1,
+                    next_seq: t.seq.wrapping_add(t.payload as u32),
+                    closed: !t.opens(),
+                };
+            }
+            None => {
+                w.parts.push(at);
+                w.slot = Slot::Other;
+            }
+        }
         self.used += 1;
         self.packets += 1;
         true
@@ -226,22 +281,30 @@ impl Coalescer {
 
     fn close_flow(&mut self, pkt: &[u8], t: &L4) {
         if let Some(i) = self.latest_of_flow(pkt, t) {
-            if let Some(Slot::Seg { closed, .. }) = self.slots.get_mut(i) {
+            if let Some(Write {
+                slot: Slot::Seg { closed, .. },
+                ..
+            }) = self.writes.get_mut(i)
+            {
                 *closed = true;
             }
         }
     }
 
-    /// The most recent buffer (within `SCAN`) holding a packet of `pkt`'s flow: only that
+    /// The most recent write (within `SCAN`) holding a packet of `pkt`'s flow: only that
     /// one may grow, so a flow's segments never overtake each other.
     fn latest_of_flow(&self, pkt: &[u8], t: &L4) -> Option<usize> {
         let lo = self.used.saturating_sub(SCAN);
         (lo..self.used).rev().find(|&i| {
-            let (Some(Slot::Seg { l4, .. }), Some(b)) = (self.slots.get(i), self.bufs.get(i))
+            let Some(Write {
+                slot: Slot::Seg { l4, .. },
+                head,
+                ..
+            }) = self.writes.get(i)
             else {
                 return false;
             };
-            let Some(h) = b.get(VNET_HDR_LEN..) else {
+            let Some(h) = head.get(VNET_HDR_LEN..) else {
                 return false;
             };
             let addrs = if t.v6 { 8..40 } else { 12..20 };
@@ -254,8 +317,8 @@ impl Coalescer {
     }
 
     /// Appends `pkt`'s payload to super-packet `i` when it continues it exactly.
-    fn append(&mut self, i: usize, pkt: &[u8], t: &L4) -> bool {
-        let (Some(buf), Some(slot)) = (self.bufs.get_mut(i), self.slots.get_mut(i)) else {
+    fn append(&mut self, i: usize, pkt: &[u8], at: Span, t: &L4) -> bool {
+        let Some(w) = self.writes.get_mut(i) else {
             return false;
         };
         let Slot::Seg {
@@ -264,41 +327,35 @@ impl Coalescer {
             segs,
             next_seq,
             closed,
-        } = slot
+        } = &mut w.slot
         else {
             return false;
         };
         let head = first.l3 + first.l4;
-        let ip_len = buf.len() - VNET_HDR_LEN;
-        let continues = if first.udp {
-            *segs < MAX_UDP_SEGS
-        } else {
-            t.seq == *next_seq && t.flags & !TCP_PSH == TCP_ACK
-        };
+        let continues = *segs < MAX_SEGS
+            && (first.udp || (t.seq == *next_seq && t.flags & !TCP_PSH == TCP_ACK));
         if *closed
             || !continues
             || t.l3 != first.l3
             || t.l4 != first.l4
             || t.payload == 0
             || t.payload > *gso
-            || ip_len + t.payload > MAX_IP_LEN
+            || w.ip_len + t.payload > MAX_IP_LEN
         {
             return false;
         }
-        let Some(h) = buf.get(VNET_HDR_LEN..VNET_HDR_LEN + head) else {
+        let Some(h) = w.head.get(VNET_HDR_LEN..VNET_HDR_LEN + head) else {
             return false;
         };
         if !same_headers(h, pkt, first, *segs) {
             return false;
         }
-        let Some(payload) = pkt.get(head..) else {
-            return false;
-        };
-        buf.extend_from_slice(payload);
+        w.parts.push(at.skip(head));
+        w.ip_len += t.payload;
         *segs += 1;
         *next_seq = t.seq.wrapping_add(t.payload as u32);
         if !first.udp && t.flags & TCP_PSH != 0 {
-            if let Some(f) = buf.get_mut(VNET_HDR_LEN + first.l3 + 13) {
+            if let Some(f) = w.head.get_mut(VNET_HDR_LEN + first.l3 + 13) {
                 *f |= TCP_PSH;
             }
             *closed = true;
@@ -309,17 +366,28 @@ impl Coalescer {
         true
     }
 
-    /// Writes the virtio-net headers (and a super-packet's lengths and checksums), returns
-    /// the buffers to write (header + packet each) and starts a new batch.
-    pub fn finish(&mut self) -> &[Vec<u8>] {
+    /// Writes the virtio-net headers (and a super-packet's lengths and checksums),
+    /// returns the writes (header, then the payloads to gather after it) and starts a
+    /// new batch.
+    pub fn finish(&mut self) -> impl Iterator<Item = (&[u8], &[Span])> {
         let used = self.used;
-        for (buf, slot) in self.bufs.iter_mut().zip(&self.slots).take(used) {
-            finalize(buf, slot);
-        }
         self.used = 0;
         self.packets = 0;
-        self.bufs.get(..used).unwrap_or(&[])
+        self.writes.iter_mut().take(used).map(|w| {
+            finalize(&mut w.head, w.ip_len, &w.slot);
+            (&w.head[..], &w.parts[..])
+        })
     }
+}
+
+/// The bytes a write of `head` and `parts` hands the kernel (for tests and fuzzing; the
+/// dataplane gathers them with `writev`).
+pub fn gather<B: AsRef<[u8]>>(head: &[u8], parts: &[Span], bufs: &[B]) -> Vec<u8> {
+    let mut out = head.to_vec();
+    for p in parts {
+        out.extend_from_slice(p.resolve(bufs).unwrap_or_default());
+    }
+    out
 }
 
 /// Header fields that must match for `pkt` to join the super-packet headed by `h`
@@ -350,8 +418,9 @@ fn same_headers(h: &[u8], pkt: &[u8], t: &L4, segs: usize) -> bool {
     ip && eq(l3..l3 + 4) && eq(l3 + 8..l3 + 13) && eq(l3 + 14..l3 + 16) && eq(l3 + 20..l3 + t.l4)
 }
 
-fn finalize(buf: &mut [u8], slot: &Slot) {
-    let (hdr, ip) = buf.split_at_mut(VNET_HDR_LEN.min(buf.len()));
+/// Completes a write's `head` for an IP packet of `len` bytes.
+fn finalize(head: &mut [u8], len: usize, slot: &Slot) {
+    let (hdr, ip) = head.split_at_mut(VNET_HDR_LEN.min(head.len()));
     hdr.fill(0);
     let Slot::Seg { l4, gso, segs, .. } = *slot else {
         return;
@@ -360,7 +429,6 @@ fn finalize(buf: &mut [u8], slot: &Slot) {
         // A single packet keeps the checksum it came with.
         return;
     }
-    let len = ip.len();
     if l4.v6 {
         set16(ip, 4, (len - 40) as u16);
     } else {

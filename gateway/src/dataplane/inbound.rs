@@ -1,15 +1,17 @@
 //! Underlay receive: IKE to the control plane, ESP decrypted into the TUN device.
 //!
 //! One thread per socket. `recvmmsg` takes what is queued (with UDP GRO several ESP
-//! datagrams of the peer arrive in one buffer); each datagram is decrypted in place and
-//! its inner packet copied once into a TUN buffer, where consecutive TCP segments of one
-//! flow are coalesced in place (see `gro`), so they reach the kernel as one super-packet.
+//! datagrams of the peer arrive in one buffer); each datagram is decrypted in place, and
+//! its inner packet stays there: consecutive TCP segments of one flow are coalesced into
+//! one super-packet (see `gro`) whose header and payloads the kernel gathers from the
+//! receive buffers in one `writev`, the only copy of the data on this side.
 
 use super::counters::{add, bump};
-use super::gro::Coalescer;
+use super::gro::{Coalescer, Span, MAX_SEGS};
 use super::sockets::{IkeDatagram, NAT_T_PORT};
 use super::udp_io::{enable_gro, RecvBatch, RECV_BATCH};
 use super::{SaEvent, Shared};
+use crate::sys::tun::MAX_GATHER;
 use esp::udp_encap::{classify, UdpPayload};
 use esp::{DropReason, SaSnapshot};
 use std::io::ErrorKind;
@@ -17,8 +19,9 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use tokio::sync::mpsc::UnboundedSender;
 
-// The coalescer writes the header the device expects.
+// The coalescer writes the header the device expects, and a write fits one `writev`.
 const _: () = assert!(super::gro::VNET_HDR_LEN == tun_rs::VIRTIO_NET_HDR_LEN);
+const _: () = assert!(MAX_SEGS < MAX_GATHER);
 
 /// Decrypted packets (buffers) per TUN write batch.
 const TUN_BATCH: usize = 128;
@@ -27,32 +30,55 @@ const TUN_BATCH: usize = 128;
 struct TunOut {
     gro: Coalescer,
     queue: usize,
+    /// The inner packets of the current receive batch, in order.
+    inner: Vec<Span>,
 }
 
 impl TunOut {
-    fn push(&mut self, shared: &Shared, inner: &[u8]) {
-        if self.gro.push(inner) {
-            return;
-        }
-        if self.gro.is_full() {
-            self.flush(shared);
-            if self.gro.push(inner) {
-                return;
+    /// Hands the batch's inner packets to the coalescer and writes them.
+    fn write_all(&mut self, shared: &Shared, bufs: &[Vec<u8>]) {
+        for i in 0..self.inner.len() {
+            let Some(at) = self.inner.get(i).copied() else {
+                break;
+            };
+            let Some(pkt) = at.resolve(bufs) else {
+                continue;
+            };
+            if self.gro.push(pkt, at) {
+                continue;
             }
+            if self.gro.is_full() {
+                self.flush(shared, bufs);
+                if self.gro.push(pkt, at) {
+                    continue;
+                }
+            }
+            bump(&shared.counters.tun_write_errors);
         }
-        bump(&shared.counters.tun_write_errors);
+        self.inner.clear();
+        self.flush(shared, bufs);
     }
 
-    fn flush(&mut self, shared: &Shared) {
+    fn flush(&mut self, shared: &Shared, bufs: &[Vec<u8>]) {
         let c = &shared.counters;
         let packets = self.gro.packets();
         if packets == 0 {
             return;
         }
         add(&c.tun_packets_out, packets);
-        for buf in self.gro.finish() {
+        let mut rest: [&[u8]; MAX_SEGS] = [&[]; MAX_SEGS];
+        for (head, parts) in self.gro.finish() {
+            let mut n = 0;
+            for (slot, part) in rest.iter_mut().zip(parts) {
+                *slot = part.resolve(bufs).unwrap_or_default();
+                n += 1;
+            }
             bump(&c.tun_writes);
-            if shared.tun.write_vnet(self.queue, buf).is_err() {
+            let written =
+                shared
+                    .tun
+                    .write_vnet_gather(self.queue, head, rest.get(..n).unwrap_or_default());
+            if written.is_err() {
                 bump(&c.tun_write_errors);
                 bump(&c.send_errors);
             }
@@ -74,6 +100,7 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
     let mut out = TunOut {
         gro: Coalescer::new(TUN_BATCH, shared.tun.offload()).with_udp(shared.tun.udp_offload()),
         queue,
+        inner: Vec::with_capacity(RECV_BATCH * MAX_SEGS),
     };
     let c = &shared.counters;
     // The last receive took everything queued: wait before the next one.
@@ -116,10 +143,16 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
             let Some(remote) = r.from else {
                 continue;
             };
-            for dg in r.data.chunks_mut(r.segment) {
+            let segment = r.segment;
+            for (k, dg) in r.data.chunks_mut(segment).enumerate() {
                 bump(&c.udp_datagrams_in);
                 if esp_port {
-                    datagram(shared, &sas, local, remote, dg, ike_tx, &mut out);
+                    let at = Span {
+                        buf: i,
+                        start: k * segment,
+                        end: k * segment + dg.len(),
+                    };
+                    datagram(shared, &sas, local, remote, dg, at, ike_tx, &mut out.inner);
                 } else {
                     let _ = ike_tx.send(IkeDatagram {
                         local,
@@ -130,7 +163,7 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
             }
         }
         drop(sas);
-        out.flush(shared);
+        out.write_all(shared, rx.buffers());
         // A busy worker never waits, so it looks at the flag itself.
         if shared.stopped() {
             return;
@@ -138,15 +171,18 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
     }
 }
 
-/// One UDP/4500 payload.
+/// One UDP/4500 payload, found at `at` in the receive buffers; a decrypted inner packet
+/// is added to `inner`.
+#[allow(clippy::too_many_arguments)]
 fn datagram(
     shared: &Shared,
     sas: &SaSnapshot,
     local: SocketAddr,
     remote: SocketAddr,
     payload: &mut [u8],
+    at: Span,
     ike_tx: &UnboundedSender<IkeDatagram>,
-    out: &mut TunOut,
+    inner: &mut Vec<Span>,
 ) {
     match classify(payload) {
         Ok(UdpPayload::Ike(_)) => {
@@ -157,12 +193,12 @@ fn datagram(
             });
         }
         Ok(UdpPayload::NatKeepalive) => bump(&shared.counters.keepalives_in),
-        Ok(UdpPayload::Esp { .. }) => esp_in(shared, sas, payload, out),
+        Ok(UdpPayload::Esp { .. }) => esp_in(shared, sas, payload, at, inner),
         Err(_) => bump(&shared.counters.udp_malformed),
     }
 }
 
-fn esp_in(shared: &Shared, sas: &SaSnapshot, packet: &mut [u8], out: &mut TunOut) {
+fn esp_in(shared: &Shared, sas: &SaSnapshot, packet: &mut [u8], at: Span, inner: &mut Vec<Span>) {
     match sas.decap(packet) {
         Ok((spi, d)) => {
             if let Some(event) = d.event {
@@ -177,9 +213,13 @@ fn esp_in(shared: &Shared, sas: &SaSnapshot, packet: &mut [u8], out: &mut TunOut
                     event,
                 });
             }
-            if let Some(inner) = packet.get(d.inner) {
-                if shared.policy.allows(spi, inner) {
-                    out.push(shared, inner);
+            if let Some(pkt) = packet.get(d.inner.clone()) {
+                if shared.policy.allows(spi, pkt) {
+                    inner.push(Span {
+                        buf: at.buf,
+                        start: at.start + d.inner.start,
+                        end: at.start + d.inner.end,
+                    });
                 } else {
                     bump(&shared.counters.ts_dropped);
                 }

@@ -121,6 +121,11 @@ impl RecvBatch {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
+    /// All receive buffers (whole, as allocated): what spans into a batch refer to.
+    pub fn buffers(&self) -> &[Vec<u8>] {
+        &self.bufs
+    }
+
     /// The `i`th buffer of the last `recv`.
     pub fn get(&mut self, i: usize) -> Option<Received<'_>> {
         let h = self.hdrs.get(i)?;

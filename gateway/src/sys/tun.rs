@@ -2,7 +2,7 @@
 //!
 //! Opened with `IFF_VNET_HDR` and TSO/checksum offloads when the kernel allows: the kernel
 //! then hands us TCP super-packets of up to 64 KiB (split into MTU-sized segments by
-//! [`Tun::recv_batch`]) and takes coalesced ones from [`Tun::write_vnet`], which
+//! [`Tun::recv_batch`]) and takes coalesced ones from [`Tun::write_vnet_gather`], which
 //! saves most per-packet syscalls. With `IFF_MULTI_QUEUE` each worker thread owns one
 //! queue (its own file descriptor); the kernel spreads flows over the queues.
 //! The queues are non-blocking: workers read until `EAGAIN`, then wait in `poll` together
@@ -15,6 +15,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 pub use tun_rs::VIRTIO_NET_HDR_LEN;
+
+/// Pieces one gathered write may have (a header and a super-packet's payloads).
+pub const MAX_GATHER: usize = 128;
 
 #[derive(Debug, Clone)]
 pub struct TunConfig {
@@ -179,21 +182,50 @@ impl Tun {
         self.queue(q)?.recv_multiple(raw, bufs, sizes, offset)
     }
 
-    /// Writes one packet preceded by its virtio-net header (`VIRTIO_NET_HDR_LEN` bytes,
-    /// which may describe a GSO super-packet). Without offloads the header must be all
-    /// zero and is left out.
-    pub fn write_vnet(&self, q: usize, buf: &[u8]) -> io::Result<usize> {
+    /// Writes one packet gathered from `head` (the virtio-net header and the packet's
+    /// first bytes) and `rest`, in one `writev`: the kernel copies the pieces straight
+    /// into its buffer. Without offloads the header must be all zero and is left out.
+    pub fn write_vnet_gather(&self, q: usize, head: &[u8], rest: &[&[u8]]) -> io::Result<usize> {
         let dev = self.queue(q)?;
-        if self.vnet_hdr {
-            return dev.send(buf);
+        let head = if self.vnet_hdr {
+            head
+        } else {
+            match head.split_at_checked(VIRTIO_NET_HDR_LEN) {
+                Some((hdr, first)) if hdr.iter().all(|b| *b == 0) => first,
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "GSO packet for a TUN device without offloads",
+                    ))
+                }
+            }
+        };
+        let empty = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        let mut iov = [empty; MAX_GATHER];
+        let pieces = std::iter::once(head).chain(rest.iter().copied());
+        let mut n = 0;
+        for (slot, piece) in iov.iter_mut().zip(pieces) {
+            *slot = libc::iovec {
+                iov_base: piece.as_ptr() as *mut libc::c_void,
+                iov_len: piece.len(),
+            };
+            n += 1;
         }
-        match buf.split_at_checked(VIRTIO_NET_HDR_LEN) {
-            Some((hdr, pkt)) if hdr.iter().all(|b| *b == 0) => dev.send(pkt),
-            _ => Err(io::Error::new(
+        if n != rest.len() + 1 {
+            return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "GSO packet for a TUN device without offloads",
-            )),
+                "too many pieces for one TUN write",
+            ));
         }
+        // SAFETY: `n` iovecs pointing into live buffers the kernel only reads.
+        let written = unsafe { libc::writev(dev.as_raw_fd(), iov.as_ptr(), n as libc::c_int) };
+        if written < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(usize::try_from(written).unwrap_or(0))
     }
 
     /// Waits up to `timeout` for one packet on queue 0 (checksums completed; a

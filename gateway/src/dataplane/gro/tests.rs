@@ -234,7 +234,7 @@ fn udp_kernel_view(hdr: &[u8], ip: &[u8]) -> Vec<Vec<u8>> {
     let id0 = u16::from_be_bytes([ip[4], ip[5]]);
     let chunks: Vec<&[u8]> = ip[l3 + UDP_HDR_LEN..].chunks(gso).collect();
     assert!(chunks.len() >= 2, "GSO header on a single datagram");
-    assert!(chunks.len() <= MAX_UDP_SEGS);
+    assert!(chunks.len() <= MAX_SEGS);
     chunks
         .iter()
         .enumerate()
@@ -271,17 +271,33 @@ fn per_flow(pkts: &[Vec<u8>]) -> std::collections::BTreeMap<(u8, Vec<u8>), Vec<V
     m
 }
 
+/// Where packet `i` of a test lies: its own buffer.
+fn span_of(pkts: &[Vec<u8>], i: usize) -> Span {
+    Span {
+        buf: i,
+        start: 0,
+        end: pkts[i].len(),
+    }
+}
+
+/// The bytes of each write `finish` returns, gathered.
+fn written(c: &mut Coalescer, pkts: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    c.finish()
+        .map(|(head, parts)| gather(head, parts, pkts))
+        .collect()
+}
+
 /// Pushes all packets (finishing when full) and returns the written buffers.
 fn run(c: &mut Coalescer, pkts: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for p in pkts {
-        if !c.push(p) {
+    for (i, p) in pkts.iter().enumerate() {
+        if !c.push(p, span_of(pkts, i)) {
             assert!(c.is_full());
-            out.extend(c.finish().iter().cloned());
-            assert!(c.push(p));
+            out.extend(written(c, pkts));
+            assert!(c.push(p, span_of(pkts, i)));
         }
     }
-    out.extend(c.finish().iter().cloned());
+    out.extend(written(c, pkts));
     out
 }
 
@@ -381,7 +397,15 @@ fn odd_input_passes_through_unchanged() {
     let out = run(&mut c, &junk);
     let back: Vec<Vec<u8>> = out.iter().map(|b| b[VNET_HDR_LEN..].to_vec()).collect();
     assert_eq!(back, junk);
-    assert!(!c.push(&vec![0x45; MAX_IP_LEN + 1]));
+    let huge = vec![vec![0x45; MAX_IP_LEN + 1]];
+    assert!(!c.push(&huge[0], span_of(&huge, 0)));
+    // A span that does not match the packet's length is refused too.
+    let small = vec![vec![0x45; 40]];
+    let wrong = Span {
+        end: 39,
+        ..span_of(&small, 0)
+    };
+    assert!(!c.push(&small[0], wrong));
 }
 
 #[test]
@@ -400,7 +424,7 @@ fn udp_datagrams_of_one_size_become_one_super_packet() {
 
 #[test]
 fn udp_super_packets_stop_at_the_segment_limit_and_a_short_datagram() {
-    let mut pkts: Vec<Vec<u8>> = (0..MAX_UDP_SEGS + 5)
+    let mut pkts: Vec<Vec<u8>> = (0..MAX_SEGS + 5)
         .map(|i| build_udp(false, 7000, i as u16, &[1; 64]))
         .collect();
     let n = pkts.len() as u16;
@@ -408,7 +432,18 @@ fn udp_super_packets_stop_at_the_segment_limit_and_a_short_datagram() {
     pkts.push(build_udp(false, 7000, n + 1, &[3; 64]));
     let out = run(&mut Coalescer::new(8, true), &pkts);
     let segs: Vec<usize> = out.iter().map(|b| kernel_view(b).len()).collect();
-    assert_eq!(segs, vec![MAX_UDP_SEGS, 6, 1]);
+    assert_eq!(segs, vec![MAX_SEGS, 6, 1]);
+    let seen: Vec<Vec<u8>> = out.iter().flat_map(|b| kernel_view(b)).collect();
+    assert_eq!(seen, pkts);
+}
+
+#[test]
+fn tcp_super_packets_stop_at_the_segment_limit_too() {
+    // Small segments: 70 would fit 64 KiB, but a write has at most MAX_SEGS payloads.
+    let pkts = bulk(false, MAX_SEGS + 6, 200);
+    let out = run(&mut Coalescer::new(8, true), &pkts);
+    let segs: Vec<usize> = out.iter().map(|b| kernel_view(b).len()).collect();
+    assert_eq!(segs, vec![MAX_SEGS, 6]);
     let seen: Vec<Vec<u8>> = out.iter().flat_map(|b| kernel_view(b)).collect();
     assert_eq!(seen, pkts);
 }
