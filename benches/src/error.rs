@@ -23,6 +23,10 @@ pub enum BenchError {
     #[error("{0}")]
     Usage(String),
 
+    /// SIGINT/SIGTERM/SIGHUP: the run stopped; what it had set up is torn down.
+    #[error("interrupted")]
+    Interrupted,
+
     /// The candidate was set up but its tunnel does not carry traffic.
     #[error("tunnel of {candidate} does not carry traffic: {detail}")]
     TunnelDown { candidate: String, detail: String },

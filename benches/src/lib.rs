@@ -46,6 +46,10 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
             if outcome.as_ref().is_some_and(|o| !o.measured()) {
                 continue;
             }
+            // A run cut short by the signal has torn its topology down; stop here.
+            if e2e::stop::requested() {
+                return Err(BenchError::Interrupted);
+            }
             let mut prefixed = |msg: &str| progress(&format!("[{}/{count}] {msg}", i + 1));
             let next = runner::run_round(*id, opts, round, &mut prefixed);
             *outcome = Some(match outcome.take() {
@@ -53,6 +57,9 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
                 None => next,
             });
         }
+    }
+    if e2e::stop::requested() {
+        return Err(BenchError::Interrupted);
     }
     let results: Vec<(CandidateId, Outcome)> = results
         .into_iter()

@@ -69,6 +69,12 @@ fn main() -> ExitCode {
             wireguard_go: wireguard_go::binary_from_env(),
         },
     };
+    // Ctrl-C or SIGTERM only requests a stop, so the namespaces and daemons of the
+    // candidate being measured are torn down rather than left behind.
+    if let Err(e) = e2e::stop::install_handlers() {
+        eprintln!("netbench: cannot install signal handlers: {e}");
+        return ExitCode::from(2);
+    }
     let report = match netbench::run(&opts, &mut |msg| eprintln!("netbench: {msg}")) {
         Ok(report) => report,
         Err(e) => {

@@ -225,6 +225,9 @@ impl Recorder<'_> {
         test: impl FnMut() -> Result<IperfResult>,
         record: impl FnOnce(&IperfResult, &mut BTreeMap<Metric, f64>),
     ) -> Result<()> {
+        if e2e::stop::requested() {
+            return Err(BenchError::Interrupted);
+        }
         let meter = CpuMeter::start(&self.ready.gateway_pids)?;
         let result = with_retry(test);
         // A gateway that died mid-test is a failure of the candidate, not of one test.

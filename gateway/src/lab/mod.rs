@@ -15,7 +15,6 @@ mod customer_file;
 mod down;
 mod error;
 mod progress;
-mod signals;
 mod site;
 mod state;
 mod summary;
@@ -50,7 +49,8 @@ pub fn run(args: LabArgs) -> ExitCode {
 }
 
 fn with_signals(f: impl FnOnce() -> Result<(), LabError>) -> Result<(), LabError> {
-    signals::install().map_err(|e| LabError::io("install SIGINT/SIGTERM handlers", e))?;
+    netlab::stop::install_handlers()
+        .map_err(|e| LabError::io("install SIGINT/SIGTERM handlers", e))?;
     f()
 }
 
