@@ -106,5 +106,13 @@ fn vpngw_pair_over_an_ipv6_underlay() -> anyhow::Result<()> {
         t1.packets_in > 0 && t1.packets_out > 0,
         "ESP counters: {t1:?}"
     );
+    // ESP pads to AES blocks within what the 1500-byte IPv6 underlay leaves after the
+    // IPv6 and UDP headers.
+    anyhow::ensure!(customer.stop(), "the customer daemon did not exit cleanly");
+    let log = customer.log()?;
+    anyhow::ensure!(
+        log.contains("esp_size_limit=1452"),
+        "no IPv6 path MTU for ESP padding:\n{log}"
+    );
     Ok(())
 }

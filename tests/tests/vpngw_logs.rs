@@ -38,6 +38,7 @@ fn json_logs_are_structured_and_no_log_holds_a_psk() -> anyhow::Result<()> {
 
     let json = cloud.log()?;
     let mut up = Vec::new();
+    let mut esp_limits = Vec::new();
     for line in json.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line)
             .map_err(|e| anyhow::anyhow!("not a JSON log line ({e}): {line}"))?;
@@ -45,6 +46,9 @@ fn json_logs_are_structured_and_no_log_holds_a_psk() -> anyhow::Result<()> {
         let fields = v
             .get("fields")
             .ok_or_else(|| anyhow::anyhow!("no fields: {line}"))?;
+        if fields.get("message").and_then(|m| m.as_str()) == Some("CHILD SA installed") {
+            esp_limits.push(fields.get("esp_size_limit").and_then(|l| l.as_u64()));
+        }
         if fields.get("message").and_then(|m| m.as_str()) == Some("tunnel UP") {
             up.extend(
                 fields
@@ -62,12 +66,21 @@ fn json_logs_are_structured_and_no_log_holds_a_psk() -> anyhow::Result<()> {
         );
     }
 
+    // ESP may pad to AES blocks up to what the 1500-byte underlay leaves after the IPv4
+    // and UDP headers: the daemon found the path MTU for every CHILD SA.
+    anyhow::ensure!(
+        !esp_limits.is_empty() && esp_limits.iter().all(|l| *l == Some(1500 - 28)),
+        "CHILD SAs without the underlay's ESP size limit: {esp_limits:?}"
+    );
+
     let text = customer.log()?;
     anyhow::ensure!(
         text.lines()
             .any(|l| l.contains("tunnel UP") && l.contains("tunnel1")),
         "no readable 'tunnel UP' line:\n{text}"
     );
+    // The log goes to a file here, not a terminal: no colour escape codes.
+    anyhow::ensure!(!text.contains('\x1b'), "escape codes in the log:\n{text}");
     for (name, log) in [("cloud", &json), ("customer", &text)] {
         for psk in PSKS {
             anyhow::ensure!(!log.contains(psk), "the {name} log holds a PSK");

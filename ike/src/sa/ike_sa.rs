@@ -501,7 +501,7 @@ impl IkeSa {
             peer = %self.remote,
             spi_in = format_args!("{inbound_spi:08x}"),
             spi_out = format_args!("{outbound_spi:08x}"),
-            "CHILD SA installed"
+            "CHILD SA negotiated"
         );
         let (rekey_at, expire_at) = ctx.jittered(ctx.cfg.child_lifetime);
         self.children.push(ChildSa {
