@@ -10,7 +10,7 @@ use crate::candidates::CandidateId;
 use crate::host::HostFacts;
 use crate::measure::load::DISTURBED_BUSY_PERCENT;
 use crate::metric::{Metric, TABLE_COLUMNS};
-use crate::runner::Outcome;
+use crate::runner::{Outcome, RunFigures};
 use crate::stats::ratio;
 
 /// Candidates that can be the reference, most preferred first.
@@ -34,6 +34,10 @@ pub struct CandidateReport {
     pub outcome: Outcome,
     /// Median of each metric divided by the reference's median.
     pub ratios: BTreeMap<Metric, f64>,
+    /// Each round's figure divided by the reference's figure of the same round (rounds
+    /// measure every candidate back to back, so the pair shares the machine's state): the
+    /// spread of a ratio that the medians hide.
+    pub round_ratios: BTreeMap<Metric, Vec<f64>>,
 }
 
 impl CandidateReport {
@@ -56,6 +60,23 @@ pub struct Report {
     pub candidates: Vec<CandidateReport>,
     /// The machine the figures come from.
     pub host: HostFacts,
+}
+
+/// For every metric, the candidate's figure of each round divided by the reference's of
+/// the same round (rounds where either lacks the figure are left out).
+fn per_round_ratios(outcome: &Outcome, reference: &[RunFigures]) -> BTreeMap<Metric, Vec<f64>> {
+    let Outcome::Measured { runs, .. } = outcome else {
+        return BTreeMap::new();
+    };
+    let mut out: BTreeMap<Metric, Vec<f64>> = BTreeMap::new();
+    for (own, base) in runs.iter().zip(reference) {
+        for (m, v) in &own.figures {
+            if let Some(r) = base.figures.get(m).and_then(|b| ratio(*v, *b)) {
+                out.entry(*m).or_default().push(r);
+            }
+        }
+    }
+    out
 }
 
 /// Both gateways' CPU during TCPx1 (percent of one core) per Gbit/s of TCPx1.
@@ -97,12 +118,17 @@ impl Report {
                 .iter()
                 .any(|(id, o)| id == r && o.median().is_some())
         });
-        let reference_median = reference.and_then(|r| {
+        let reference_outcome = reference.and_then(|r| {
             results
                 .iter()
                 .find(|(id, _)| *id == r)
-                .and_then(|(_, o)| o.median().cloned())
+                .map(|(_, o)| o.clone())
         });
+        let reference_median = reference_outcome.as_ref().and_then(|o| o.median().cloned());
+        let reference_runs = match &reference_outcome {
+            Some(Outcome::Measured { runs, .. }) => runs.as_slice(),
+            _ => &[],
+        };
         let candidates = results
             .into_iter()
             .map(|(id, outcome)| {
@@ -115,6 +141,7 @@ impl Report {
                         .collect(),
                     _ => BTreeMap::new(),
                 };
+                let round_ratios = per_round_ratios(&outcome, reference_runs);
                 CandidateReport {
                     name: id.name(),
                     description: id.describe(),
@@ -122,6 +149,7 @@ impl Report {
                     version: None,
                     outcome,
                     ratios,
+                    round_ratios,
                 }
             })
             .collect();
@@ -218,6 +246,9 @@ impl Report {
             out,
             "Disturbed: over {DISTURBED_BUSY_PERCENT}% of all CPUs busy in the 1 s quiet window before or after the run."
         );
+        if let Some(spread) = self.tcp1_round_spread() {
+            let _ = writeln!(out, "{spread}");
+        }
         if let Some(host) = self.host.describe() {
             let _ = writeln!(out, "{host}");
         }
@@ -225,6 +256,29 @@ impl Report {
             let _ = writeln!(out, "  {note}");
         }
         out
+    }
+
+    /// "TCPx1 ratio per round: plain 2.09-2.78x, ..." for the candidates measured in more
+    /// than one round besides the reference; `None` when there are none.
+    fn tcp1_round_spread(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .candidates
+            .iter()
+            .filter(|c| Some(c.name) != self.reference)
+            .filter_map(|c| {
+                let rs = c.round_ratios.get(&Metric::Tcp1Bps)?;
+                let lo = rs.iter().copied().reduce(f64::min)?;
+                let hi = rs.iter().copied().reduce(f64::max)?;
+                (rs.len() > 1).then(|| format!("{} {lo:.2}-{hi:.2}x", c.name))
+            })
+            .collect();
+        let reference = self.reference?;
+        (!parts.is_empty()).then(|| {
+            format!(
+                "TCPx1 ratio per round (figure / {reference}'s of the same round): {}",
+                parts.join(", ")
+            )
+        })
     }
 
     pub fn to_json(&self) -> serde_json::Result<String> {
@@ -363,6 +417,54 @@ mod tests {
                 ),
             ],
         )
+    }
+
+    /// A candidate measured in several rounds with these TCPx1 figures (Gbit/s).
+    fn rounds(tcp1_gbps: &[f64]) -> Outcome {
+        let runs: Vec<RunFigures> = tcp1_gbps
+            .iter()
+            .map(|g| RunFigures {
+                figures: [(Metric::Tcp1Bps, g * 1e9)].into_iter().collect(),
+                received_payload_bytes: 1,
+                path_tx_bytes: 1,
+                load: LoadCheck::new(1.0, 1.0, 0.5),
+                errors: Vec::new(),
+            })
+            .collect();
+        let median = medians(&runs);
+        Outcome::Measured {
+            runs,
+            median,
+            path_mtu: 1500,
+            cpu_note: None,
+        }
+    }
+
+    #[test]
+    fn each_round_is_compared_with_the_reference_of_the_same_round() {
+        let r = Report::new(
+            3,
+            5,
+            vec![
+                (CandidateId::VpngwGcm, rounds(&[8.0, 6.0, 7.0])),
+                (CandidateId::Plain, rounds(&[16.0, 18.0, 14.0])),
+                (CandidateId::Boringtun, rounds(&[0.5])),
+            ],
+        );
+        let plain = &r.candidates[1];
+        assert_eq!(plain.round_ratios[&Metric::Tcp1Bps], vec![2.0, 3.0, 2.0]);
+        // The ratio of the medians (16 / 7) is not any round's.
+        assert!((plain.ratios[&Metric::Tcp1Bps] - 16.0 / 7.0).abs() < 1e-9);
+        assert_eq!(r.candidates[0].round_ratios[&Metric::Tcp1Bps], vec![1.0; 3]);
+        let table = r.table();
+        assert!(
+            table.contains("TCPx1 ratio per round (figure / vpngw-gcm's of the same round): plain 2.00-3.00x\n"),
+            "{table}"
+        );
+        // One round is no spread; the reference is not listed against itself.
+        assert!(!table.contains("boringtun 0.06"), "{table}");
+        let json = r.to_json().unwrap();
+        assert!(json.contains("\"round_ratios\""), "{json}");
     }
 
     #[test]
