@@ -49,6 +49,12 @@ fn tcp_uses_offloads_and_batches_and_sigterm_under_load_is_clean() -> anyhow::Re
         let rx = customer.status()?;
         let summary = format!("cloud {:?}\ncustomer {:?}", tx.dataplane, rx.dataplane);
         anyhow::ensure!(counter(&tx, "tun_offload") == 1, "{summary}");
+        // The kernel's drops at the TUN queue are read from the gateway's namespace.
+        anyhow::ensure!(
+            tx.dataplane.contains_key("tun_queue_drops")
+                && rx.dataplane.contains_key("tun_queue_drops"),
+            "{summary}"
+        );
         anyhow::ensure!(counter(&tx, "workers") >= 1, "{summary}");
         // Super-packets were split: more segments than reads.
         anyhow::ensure!(

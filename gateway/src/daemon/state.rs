@@ -305,6 +305,9 @@ impl Daemon {
                 .and_then(|v| serde_json::from_value(v).ok())
                 .unwrap_or_default();
         dataplane.insert("unknown_spi".into(), self.shared.sas.unknown_spi_drops());
+        if let Ok(d) = self.shared.tun.queue_drops() {
+            dataplane.insert("tun_queue_drops".into(), d);
+        }
         dataplane.insert("workers".into(), self.shared.tun.queues() as u64);
         dataplane.insert("tun_offload".into(), u64::from(self.shared.tun.offload()));
         dataplane.insert(

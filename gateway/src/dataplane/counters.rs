@@ -41,6 +41,7 @@ counters! {
     tun_read_errors: "TUN reads that failed",
     gso_split_errors: "TUN super-packets that could not be split into segments",
     udp_recv_errors: "UDP receives that failed",
+    udp_socket_drops: "datagrams the kernel dropped before vpngw read them (a UDP socket's receive buffer was full)",
     tun_reads: "TUN reads (one packet or one super-packet each)",
     tun_segments: "packets read from the TUN device after splitting super-packets",
     udp_sends: "UDP send calls (one GSO run or one sendmmsg each)",

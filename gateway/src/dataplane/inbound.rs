@@ -9,7 +9,7 @@
 use super::counters::{add, bump};
 use super::gro::{Coalescer, Span, MAX_SEGS};
 use super::sockets::{IkeDatagram, NAT_T_PORT};
-use super::udp_io::{enable_gro, RecvBatch, RECV_BATCH};
+use super::udp_io::{enable_drop_count, enable_gro, RecvBatch, RECV_BATCH};
 use super::{SaEvent, Shared};
 use crate::sys::tun::MAX_GATHER;
 use esp::udp_encap::{classify, UdpPayload};
@@ -95,6 +95,9 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
     if esp_port {
         enable_gro(fd);
     }
+    // Drops in the kernel (receive buffer full) are this worker's to count.
+    enable_drop_count(fd);
+    let mut socket_drops = 0u32;
     let queue = bound.worker.unwrap_or(0) % shared.tun.queues().max(1);
     let mut rx = RecvBatch::default();
     let mut out = TunOut {
@@ -145,6 +148,12 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
             let Some(remote) = r.from else {
                 continue;
             };
+            if let Some(d) = r.socket_drops.filter(|d| *d != socket_drops) {
+                // Cumulative per socket (wrapping at 2^32), reported with the next
+                // datagram that made it in: add what is new.
+                add(&c.udp_socket_drops, d.wrapping_sub(socket_drops) as usize);
+                socket_drops = d;
+            }
             let segment = r.segment;
             for (k, dg) in r.data.chunks_mut(segment).enumerate() {
                 datagrams += 1;

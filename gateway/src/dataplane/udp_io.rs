@@ -21,6 +21,12 @@ pub fn enable_gro(fd: RawFd) -> bool {
     setsockopt_int(fd, libc::SOL_UDP, libc::UDP_GRO, 1)
 }
 
+/// Asks the kernel to report, with each received datagram, how many datagrams the socket
+/// has dropped so far (its receive buffer was full): `SO_RXQ_OVFL`.
+pub fn enable_drop_count(fd: RawFd) -> bool {
+    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)
+}
+
 fn setsockopt_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> bool {
     // SAFETY: setsockopt with a pointer to a live c_int of the given size.
     unsafe {
@@ -34,7 +40,7 @@ fn setsockopt_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, v: libc::c_in
     }
 }
 
-/// Room for one `UDP_GRO` control message (an int).
+/// Room for a `UDP_GRO` and an `SO_RXQ_OVFL` control message (an int each).
 const CMSG_SPACE: usize = 64;
 
 /// Receive buffers for one worker.
@@ -52,6 +58,9 @@ pub struct Received<'a> {
     pub from: Option<SocketAddr>,
     pub data: &'a mut [u8],
     pub segment: usize,
+    /// The socket's drops so far when this arrived (with `enable_drop_count`; absent
+    /// while there were none).
+    pub socket_drops: Option<u32>,
 }
 
 impl std::fmt::Debug for RecvBatch {
@@ -130,13 +139,20 @@ impl RecvBatch {
     pub fn get(&mut self, i: usize) -> Option<Received<'_>> {
         let h = self.hdrs.get(i)?;
         let len = h.msg_len as usize;
-        let segment = gro_segment(&h.msg_hdr).unwrap_or(len).max(1);
+        let segment = cmsg_int(&h.msg_hdr, libc::SOL_UDP, libc::UDP_GRO)
+            .and_then(|s| usize::try_from(s).ok())
+            .filter(|&s| s > 0)
+            .unwrap_or(len)
+            .max(1);
+        let socket_drops =
+            cmsg_int(&h.msg_hdr, libc::SOL_SOCKET, libc::SO_RXQ_OVFL).map(|d| d as u32);
         let from = self.addrs.get(i).and_then(to_socket_addr);
         let data = self.bufs.get_mut(i)?.get_mut(..len)?;
         Some(Received {
             from,
             data,
             segment,
+            socket_drops,
         })
     }
 }
@@ -168,15 +184,16 @@ fn to_socket_addr(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
-/// The GRO segment size the kernel reported for a coalesced receive.
-fn gro_segment(h: &libc::msghdr) -> Option<usize> {
+/// The int-sized control message `level`/`kind` of a received message, if present.
+fn cmsg_int(h: &libc::msghdr, level: libc::c_int, kind: libc::c_int) -> Option<libc::c_int> {
     // SAFETY: walks the control buffer the kernel filled, bounded by msg_controllen.
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(h);
         while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == libc::UDP_GRO {
-                let v = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
-                return usize::try_from(v).ok().filter(|&s| s > 0);
+            if (*c).cmsg_level == level && (*c).cmsg_type == kind {
+                return Some(std::ptr::read_unaligned(
+                    libc::CMSG_DATA(c).cast::<libc::c_int>(),
+                ));
             }
             c = libc::CMSG_NXTHDR(h, c);
         }
@@ -278,6 +295,39 @@ mod tests {
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
         (a, b)
+    }
+
+    /// Drops in the kernel (receive buffer full) are reported, cumulatively, with the next
+    /// datagram that gets in.
+    #[test]
+    fn socket_drops_arrive_with_the_next_datagram() {
+        let (a, b) = pair();
+        assert!(enable_drop_count(b.as_raw_fd()));
+        // The smallest receive buffer: a few datagrams fit, the rest of a burst is lost.
+        assert!(setsockopt_int(
+            b.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            1
+        ));
+        let to = b.local_addr().unwrap();
+        for _ in 0..200 {
+            a.send_to(&[7; 1000], to).unwrap();
+        }
+        let mut rx = RecvBatch::default();
+        let mut seen = 0;
+        let first = rx.recv(b.as_raw_fd()).unwrap();
+        assert!(first > 0 && first < 200, "{first} of 200 queued");
+        for i in 0..first {
+            // Queued before the first drop: nothing to report yet.
+            assert_eq!(rx.get(i).unwrap().socket_drops, None);
+            seen += 1;
+        }
+        a.send_to(&[8; 10], to).unwrap();
+        assert_eq!(rx.recv(b.as_raw_fd()).unwrap(), 1);
+        let late = rx.get(0).unwrap();
+        assert_eq!(late.data, &[8; 10]);
+        assert_eq!(late.socket_drops, Some(200 - seen as u32));
     }
 
     /// Datagrams sent as one GSO run (or sendmmsg) arrive as separate datagrams of the

@@ -228,6 +228,19 @@ impl Tun {
         Ok(usize::try_from(written).unwrap_or(0))
     }
 
+    /// Packets the kernel dropped because a queue of this device was full (vpngw read
+    /// them too slowly): the device's transmit drops in `/proc/net/dev`, which shows the
+    /// network namespace of the reading process, i.e. this device's.
+    pub fn queue_drops(&self) -> io::Result<u64> {
+        let table = std::fs::read_to_string("/proc/net/dev")?;
+        tx_dropped(&table, &self.name).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} not in /proc/net/dev", self.name),
+            )
+        })
+    }
+
     /// Waits up to `timeout` for one packet on queue 0 (checksums completed; a
     /// super-packet that would split into several segments is an error). For tools and
     /// tests: the dataplane uses `recv_batch`.
@@ -279,5 +292,44 @@ impl Tun {
             return Err(io::Error::last_os_error());
         }
         Ok(usize::try_from(n).unwrap_or(0).saturating_sub(hdr.len()))
+    }
+}
+
+/// The transmit drops of device `name` in the text of `/proc/net/dev` (after the name:
+/// eight receive columns, then transmit bytes, packets, errs, drop, ...).
+fn tx_dropped(table: &str, name: &str) -> Option<u64> {
+    table.lines().find_map(|line| {
+        let (dev, counters) = line.split_once(':')?;
+        if dev.trim() != name {
+            return None;
+        }
+        counters.split_whitespace().nth(11)?.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transmit_drops_come_from_the_devices_own_line() {
+        let table = "\
+Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:  123456     789    0    0    0     0          0         0   123456     789    0    0    0     0       0          0
+vpngw0: 9876543   4321    0    5    0     0          0         0 55555555  77777    0  912    0     0       0          0
+vpngw00:     1       1    0    0    0     0          0         0        1       1    0    3    0     0       0          0
+";
+        assert_eq!(tx_dropped(table, "vpngw0"), Some(912));
+        assert_eq!(tx_dropped(table, "vpngw00"), Some(3));
+        assert_eq!(tx_dropped(table, "lo"), Some(0));
+        assert_eq!(tx_dropped(table, "wan0"), None);
+        assert_eq!(tx_dropped("vpngw0: 1 2 3", "vpngw0"), None);
+    }
+
+    #[test]
+    fn this_machines_table_parses() {
+        let table = std::fs::read_to_string("/proc/net/dev").unwrap();
+        assert!(tx_dropped(&table, "lo").is_some(), "{table}");
     }
 }
