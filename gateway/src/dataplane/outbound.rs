@@ -105,16 +105,17 @@ impl GsoState {
 /// a fresh 64 KiB buffer: one page and the same cache sets per segment, for the split,
 /// the encryption and the kernel's copy in `sendmsg` alike.
 fn segment_buffers(mtu: u16) -> Vec<Vec<u8>> {
-    let len = MAX_HEADROOM + usize::from(mtu) + MAX_TAILROOM;
-    (0..SEGMENTS).map(|_| vec![0u8; len]).collect()
+    (0..SEGMENTS).map(|_| vec![0u8; segment_len(mtu)]).collect()
+}
+
+/// One segment buffer's length: ESP's room around an inner packet of up to `mtu` bytes.
+fn segment_len(mtu: u16) -> usize {
+    MAX_HEADROOM + usize::from(mtu) + MAX_TAILROOM
 }
 
 /// Regrows the segment buffers if they are smaller than `mtu` needs; `true` if it did.
 fn fit_mtu(w: &mut Worker, mtu: u16) -> bool {
-    let fits = w
-        .bufs
-        .first()
-        .is_some_and(|b| b.len() >= MAX_HEADROOM + usize::from(mtu) + MAX_TAILROOM);
+    let fits = w.bufs.first().is_some_and(|b| b.len() >= segment_len(mtu));
     if fits {
         return false;
     }

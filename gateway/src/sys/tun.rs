@@ -270,28 +270,14 @@ impl Tun {
 
     /// Hands one packet to the kernel as if it arrived on this interface.
     pub fn send(&self, pkt: &[u8]) -> io::Result<usize> {
-        let dev = self.queue(0)?;
-        if !self.vnet_hdr {
-            return dev.send(pkt);
-        }
         // A zeroed virtio-net header: no GSO, checksum already complete.
         let hdr = [0u8; VIRTIO_NET_HDR_LEN];
-        let iov = [
-            libc::iovec {
-                iov_base: hdr.as_ptr() as *mut libc::c_void,
-                iov_len: hdr.len(),
-            },
-            libc::iovec {
-                iov_base: pkt.as_ptr() as *mut libc::c_void,
-                iov_len: pkt.len(),
-            },
-        ];
-        // SAFETY: two iovecs pointing into live buffers the kernel only reads.
-        let n = unsafe { libc::writev(dev.as_raw_fd(), iov.as_ptr(), 2) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(usize::try_from(n).unwrap_or(0).saturating_sub(hdr.len()))
+        let written = self.write_vnet_gather(0, &hdr, &[pkt])?;
+        Ok(if self.vnet_hdr {
+            written.saturating_sub(hdr.len())
+        } else {
+            written
+        })
     }
 }
 
