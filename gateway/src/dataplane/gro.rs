@@ -154,6 +154,25 @@ impl Span {
         bufs.get(self.buf)?.as_ref().get(self.start..self.end)
     }
 
+    /// Its length (0 for a reversed span).
+    pub fn len(self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+
+    /// Whether it covers no bytes.
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// The part at `range` within it (offsets from its start).
+    pub fn within(self, range: std::ops::Range<usize>) -> Span {
+        Span {
+            start: self.start + range.start,
+            end: self.start + range.end,
+            ..self
+        }
+    }
+
     /// The part after its first `n` bytes.
     fn skip(self, n: usize) -> Span {
         Span {
@@ -230,7 +249,7 @@ impl Coalescer {
     /// buffers. Returns false (packet not taken) only when it needs a new write and
     /// `is_full`, or is too large.
     pub fn push(&mut self, pkt: &[u8], at: Span) -> bool {
-        if pkt.len() > MAX_IP_LEN || at.end - at.start.min(at.end) != pkt.len() {
+        if pkt.len() > MAX_IP_LEN || at.len() != pkt.len() {
             return false;
         }
         let parsed = if self.coalesce { L4::parse(pkt) } else { None };

@@ -37,10 +37,9 @@ struct TunOut {
 impl TunOut {
     /// Hands the batch's inner packets to the coalescer and writes them.
     fn write_all(&mut self, shared: &Shared, bufs: &[Vec<u8>]) {
-        for i in 0..self.inner.len() {
-            let Some(at) = self.inner.get(i).copied() else {
-                break;
-            };
+        // Taken out for the loop (flushing borrows self), put back to keep its capacity.
+        let mut inner = std::mem::take(&mut self.inner);
+        for &at in &inner {
             let Some(pkt) = at.resolve(bufs) else {
                 continue;
             };
@@ -55,7 +54,8 @@ impl TunOut {
             }
             bump(&shared.counters.tun_write_errors);
         }
-        self.inner.clear();
+        inner.clear();
+        self.inner = inner;
         self.flush(shared, bufs);
     }
 
@@ -227,11 +227,7 @@ fn esp_in(shared: &Shared, sas: &SaSnapshot, packet: &mut [u8], at: Span, inner:
             }
             if let Some(pkt) = packet.get(d.inner.clone()) {
                 if shared.policy.allows(spi, pkt) {
-                    inner.push(Span {
-                        buf: at.buf,
-                        start: at.start + d.inner.start,
-                        end: at.start + d.inner.end,
-                    });
+                    inner.push(at.within(d.inner));
                 } else {
                     bump(&shared.counters.ts_dropped);
                 }
