@@ -86,6 +86,27 @@ fn responder_reauthenticates_and_the_peer_accepts_it() {
     assert_replaced_without_gap(&p, old, "b reauthenticates");
 }
 
+/// The peer narrows our selectors (we offer IPv4 and IPv6, it takes IPv4 only, as a
+/// strongSwan with `0.0.0.0/0` does): the CHILD SA that IKE_AUTH brings is that same
+/// narrowed one, so nothing is requested again beside it.
+#[test]
+fn reauthentication_does_not_duplicate_a_narrowed_child_sa() {
+    let mut p = pair(43, |c, me| {
+        if me == 1 {
+            c.reauth_time = Some(Duration::from_secs(100));
+        } else {
+            c.local_ts = vec![TrafficSelector::any(false)];
+            c.remote_ts = vec![TrafficSelector::any(false)];
+        }
+    });
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    let old = p.a.tunnel.ike_spis();
+    p.drive_for(Duration::from_secs(150));
+    assert_replaced_without_gap(&p, old, "a reauthenticates");
+    assert_eq!(p.a.rec.installs.len(), 2, "one CHILD SA per IKE SA");
+    assert_eq!(p.b.rec.active().len(), 1);
+}
+
 #[test]
 fn reauthentication_brings_additional_child_sas_along() {
     let net = |x: u8| TrafficSelector {

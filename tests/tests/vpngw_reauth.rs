@@ -63,6 +63,13 @@ fn mirrored(ours: &VpngwStatus, theirs: &[IkeSa]) -> anyhow::Result<()> {
         "IKE SA {spis:?} is not strongSwan's:\n{}",
         summary(theirs)
     );
+    // strongSwan narrows our IPv4+IPv6 selectors to IPv4: the reauthentication must
+    // not take that for a further CHILD SA and request it a second time.
+    anyhow::ensure!(
+        t.child_sas.len() == 1,
+        "CHILD SAs after reauthentication: {:?}",
+        t.child_sas
+    );
     let c = ike
         .installed_children()
         .find(|c| c.name == "tunnel1")
@@ -90,8 +97,10 @@ fn ping_through(
     let stats = long_ping(s2s)?;
     anyhow::ensure!(
         stats.received == stats.transmitted,
-        "lost packets across reauthentications: {stats:?}\n{}",
-        vpngw.log_tail(40)
+        "lost packets across reauthentications: {stats:?}\n{}\ndataplane: {:?}\ncharon:\n{}",
+        vpngw.log_tail(40),
+        vpngw.status().map(|s| s.dataplane),
+        cloud.charon.log_tail(80)
     );
     let after = vpngw.wait_up(&BOTH, UP)?;
     anyhow::ensure!(

@@ -550,12 +550,16 @@ impl Tunnel {
             let ours = sa.reauth;
             tracing::info!(peer = %self.cfg.remote, spi_i = %hex8(&sa.spi_i), spi_r = %hex8(&sa.spi_r), by_us = ours, "IKE SA reauthenticated");
             // CHILD SAs beyond the one IKE_AUTH made are requested again on the new SA.
+            // That one is recognised by its selectors as the peer narrowed them (which
+            // may differ from ours: IPv4 only when we offer both), else by our own.
             if ours {
-                let first = |c: &&ike_sa::ChildSa| {
-                    c.local_ts == self.cfg.local_ts && c.remote_ts == self.cfg.remote_ts
-                };
-                let mut seen = Vec::new();
-                for c in cur.children.iter().filter(|c| !first(c)) {
+                let mut seen: Vec<_> = sa
+                    .children
+                    .iter()
+                    .map(|n| (n.local_ts.clone(), n.remote_ts.clone()))
+                    .collect();
+                seen.push((self.cfg.local_ts.clone(), self.cfg.remote_ts.clone()));
+                for c in &cur.children {
                     let ts = (c.local_ts.clone(), c.remote_ts.clone());
                     if !seen.contains(&ts) {
                         seen.push(ts.clone());
