@@ -44,6 +44,8 @@ pub struct SaTable {
     /// Serialises writers so concurrent installs do not lose each other's entries.
     writer: Mutex<()>,
     unknown_spi: AtomicU64,
+    /// Bumped by every install and removal, so a reader can tell the table changed.
+    generation: AtomicU64,
 }
 
 impl SaTable {
@@ -94,6 +96,17 @@ impl SaTable {
         self.unknown_spi.load(Ordering::Relaxed)
     }
 
+    /// Counts a packet dropped for an unknown SPI by a caller that first held it back
+    /// (see [`SaSnapshot::decap_held`]).
+    pub fn count_unknown_spi(&self) {
+        self.unknown_spi.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Changes whenever an SA is installed or removed.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Counters of every installed SA, sorted by SPI.
     pub fn stats(&self) -> Vec<(u32, InboundStats)> {
         let map = self.map.load();
@@ -107,6 +120,7 @@ impl SaTable {
         let mut next = SpiMap::clone(&self.map.load());
         let out = f(&mut next);
         self.map.store(Arc::new(next));
+        self.generation.fetch_add(1, Ordering::Release);
         out
     }
 }
@@ -120,6 +134,17 @@ pub struct SaSnapshot<'a> {
 impl SaSnapshot<'_> {
     /// [`SaTable::decap`] against this snapshot.
     pub fn decap(&self, buf: &mut [u8]) -> Result<(u32, Decapped), DropReason> {
+        let r = self.decap_held(buf);
+        if matches!(r, Err(DropReason::UnknownSpi(_))) {
+            self.table.count_unknown_spi();
+        }
+        r
+    }
+
+    /// [`SaSnapshot::decap`] without counting an unknown SPI: for a caller that may
+    /// hold the packet until its SA is installed, and counts it with
+    /// [`SaTable::count_unknown_spi`] only if that never happens.
+    pub fn decap_held(&self, buf: &mut [u8]) -> Result<(u32, Decapped), DropReason> {
         let spi = buf
             .get(0..4)
             .and_then(|b| b.try_into().ok())
@@ -127,10 +152,7 @@ impl SaSnapshot<'_> {
             .ok_or(DropReason::Truncated)?;
         match self.map.get(&spi) {
             Some(sa) => sa.decap(buf).map(|d| (spi, d)),
-            None => {
-                self.table.unknown_spi.fetch_add(1, Ordering::Relaxed);
-                Err(DropReason::UnknownSpi(spi))
-            }
+            None => Err(DropReason::UnknownSpi(spi)),
         }
     }
 }

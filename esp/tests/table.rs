@@ -102,3 +102,29 @@ fn a_snapshot_sees_the_table_as_it_was_taken() {
     assert_eq!(spi, SPI);
     assert_eq!(&p[d.inner], &inner[..]);
 }
+
+/// A packet held back for an SA being installed: not counted as an unknown SPI until
+/// the holder gives up, and the generation tells it when to try again.
+#[test]
+fn held_packets_are_counted_by_the_holder_and_generations_mark_changes() {
+    let suite = Suite::AesGcm16(AesKeySize::Aes128);
+    let t = SaTable::new();
+    let out = outbound(suite, false, Limits::default());
+    let inner = inner_packet(false, 80);
+    let (mut p, _) = seal(&out, &inner);
+    let g0 = t.generation();
+    assert_eq!(
+        t.snapshot().decap_held(&mut p.clone()),
+        Err(DropReason::UnknownSpi(SPI))
+    );
+    assert_eq!(t.unknown_spi_drops(), 0);
+    t.insert(sa(SPI, suite));
+    let g1 = t.generation();
+    assert_ne!(g0, g1);
+    let (spi, d) = t.snapshot().decap_held(&mut p).unwrap();
+    assert_eq!((spi, &p[d.inner]), (SPI, &inner[..]));
+    t.remove(SPI);
+    assert_ne!(t.generation(), g1);
+    t.count_unknown_spi();
+    assert_eq!(t.unknown_spi_drops(), 1);
+}

@@ -30,6 +30,8 @@ counters! {
     bad_inner: "TUN packets that are not valid IP or cannot be fragmented",
     udp_malformed: "UDP/4500 payloads that are neither IKE, keepalive nor ESP",
     esp_dropped: "inbound ESP packets dropped (reasons per SA in the tunnel status)",
+    esp_held: "inbound ESP packets held because their SPI was not installed yet (a peer's first packets on a new CHILD SA can overtake our install); those never installed within 100 ms count as unknown_spi and esp_dropped",
+    esp_held_delivered: "of esp_held: decrypted once their SA was installed",
     replay_dropped: "of esp_dropped: replayed or left of the replay window",
     ts_dropped: "decrypted packets outside the traffic selectors of their CHILD SA",
     ike_unknown_peer: "IKE datagrams from addresses that match no tunnel",

@@ -8,6 +8,7 @@
 
 use super::counters::{add, bump};
 use super::gro::{Coalescer, Span, MAX_SEGS};
+use super::parked::Parked;
 use super::sockets::{IkeDatagram, NAT_T_PORT};
 use super::udp_io::{enable_drop_count, enable_gro, RecvBatch, RECV_BATCH};
 use super::{SaEvent, Shared};
@@ -17,6 +18,7 @@ use esp::{DropReason, SaSnapshot};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 // The coalescer writes the header the device expects, and a write fits one `writev`.
@@ -25,6 +27,9 @@ const _: () = assert!(MAX_SEGS < MAX_GATHER);
 
 /// Decrypted packets (buffers) per TUN write batch.
 const TUN_BATCH: usize = 128;
+/// How often a worker holding packets for an SA looks whether it was installed (the
+/// control plane does not wake the workers).
+const HELD_RECHECK: Duration = Duration::from_millis(1);
 
 /// Decrypted packets waiting for the TUN device.
 struct TunOut {
@@ -105,12 +110,19 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
         queue,
         inner: Vec::with_capacity(RECV_BATCH * MAX_SEGS),
     };
+    let mut parked = Parked::default();
     let c = &shared.counters;
     // The last receive took everything queued: wait before the next one.
     let mut drained = false;
     loop {
+        if !parked.is_empty() {
+            release_held(shared, &mut parked);
+        }
         if drained {
-            match shared.stop.wait_readable(fd) {
+            let timeout = parked
+                .next_expiry(Instant::now())
+                .map(|t| t.min(HELD_RECHECK));
+            match shared.stop.wait_readable_for(fd, timeout) {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(e) => {
@@ -138,6 +150,12 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
         };
         bump(&c.udp_recvs);
         drained = n < RECV_BATCH;
+        // Read before the snapshot: a packet held now is retried once the table has
+        // moved past what this batch saw.
+        let mut hold = Hold {
+            parked: &mut parked,
+            generation: shared.sas.generation(),
+        };
         let sas = shared.sas.snapshot();
         // Counted once per batch: a shared atomic per datagram costs more than it tells.
         let mut datagrams = 0;
@@ -163,7 +181,11 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
                         start: k * segment,
                         end: k * segment + dg.len(),
                     };
-                    datagram(shared, &sas, local, remote, dg, at, ike_tx, &mut out.inner);
+                    let to = Inner {
+                        spans: &mut out.inner,
+                        hold: &mut hold,
+                    };
+                    datagram(shared, &sas, local, remote, dg, at, ike_tx, to);
                 } else {
                     let _ = ike_tx.send(IkeDatagram {
                         local,
@@ -183,8 +205,21 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
     }
 }
 
+/// Where ESP packets of one receive batch go: decrypted into `spans`, or held for an SA
+/// that is not installed yet.
+struct Inner<'a, 'b> {
+    spans: &'a mut Vec<Span>,
+    hold: &'a mut Hold<'b>,
+}
+
+struct Hold<'a> {
+    parked: &'a mut Parked,
+    /// The SA table's generation when the batch's snapshot was taken.
+    generation: u64,
+}
+
 /// One UDP/4500 payload, found at `at` in the receive buffers; a decrypted inner packet
-/// is added to `inner`.
+/// is added to `to`.
 #[allow(clippy::too_many_arguments)]
 fn datagram(
     shared: &Shared,
@@ -194,7 +229,7 @@ fn datagram(
     payload: &mut [u8],
     at: Span,
     ike_tx: &UnboundedSender<IkeDatagram>,
-    inner: &mut Vec<Span>,
+    to: Inner,
 ) {
     match classify(payload) {
         Ok(UdpPayload::Ike(_)) => {
@@ -205,13 +240,14 @@ fn datagram(
             });
         }
         Ok(UdpPayload::NatKeepalive) => bump(&shared.counters.keepalives_in),
-        Ok(UdpPayload::Esp { .. }) => esp_in(shared, sas, payload, at, inner),
+        Ok(UdpPayload::Esp { .. }) => esp_in(shared, sas, payload, at, to),
         Err(_) => bump(&shared.counters.udp_malformed),
     }
 }
 
-fn esp_in(shared: &Shared, sas: &SaSnapshot, packet: &mut [u8], at: Span, inner: &mut Vec<Span>) {
-    match sas.decap(packet) {
+fn esp_in(shared: &Shared, sas: &SaSnapshot, packet: &mut [u8], at: Span, to: Inner) {
+    let c = &shared.counters;
+    match sas.decap_held(packet) {
         Ok((spi, d)) => {
             if let Some(event) = d.event {
                 tracing::info!(
@@ -227,18 +263,66 @@ fn esp_in(shared: &Shared, sas: &SaSnapshot, packet: &mut [u8], at: Span, inner:
             }
             if let Some(pkt) = packet.get(d.inner.clone()) {
                 if shared.policy.allows(spi, pkt) {
-                    inner.push(at.within(d.inner));
+                    to.spans.push(at.within(d.inner));
                 } else {
-                    bump(&shared.counters.ts_dropped);
+                    bump(&c.ts_dropped);
                 }
             }
         }
-        // Counted per SA (or by the table for unknown SPIs); the totals here.
-        Err(reason) => {
-            bump(&shared.counters.esp_dropped);
-            if matches!(reason, DropReason::Replayed | DropReason::OutsideWindow) {
-                bump(&shared.counters.replay_dropped);
+        Err(DropReason::UnknownSpi(_)) => {
+            let h = to.hold;
+            if h.parked.hold(packet, h.generation, Instant::now()) {
+                bump(&c.esp_held);
+            } else {
+                shared.sas.count_unknown_spi();
+                bump(&c.esp_dropped);
             }
         }
+        Err(reason) => dropped(shared, reason),
+    }
+}
+
+/// Counts an inbound ESP packet that was dropped (per SA, or by the table for unknown
+/// SPIs; the totals here).
+fn dropped(shared: &Shared, reason: DropReason) {
+    bump(&shared.counters.esp_dropped);
+    if matches!(reason, DropReason::Replayed | DropReason::OutsideWindow) {
+        bump(&shared.counters.replay_dropped);
+    }
+}
+
+/// Offers the held packets to the SA table if it changed: those whose SA has come are
+/// decrypted and written one by one (they are few, and late already); those held too
+/// long count as unknown SPIs.
+fn release_held(shared: &Shared, parked: &mut Parked) {
+    let c = &shared.counters;
+    let generation = shared.sas.generation();
+    let sas = shared.sas.snapshot();
+    let released = parked.retry(generation, Instant::now(), |packet| {
+        match sas.decap_held(packet) {
+            Ok((spi, d)) => {
+                let pkt = packet.get(d.inner).unwrap_or_default();
+                if !shared.policy.allows(spi, pkt) {
+                    bump(&c.ts_dropped);
+                } else if shared.tun.send(pkt).is_ok() {
+                    bump(&c.tun_writes);
+                    bump(&c.tun_packets_out);
+                    bump(&c.esp_held_delivered);
+                } else {
+                    bump(&c.tun_write_errors);
+                    bump(&c.send_errors);
+                }
+                true
+            }
+            Err(DropReason::UnknownSpi(_)) => false,
+            Err(reason) => {
+                dropped(shared, reason);
+                true
+            }
+        }
+    });
+    for _ in 0..released.expired {
+        shared.sas.count_unknown_spi();
+        bump(&c.esp_dropped);
     }
 }

@@ -13,6 +13,7 @@ pub mod counters;
 pub mod gro;
 mod inbound;
 mod outbound;
+mod parked;
 mod policy;
 mod sa_events;
 mod sockets;

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
 
 #[derive(Debug)]
 pub struct StopEvent {
@@ -36,6 +37,11 @@ impl StopEvent {
 
     /// Waits until `fd` is readable (`true`) or the stop event fired (`false`).
     pub fn wait_readable(&self, fd: RawFd) -> io::Result<bool> {
+        self.wait_readable_for(fd, None)
+    }
+
+    /// [`StopEvent::wait_readable`], but returns `true` after `timeout` at the latest.
+    pub fn wait_readable_for(&self, fd: RawFd, timeout: Option<Duration>) -> io::Result<bool> {
         let mut pfds = [
             libc::pollfd {
                 fd,
@@ -48,8 +54,12 @@ impl StopEvent {
                 revents: 0,
             },
         ];
+        // Rounded up: a timeout must not turn into a busy loop of zero-length polls.
+        let ms = timeout.map_or(-1, |t| {
+            i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+        });
         // SAFETY: two valid pollfds for the duration of the call.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), 2, -1) };
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), 2, ms) };
         if n < 0 {
             let e = io::Error::last_os_error();
             return if e.kind() == io::ErrorKind::Interrupted {
@@ -75,6 +85,16 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(50));
         stop.trigger().unwrap();
         assert!(!waiter.join().unwrap(), "woken by the stop event");
+    }
+
+    #[test]
+    fn a_timeout_ends_the_wait() {
+        let stop = StopEvent::new().unwrap();
+        let (r, _w) = std::os::unix::net::UnixStream::pair().unwrap();
+        let t = std::time::Instant::now();
+        let wait = Some(Duration::from_millis(20));
+        assert!(stop.wait_readable_for(r.as_raw_fd(), wait).unwrap());
+        assert!(t.elapsed() >= Duration::from_millis(20));
     }
 
     #[test]
