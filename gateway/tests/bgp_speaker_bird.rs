@@ -113,6 +113,7 @@ impl Lab {
             name: "tun1".into(),
             session,
             port: gateway::bgp_speaker::BGP_PORT,
+            multipath_group: None,
         })
     }
 

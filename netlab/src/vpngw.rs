@@ -65,6 +65,8 @@ pub struct VpngwConfig {
     /// (prefix, tunnel names in preference order).
     pub routes: Vec<(String, Vec<String>)>,
     pub bgp: Option<VpngwBgp>,
+    /// `mode = "ecmp"` (flows spread over both UP tunnels) instead of active-standby.
+    pub ecmp: bool,
 }
 
 impl VpngwConfig {
@@ -127,6 +129,7 @@ impl VpngwConfig {
                 vec![plan::TUNNELS[0].name.into(), plan::TUNNELS[1].name.into()],
             )],
             bgp: None,
+            ecmp: false,
         }
     }
 
@@ -159,8 +162,9 @@ impl VpngwConfig {
 
     fn render_connection(&self) -> String {
         let q = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
+        let mode = if self.ecmp { "ecmp" } else { "active-standby" };
         let mut out = format!(
-            "\n[[connections]]\nname = {}\nmode = \"active-standby\"\n",
+            "\n[[connections]]\nname = {}\nmode = \"{mode}\"\n",
             q(&self.connection)
         );
         for t in &self.tunnels {

@@ -306,6 +306,7 @@ fn customer_from_console(text: &str) -> anyhow::Result<VpngwConfig> {
             advertise: vec!["10.10.0.0/24".into()],
             hold_time: "30s".into(),
         }),
+        ecmp: false,
     })
 }
 

@@ -151,6 +151,7 @@ pub fn config(side: Side, suite: Suite, psks: [Psk; 2]) -> VpngwConfig {
             TUNNELS.iter().map(|t| (*t).to_owned()).collect(),
         )],
         bgp: None,
+        ecmp: false,
     }
 }
 

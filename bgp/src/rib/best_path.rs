@@ -37,6 +37,15 @@ pub fn compare(a: (&PathAttributes, &PeerInfo), b: (&PathAttributes, &PeerInfo))
     key(a.0, a.1).cmp(&key(b.0, b.1))
 }
 
+/// Whether two routes may share a prefix's traffic (multipath, ECMP): equal up to the
+/// tie-breaks, and, as routers require for eBGP multipath unless told otherwise, the
+/// same AS_PATH (the same neighbouring AS and the same way beyond it).
+pub fn equal_cost(a: &PathAttributes, b: &PathAttributes) -> bool {
+    a.as_path == b.as_path
+        && a.origin.unwrap_or(Origin::Incomplete) == b.origin.unwrap_or(Origin::Incomplete)
+        && a.med.unwrap_or(0) == b.med.unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +91,17 @@ mod tests {
             Ordering::Less
         );
         assert_eq!(compare((&med5, &p1), (&med5, &p1)), Ordering::Equal);
+    }
+
+    #[test]
+    fn equal_cost_needs_the_same_path_origin_and_med() {
+        let base = attrs(vec![65000], Origin::Igp, None);
+        assert!(equal_cost(&base, &attrs(vec![65000], Origin::Igp, Some(0))));
+        assert!(!equal_cost(&base, &attrs(vec![65001], Origin::Igp, None)));
+        assert!(!equal_cost(&base, &attrs(vec![65000], Origin::Egp, None)));
+        assert!(!equal_cost(
+            &base,
+            &attrs(vec![65000], Origin::Igp, Some(1))
+        ));
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use super::best_path::{compare, PeerInfo};
+use super::best_path::{compare, equal_cost, PeerInfo};
 use crate::session::SessionEvent;
 use crate::wire::PathAttributes;
 use crate::Ipv4Prefix;
@@ -20,6 +20,9 @@ pub struct BestRoute {
     pub session: SessionId,
     pub next_hop: Ipv4Addr,
     pub attributes: Arc<PathAttributes>,
+    /// Further sessions whose routes are as good (see [`Rib::set_multipath_group`]):
+    /// traffic may be spread over them too. In session order; empty without multipath.
+    pub multipath: Vec<(SessionId, Ipv4Addr)>,
 }
 
 /// A change of the best route of one prefix.
@@ -47,6 +50,8 @@ const UNKNOWN_PEER: PeerInfo = PeerInfo {
 #[derive(Debug, Default)]
 pub struct Rib {
     peers: BTreeMap<SessionId, PeerInfo>,
+    /// Sessions that may share prefixes with the others of their group.
+    multipath: BTreeMap<SessionId, u32>,
     candidates: BTreeMap<Ipv4Prefix, BTreeMap<SessionId, Arc<PathAttributes>>>,
     best: BTreeMap<Ipv4Prefix, BestRoute>,
     changes: VecDeque<LocRibChange>,
@@ -82,6 +87,18 @@ impl Rib {
 
     pub fn peer_up(&mut self, id: SessionId, peer: PeerInfo) {
         self.peers.insert(id, peer);
+    }
+
+    /// Puts session `id` in multipath group `group` (`None`: in none, the default). A
+    /// prefix's best route then lists, as [`BestRoute::multipath`], the other sessions of
+    /// its group whose routes are equal-cost ([`super::best_path::equal_cost`]): e.g. the
+    /// two tunnels of one VPN connection, both to the same provider AS. Takes effect for
+    /// routes learned from then on (set it before the session comes up).
+    pub fn set_multipath_group(&mut self, id: SessionId, group: Option<u32>) {
+        match group {
+            Some(g) => self.multipath.insert(id, g),
+            None => self.multipath.remove(&id),
+        };
     }
 
     pub fn learn(&mut self, id: SessionId, prefix: Ipv4Prefix, attributes: Arc<PathAttributes>) {
@@ -144,16 +161,25 @@ impl Rib {
 
     fn reselect(&mut self, prefix: Ipv4Prefix) {
         let winner = self.candidates.get(&prefix).and_then(|c| {
-            c.iter()
-                .filter(|(_, a)| a.next_hop.is_some())
-                .min_by(|(ia, a), (ib, b)| compare((a, self.peer(**ia)), (b, self.peer(**ib))))
-                .and_then(|(id, a)| {
-                    Some(BestRoute {
-                        session: *id,
-                        next_hop: a.next_hop?,
-                        attributes: a.clone(),
-                    })
+            let usable = || c.iter().filter(|(_, a)| a.next_hop.is_some());
+            let (id, a) = usable()
+                .min_by(|(ia, a), (ib, b)| compare((a, self.peer(**ia)), (b, self.peer(**ib))))?;
+            let group = self.multipath.get(id);
+            let multipath = usable()
+                .filter(|(other, b)| {
+                    *other != id
+                        && group.is_some()
+                        && self.multipath.get(other) == group
+                        && equal_cost(a, b)
                 })
+                .filter_map(|(other, b)| Some((*other, b.next_hop?)))
+                .collect();
+            Some(BestRoute {
+                session: *id,
+                next_hop: a.next_hop?,
+                attributes: a.clone(),
+                multipath,
+            })
         });
         let change = match (self.best.get(&prefix), winner) {
             (None, None) => None,
@@ -230,7 +256,8 @@ mod tests {
                 route: BestRoute {
                     session: s2,
                     next_hop: Ipv4Addr::new(169, 254, 11, 1),
-                    attributes: a2
+                    attributes: a2,
+                    multipath: vec![],
                 }
             }]
         );
@@ -256,5 +283,35 @@ mod tests {
             drain(&mut rib)[..],
             [LocRibChange::Changed { .. }]
         ));
+    }
+
+    #[test]
+    fn sessions_of_one_multipath_group_share_equal_cost_prefixes() {
+        let mut rib = Rib::new();
+        let (s1, s2, s3) = (SessionId(1), SessionId(2), SessionId(3));
+        for s in [s1, s2] {
+            rib.set_multipath_group(s, Some(7));
+        }
+        let p: Ipv4Prefix = "172.16.0.0/16".parse().unwrap();
+        let nh2 = Ipv4Addr::new(169, 254, 11, 1);
+        rib.learn(s1, p, attrs(vec![65000], [169, 254, 10, 1]));
+        rib.learn(s2, p, attrs(vec![65000], nh2.octets()));
+        // Not in the group: never shares, even when equal.
+        rib.learn(s3, p, attrs(vec![65000], [169, 254, 12, 1]));
+        let best = rib.best(&p).unwrap();
+        assert_eq!((best.session, &best.multipath[..]), (s1, &[(s2, nh2)][..]));
+        let changes = drain(&mut rib);
+        assert!(
+            matches!(&changes[1], LocRibChange::Changed { route, .. } if route.multipath.len() == 1)
+        );
+        // A longer path on s2 is no longer equal: s2 leaves the set, s1 stays best.
+        rib.learn(s2, p, attrs(vec![65000, 65000], nh2.octets()));
+        let best = rib.best(&p).unwrap();
+        assert_eq!((best.session, best.multipath.len()), (s1, 0));
+        assert_eq!(drain(&mut rib).len(), 1);
+        // Out of the group, a session's equal route is not shared either.
+        rib.set_multipath_group(s2, None);
+        rib.learn(s2, p, attrs(vec![65000], nh2.octets()));
+        assert!(rib.best(&p).unwrap().multipath.is_empty());
     }
 }

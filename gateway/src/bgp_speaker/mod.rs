@@ -96,6 +96,8 @@ impl BgpSpeaker {
             })?;
         tracing::info!(tunnel = %spec.name, local = %spec.local_address(), peer = %spec.peer_address(), "bgp session starting");
         let tunnel = spec.tunnel;
+        self.shared
+            .set_multipath_group(tunnel, spec.multipath_group);
         self.shared.set_status(&spec, session.stats(), true);
         let (commands, rx) = mpsc::unbounded_channel();
         let task = SessionTask::new(spec, session, self.shared.clone(), rx);

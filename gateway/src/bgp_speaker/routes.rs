@@ -1,9 +1,10 @@
 //! Turns Loc-RIB changes into the BGP inputs of the gateway's routing table.
 //!
-//! `bgp::Rib` keeps one best route per prefix; `routing::Rib` keeps, per prefix, the set of
-//! tunnels that announced it. The translation keeps exactly one tunnel per BGP prefix in
-//! the routing table (the best route's), so a changed best route withdraws the old tunnel
-//! before announcing the new one.
+//! `bgp::Rib` keeps one best route per prefix, with the equal-cost routes of the other
+//! tunnels of its multipath group (a connection in ECMP mode); `routing::Rib` keeps, per
+//! prefix, the set of tunnels that announced it. The translation puts exactly those
+//! tunnels in the routing table (the best route's, and the equal-cost ones), so a
+//! changed best route withdraws the tunnels it no longer uses before announcing the new.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -48,10 +49,10 @@ impl BgpRouteChange {
     }
 }
 
-/// Remembers which tunnel each prefix was announced through.
+/// Remembers which tunnels each prefix was announced through.
 #[derive(Debug, Default)]
 pub struct Translator {
-    announced: BTreeMap<Ipv4Prefix, TunnelId>,
+    announced: BTreeMap<Ipv4Prefix, Vec<TunnelId>>,
 }
 
 impl Translator {
@@ -61,21 +62,27 @@ impl Translator {
         let mut out = Vec::with_capacity(2);
         match change {
             LocRibChange::Added { prefix, route } | LocRibChange::Changed { prefix, route } => {
-                let Ok(tunnel) = u16::try_from(route.session.0).map(TunnelId) else {
-                    return out;
-                };
-                if let Some(old) = self.announced.insert(*prefix, tunnel) {
-                    if old != tunnel {
-                        out.push(BgpRouteChange::Withdraw {
-                            prefix: net(prefix),
-                            tunnel: old,
-                        });
-                    }
+                let hops: Vec<(TunnelId, Ipv4Addr)> =
+                    std::iter::once((route.session, route.next_hop))
+                        .chain(route.multipath.iter().copied())
+                        .filter_map(|(s, nh)| Some((TunnelId(u16::try_from(s.0).ok()?), nh)))
+                        .collect();
+                let tunnels: Vec<TunnelId> = hops.iter().map(|(t, _)| *t).collect();
+                let old = self.announced.insert(*prefix, tunnels.clone());
+                // New tunnels first, then the ones no longer used: the prefix always
+                // has a route (no kernel route removed and added again).
+                for (tunnel, next_hop) in hops {
+                    out.push(announce(prefix, tunnel, next_hop, route));
                 }
-                out.push(announce(prefix, tunnel, route));
+                for gone in old.iter().flatten().filter(|t| !tunnels.contains(t)) {
+                    out.push(BgpRouteChange::Withdraw {
+                        prefix: net(prefix),
+                        tunnel: *gone,
+                    });
+                }
             }
             LocRibChange::Removed { prefix } => {
-                if let Some(old) = self.announced.remove(prefix) {
+                for old in self.announced.remove(prefix).into_iter().flatten() {
                     out.push(BgpRouteChange::Withdraw {
                         prefix: net(prefix),
                         tunnel: old,
@@ -87,7 +94,14 @@ impl Translator {
     }
 }
 
-fn announce(prefix: &Ipv4Prefix, tunnel: TunnelId, route: &BestRoute) -> BgpRouteChange {
+/// The announcement of `route` (its attributes: equal-cost routes share the AS path)
+/// through `tunnel` with that tunnel's next hop.
+fn announce(
+    prefix: &Ipv4Prefix,
+    tunnel: TunnelId,
+    next_hop: Ipv4Addr,
+    route: &BestRoute,
+) -> BgpRouteChange {
     let as_path = route
         .attributes
         .as_path
@@ -100,7 +114,7 @@ fn announce(prefix: &Ipv4Prefix, tunnel: TunnelId, route: &BestRoute) -> BgpRout
     BgpRouteChange::Announce {
         prefix: net(prefix),
         tunnel,
-        next_hop: route.next_hop,
+        next_hop,
         as_path,
     }
 }
@@ -132,6 +146,7 @@ mod tests {
             session: SessionId(session),
             next_hop: next_hop.into(),
             attributes: Arc::new(attributes),
+            multipath: vec![],
         }
     }
 
@@ -161,15 +176,16 @@ mod tests {
             prefix,
             route: route(1, [169, 254, 11, 1], &[65000, 65001]),
         });
+        // The new tunnel first, so the prefix is never without a route.
+        assert!(
+            matches!(moved[0], BgpRouteChange::Announce { tunnel: TunnelId(1), ref as_path, .. } if as_path == &[65000, 65001])
+        );
         assert_eq!(
-            moved[0],
+            moved[1],
             BgpRouteChange::Withdraw {
                 prefix: net,
                 tunnel: TunnelId(0)
             }
-        );
-        assert!(
-            matches!(moved[1], BgpRouteChange::Announce { tunnel: TunnelId(1), ref as_path, .. } if as_path == &[65000, 65001])
         );
         // Attributes changed on the same tunnel: announce again, nothing withdrawn.
         let same = t.translate(&LocRibChange::Changed {
@@ -186,6 +202,45 @@ mod tests {
             }]
         );
         assert!(t.translate(&LocRibChange::Removed { prefix }).is_empty());
+    }
+
+    #[test]
+    fn equal_cost_tunnels_are_announced_and_withdrawn_one_by_one() {
+        let mut t = Translator::default();
+        let prefix = p("10.20.0.0/24");
+        let net: IpNet = "10.20.0.0/24".parse().unwrap();
+        let nh2 = Ipv4Addr::new(169, 254, 11, 1);
+        let mut both = route(0, [169, 254, 10, 1], &[65000]);
+        both.multipath = vec![(SessionId(1), nh2)];
+        let first = t.translate(&LocRibChange::Added {
+            prefix,
+            route: both,
+        });
+        assert_eq!(first.len(), 2);
+        assert!(
+            matches!(first[1], BgpRouteChange::Announce { tunnel: TunnelId(1), next_hop, .. } if next_hop == nh2)
+        );
+        // Tunnel 0's route goes: tunnel 1 stays, alone, and is announced again.
+        let alone = t.translate(&LocRibChange::Changed {
+            prefix,
+            route: route(1, nh2.octets(), &[65000]),
+        });
+        assert!(matches!(
+            alone[0],
+            BgpRouteChange::Announce {
+                tunnel: TunnelId(1),
+                ..
+            }
+        ));
+        assert_eq!(
+            alone[1..],
+            [BgpRouteChange::Withdraw {
+                prefix: net,
+                tunnel: TunnelId(0)
+            }]
+        );
+        let gone = t.translate(&LocRibChange::Removed { prefix });
+        assert_eq!(gone.len(), 1);
     }
 
     #[test]

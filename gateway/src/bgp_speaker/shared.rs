@@ -54,6 +54,13 @@ impl Shared {
         Self::publish(&mut st);
     }
 
+    /// See [`bgp::Rib::set_multipath_group`].
+    pub fn set_multipath_group(&self, tunnel: TunnelId, group: Option<u32>) {
+        lock(&self.rib)
+            .rib
+            .set_multipath_group(session_id(tunnel), group);
+    }
+
     /// Forgets every route of `tunnel` (its session ended).
     pub fn session_gone(&self, tunnel: TunnelId) {
         let mut st = lock(&self.rib);

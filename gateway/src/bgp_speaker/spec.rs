@@ -28,6 +28,9 @@ pub struct SessionSpec {
     pub session: SessionConfig,
     /// TCP port to listen on and dial (179 except in tests that cannot bind it).
     pub port: u16,
+    /// Sessions of one group share prefixes they learn at equal cost (multipath): the
+    /// tunnels of a connection in ECMP mode. `None`: the best route alone.
+    pub multipath_group: Option<u32>,
 }
 
 impl SessionSpec {
@@ -68,6 +71,7 @@ impl SessionSpec {
             name,
             session,
             port: BGP_PORT,
+            multipath_group: None,
         })
     }
 

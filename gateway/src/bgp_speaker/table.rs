@@ -28,9 +28,11 @@ pub enum KernelEdit {
     Nothing,
 }
 
+/// Per prefix, its route through each tunnel that carries it (one, or the equal-cost
+/// tunnels of an ECMP connection).
 #[derive(Debug, Default)]
 pub struct BgpRouteTable {
-    routes: BTreeMap<IpNet, BgpRouteEntry>,
+    routes: BTreeMap<IpNet, Vec<BgpRouteEntry>>,
 }
 
 impl BgpRouteTable {
@@ -58,13 +60,27 @@ impl BgpRouteTable {
                     next_hop: *next_hop,
                     as_path: as_path.clone(),
                 };
-                match self.routes.insert(*prefix, entry) {
-                    None => KernelEdit::Add(*prefix),
-                    Some(_) => KernelEdit::Nothing,
+                let list = self.routes.entry(*prefix).or_default();
+                let first = list.is_empty();
+                match list.iter_mut().find(|e| e.tunnel == *tunnel) {
+                    Some(e) => *e = entry,
+                    None => {
+                        list.push(entry);
+                        list.sort_by_key(|e| e.tunnel);
+                    }
+                }
+                if first {
+                    KernelEdit::Add(*prefix)
+                } else {
+                    KernelEdit::Nothing
                 }
             }
             BgpRouteChange::Withdraw { prefix, tunnel } => {
-                if self.routes.get(prefix).is_some_and(|e| e.tunnel == *tunnel) {
+                let Some(list) = self.routes.get_mut(prefix) else {
+                    return Ok(KernelEdit::Nothing);
+                };
+                list.retain(|e| e.tunnel != *tunnel);
+                if list.is_empty() {
                     self.routes.remove(prefix);
                     KernelEdit::Remove(*prefix)
                 } else {
@@ -74,9 +90,9 @@ impl BgpRouteTable {
         })
     }
 
-    /// Every BGP route, in prefix order.
-    pub fn entries(&self) -> impl Iterator<Item = &BgpRouteEntry> {
-        self.routes.values()
+    /// Every BGP prefix, in order, with its routes (in tunnel order).
+    pub fn entries(&self) -> impl Iterator<Item = (&IpNet, &[BgpRouteEntry])> {
+        self.routes.iter().map(|(p, l)| (p, l.as_slice()))
     }
 
     pub fn len(&self) -> usize {
@@ -124,12 +140,55 @@ mod tests {
             t.apply(&BgpRouteChange::Withdraw { prefix, tunnel: a }, &mut rib),
             Ok(KernelEdit::Nothing)
         );
-        assert_eq!(t.entries().next().map(|e| e.tunnel), Some(b));
+        assert_eq!(
+            t.entries()
+                .next()
+                .map(|(_, l)| l.iter().map(|e| e.tunnel).collect::<Vec<_>>()),
+            Some(vec![b])
+        );
         assert_eq!(
             t.apply(&BgpRouteChange::Withdraw { prefix, tunnel: b }, &mut rib),
             Ok(KernelEdit::Remove(prefix))
         );
         assert!(t.is_empty());
         assert!(rib.build().is_empty());
+    }
+
+    #[test]
+    fn an_equal_cost_prefix_keeps_its_kernel_route_until_its_last_tunnel_goes() {
+        let (a, b) = (TunnelId(0), TunnelId(1));
+        let mut rib = Rib::new();
+        for t in [a, b] {
+            rib.add_tunnel(t, SelectionMode::Ecmp);
+            rib.set_tunnel_up(t, true).unwrap();
+        }
+        let prefix: IpNet = "10.20.0.0/24".parse().unwrap();
+        let announce = |tunnel| BgpRouteChange::Announce {
+            prefix,
+            tunnel,
+            next_hop: Ipv4Addr::new(169, 254, 10, 1),
+            as_path: vec![65000],
+        };
+        let mut t = BgpRouteTable::new();
+        assert_eq!(t.apply(&announce(b), &mut rib), Ok(KernelEdit::Add(prefix)));
+        assert_eq!(t.apply(&announce(a), &mut rib), Ok(KernelEdit::Nothing));
+        let tunnels: Vec<_> = t
+            .entries()
+            .flat_map(|(_, l)| l.iter().map(|e| e.tunnel))
+            .collect();
+        assert_eq!(tunnels, [a, b]);
+        // Flows are spread over both.
+        let fib = rib.build();
+        let used: std::collections::BTreeSet<_> = (0..64u32)
+            .filter_map(|h| fib.lookup("10.20.0.1".parse().unwrap(), h))
+            .collect();
+        assert_eq!(used.len(), 2);
+        let withdraw = |tunnel| BgpRouteChange::Withdraw { prefix, tunnel };
+        assert_eq!(t.apply(&withdraw(a), &mut rib), Ok(KernelEdit::Nothing));
+        assert_eq!(
+            t.apply(&withdraw(b), &mut rib),
+            Ok(KernelEdit::Remove(prefix))
+        );
+        assert!(t.is_empty());
     }
 }

@@ -79,16 +79,25 @@ impl Daemon {
         let Some(t) = self.tunnels.iter().find(|t| t.id == id) else {
             return;
         };
-        let Some(bgp) = self
+        let Some((index, conn, bgp)) = self
             .config
             .connections
             .iter()
-            .find(|c| c.tunnels.iter().any(|x| x.name == t.cfg.name))
-            .and_then(|c| c.bgp.as_ref())
+            .enumerate()
+            .find(|(_, c)| c.tunnels.iter().any(|x| x.name == t.cfg.name))
+            .and_then(|(i, c)| Some((i, c, c.bgp.as_ref()?)))
         else {
             return;
         };
-        match SessionSpec::from_config(id, &t.cfg, bgp).and_then(|s| speaker.start(s)) {
+        // ECMP spreads BGP routes too: over the connection's tunnels that learned a
+        // prefix at equal cost.
+        let group =
+            (conn.mode == SelectionMode::Ecmp).then(|| u32::try_from(index).unwrap_or(u32::MAX));
+        let spec = SessionSpec::from_config(id, &t.cfg, bgp).map(|mut s| {
+            s.multipath_group = group;
+            s
+        });
+        match spec.and_then(|s| speaker.start(s)) {
             Ok(()) | Err(crate::bgp_speaker::SpeakerError::AlreadyRunning(_)) => {}
             Err(e) => tracing::warn!(tunnel = %t.cfg.name, error = %e, "bgp session not started"),
         }
@@ -360,12 +369,19 @@ impl Daemon {
                 });
             }
         }
-        for r in self.bgp_routes.entries() {
+        for (prefix, list) in self.bgp_routes.entries() {
+            // Several tunnels only for an ECMP connection's equal-cost routes.
+            let via: Vec<TunnelId> = list.iter().map(|r| r.tunnel).collect();
+            let mode = if via.len() > 1 {
+                SelectionMode::Ecmp
+            } else {
+                SelectionMode::ActiveStandby
+            };
             routes.push(RouteStatus {
-                prefix: r.prefix.to_string(),
+                prefix: prefix.to_string(),
                 source: "bgp".into(),
-                via: name(r.tunnel).into_iter().collect(),
-                active: active(&[r.tunnel], SelectionMode::ActiveStandby),
+                via: via.iter().filter_map(|t| name(*t)).collect(),
+                active: active(&via, mode),
             });
         }
         Routes { routes }

@@ -398,6 +398,7 @@ fn vpngw_configs(plan: &CloudPlan, opts: &CloudOpts) -> Vec<VpngwConfig> {
                     advertise: vec![plan.vpc_prefix.clone()],
                     hold_time: "30s".into(),
                 }),
+                ecmp: false,
             }
         })
         .collect()
