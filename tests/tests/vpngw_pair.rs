@@ -235,6 +235,15 @@ fn reload_renegotiates_only_the_changed_tunnel() -> anyhow::Result<()> {
         out.status.code() == Some(1) && String::from_utf8_lossy(&out.stderr).contains("workers"),
         "reload changing workers accepted: {out:?}"
     );
+    // And a change of the connection's mode (the routing table registers it at start).
+    let mut ecmp = VpngwConfig::for_plan(Side::Customer, psks());
+    ecmp.ecmp = true;
+    std::fs::write(customer.config_path(), ecmp.render())?;
+    let out = customer.cli(&["reload"])?;
+    anyhow::ensure!(
+        out.status.code() == Some(1) && String::from_utf8_lossy(&out.stderr).contains("mode"),
+        "reload changing the mode accepted: {out:?}"
+    );
     // tunnel2's CHILD lifetime changes; tunnel1 stays as it is.
     let mut cfg = VpngwConfig::for_plan(Side::Customer, psks());
     if let Some(t) = cfg.tunnel_mut("tunnel2") {

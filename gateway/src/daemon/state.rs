@@ -436,31 +436,35 @@ impl Daemon {
     /// are set up once).
     fn reload(&mut self, now: Instant) -> Result<Vec<String>, String> {
         let new = Config::load(&self.config_path).map_err(|e| e.lines().join("; "))?;
-        let shape = |c: &Config| -> Vec<(String, String, std::net::IpAddr, String, u16, bool)> {
-            c.connections
-                .iter()
-                .flat_map(|c| {
-                    c.tunnels.iter().map(move |t| {
-                        (
-                            c.name.clone(),
-                            t.name.clone(),
-                            t.local_address,
-                            format!("{:?}", t.inner),
-                            t.mtu,
-                            t.mss_clamp,
-                        )
+        // The mode is fixed at start too: the routing table and the BGP multipath groups
+        // take it from the tunnels' registration.
+        let shape =
+            |c: &Config| -> Vec<(String, String, String, std::net::IpAddr, String, u16, bool)> {
+                c.connections
+                    .iter()
+                    .flat_map(|c| {
+                        c.tunnels.iter().map(move |t| {
+                            (
+                                c.name.clone(),
+                                format!("{:?}", c.mode),
+                                t.name.clone(),
+                                t.local_address,
+                                format!("{:?}", t.inner),
+                                t.mtu,
+                                t.mss_clamp,
+                            )
+                        })
                     })
-                })
-                .collect()
-        };
+                    .collect()
+            };
         if shape(&new) != shape(&self.config)
             || new.tun_name != self.config.tun_name
             || new.workers != self.config.workers
         {
             return Err(
                 "reload cannot add, remove or rename tunnels, or change their local \
-                        address, inner address, MTU, the TUN device or the number of \
-                        workers: restart vpngw"
+                        address, inner address, MTU, a connection's mode, the TUN device \
+                        or the number of workers: restart vpngw"
                     .into(),
             );
         }
