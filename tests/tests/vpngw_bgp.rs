@@ -57,28 +57,41 @@ fn bgp_active(vpngw: &Vpngw, prefix: &str) -> Vec<String> {
     )
 }
 
+/// vpngw with BGP and no static routes, strongSwan + BIRD on the cloud side: both tunnels
+/// UP and BIRD's sessions over them established.
+fn bgp_up(s2s: &SiteToSite, ecmp: bool) -> anyhow::Result<(Vpngw, StrongswanEndpoint)> {
+    let mut cfg = VpngwConfig::for_plan(Side::Customer, psks());
+    cfg.routes.clear();
+    cfg.bgp = Some(bgp());
+    cfg.ecmp = ecmp;
+    let mut vpngw = Vpngw::start(s2s.customer_gw(), &cfg)?;
+    let opts = EndpointOptions {
+        bgp: true,
+        static_route: false,
+    };
+    let mut cloud = StrongswanEndpoint::start(s2s, Side::Cloud, psks(), &opts)?;
+    vpngw.wait_up(&["tunnel1", "tunnel2"], UP)?;
+    let b = bird(&mut cloud)?;
+    b.wait_established("tunnel1", UP)?;
+    b.wait_established("tunnel2", UP)?;
+    Ok((vpngw, cloud))
+}
+
+fn bird(cloud: &mut StrongswanEndpoint) -> anyhow::Result<&mut e2e::Bird> {
+    cloud
+        .bird
+        .as_mut()
+        .ok_or_else(|| anyhow::anyhow!("no BIRD on the cloud side"))
+}
+
 #[test]
 fn bgp_over_both_tunnels_with_bird_and_failover() -> anyhow::Result<()> {
     if skip_unless_root("bgp_over_both_tunnels_with_bird_and_failover") {
         return Ok(());
     }
     let s2s = SiteToSite::build()?;
-    let mut cfg = VpngwConfig::for_plan(Side::Customer, psks());
-    cfg.routes.clear();
-    cfg.bgp = Some(bgp());
-    let mut vpngw = Vpngw::start(s2s.customer_gw(), &cfg)?;
-    let opts = EndpointOptions {
-        bgp: true,
-        static_route: false,
-    };
-    let mut cloud = StrongswanEndpoint::start(&s2s, Side::Cloud, psks(), &opts)?;
-    vpngw.wait_up(&["tunnel1", "tunnel2"], UP)?;
-    let bird = cloud
-        .bird
-        .as_mut()
-        .ok_or_else(|| anyhow::anyhow!("no BIRD on the cloud side"))?;
-    bird.wait_established("tunnel1", UP)?;
-    bird.wait_established("tunnel2", UP)?;
+    let (vpngw, mut cloud) = bgp_up(&s2s, false)?;
+    let bird = bird(&mut cloud)?;
 
     // Our prefix at BIRD over both tunnels, AS path 65010; BIRD's in our routing table.
     for t in ["tunnel1", "tunnel2"] {
@@ -126,23 +139,8 @@ fn bgp_ecmp_uses_both_tunnels_for_an_equal_cost_prefix() -> anyhow::Result<()> {
         return Ok(());
     }
     let s2s = SiteToSite::build()?;
-    let mut cfg = VpngwConfig::for_plan(Side::Customer, psks());
-    cfg.routes.clear();
-    cfg.bgp = Some(bgp());
-    cfg.ecmp = true;
-    let mut vpngw = Vpngw::start(s2s.customer_gw(), &cfg)?;
-    let opts = EndpointOptions {
-        bgp: true,
-        static_route: false,
-    };
-    let mut cloud = StrongswanEndpoint::start(&s2s, Side::Cloud, psks(), &opts)?;
-    vpngw.wait_up(&["tunnel1", "tunnel2"], UP)?;
-    let bird = cloud
-        .bird
-        .as_mut()
-        .ok_or_else(|| anyhow::anyhow!("no BIRD on the cloud side"))?;
-    bird.wait_established("tunnel1", UP)?;
-    bird.wait_established("tunnel2", UP)?;
+    let (vpngw, mut cloud) = bgp_up(&s2s, true)?;
+    let bird = bird(&mut cloud)?;
     e2e::wait_until("VPC prefix over both tunnels", UP, || {
         let mut active = bgp_active(&vpngw, plan::VPC_PREFIX);
         active.sort();

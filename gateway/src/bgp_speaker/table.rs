@@ -109,85 +109,86 @@ mod tests {
     use super::*;
     use crate::config::SelectionMode;
 
-    #[test]
-    fn kernel_routes_follow_the_first_announce_and_the_last_withdraw() {
-        let (a, b) = (TunnelId(0), TunnelId(1));
+    const A: TunnelId = TunnelId(0);
+    const B: TunnelId = TunnelId(1);
+
+    fn prefix() -> IpNet {
+        "10.20.0.0/24".parse().unwrap()
+    }
+
+    /// A routing table with tunnels A and B, both UP.
+    fn rib(mode: SelectionMode) -> Rib {
         let mut rib = Rib::new();
-        rib.add_tunnel(a, SelectionMode::ActiveStandby);
-        rib.add_tunnel(b, SelectionMode::ActiveStandby);
-        rib.set_tunnel_up(a, true).unwrap();
-        rib.set_tunnel_up(b, true).unwrap();
-        let prefix: IpNet = "10.20.0.0/24".parse().unwrap();
-        let announce = |tunnel| BgpRouteChange::Announce {
-            prefix,
+        for t in [A, B] {
+            rib.add_tunnel(t, mode);
+            rib.set_tunnel_up(t, true).unwrap();
+        }
+        rib
+    }
+
+    fn announce(tunnel: TunnelId) -> BgpRouteChange {
+        BgpRouteChange::Announce {
+            prefix: prefix(),
             tunnel,
             next_hop: Ipv4Addr::new(169, 254, 10, 1),
             as_path: vec![65000],
-        };
+        }
+    }
+
+    fn withdraw(tunnel: TunnelId) -> BgpRouteChange {
+        BgpRouteChange::Withdraw {
+            prefix: prefix(),
+            tunnel,
+        }
+    }
+
+    fn tunnels(t: &BgpRouteTable) -> Vec<TunnelId> {
+        t.entries()
+            .flat_map(|(_, l)| l.iter().map(|e| e.tunnel))
+            .collect()
+    }
+
+    #[test]
+    fn kernel_routes_follow_the_first_announce_and_the_last_withdraw() {
+        let mut rib = rib(SelectionMode::ActiveStandby);
+        let p = prefix();
         let mut t = BgpRouteTable::new();
-        assert_eq!(t.apply(&announce(a), &mut rib), Ok(KernelEdit::Add(prefix)));
-        assert_eq!(rib.build().lookup("10.20.0.1".parse().unwrap(), 0), Some(a));
-        // The best route moves to b: the translator withdraws a first, then announces b.
-        assert_eq!(
-            t.apply(&BgpRouteChange::Withdraw { prefix, tunnel: a }, &mut rib),
-            Ok(KernelEdit::Remove(prefix))
-        );
-        assert_eq!(t.apply(&announce(b), &mut rib), Ok(KernelEdit::Add(prefix)));
-        assert_eq!(t.apply(&announce(b), &mut rib), Ok(KernelEdit::Nothing));
-        assert_eq!(rib.build().lookup("10.20.0.1".parse().unwrap(), 0), Some(b));
+        assert_eq!(t.apply(&announce(A), &mut rib), Ok(KernelEdit::Add(p)));
+        assert_eq!(rib.build().lookup("10.20.0.1".parse().unwrap(), 0), Some(A));
+        // The best route moves to B: the translator announces B first, then withdraws A,
+        // so the kernel route stays.
+        assert_eq!(t.apply(&announce(B), &mut rib), Ok(KernelEdit::Nothing));
+        assert_eq!(t.apply(&withdraw(A), &mut rib), Ok(KernelEdit::Nothing));
+        assert_eq!(t.apply(&announce(B), &mut rib), Ok(KernelEdit::Nothing));
+        assert_eq!(rib.build().lookup("10.20.0.1".parse().unwrap(), 0), Some(B));
         // A stale withdraw for the other tunnel leaves the route alone.
-        assert_eq!(
-            t.apply(&BgpRouteChange::Withdraw { prefix, tunnel: a }, &mut rib),
-            Ok(KernelEdit::Nothing)
-        );
-        assert_eq!(
-            t.entries()
-                .next()
-                .map(|(_, l)| l.iter().map(|e| e.tunnel).collect::<Vec<_>>()),
-            Some(vec![b])
-        );
-        assert_eq!(
-            t.apply(&BgpRouteChange::Withdraw { prefix, tunnel: b }, &mut rib),
-            Ok(KernelEdit::Remove(prefix))
-        );
+        assert_eq!(t.apply(&withdraw(A), &mut rib), Ok(KernelEdit::Nothing));
+        assert_eq!(tunnels(&t), [B]);
+        assert_eq!(t.apply(&withdraw(B), &mut rib), Ok(KernelEdit::Remove(p)));
         assert!(t.is_empty());
         assert!(rib.build().is_empty());
     }
 
     #[test]
     fn an_equal_cost_prefix_keeps_its_kernel_route_until_its_last_tunnel_goes() {
-        let (a, b) = (TunnelId(0), TunnelId(1));
-        let mut rib = Rib::new();
-        for t in [a, b] {
-            rib.add_tunnel(t, SelectionMode::Ecmp);
-            rib.set_tunnel_up(t, true).unwrap();
-        }
-        let prefix: IpNet = "10.20.0.0/24".parse().unwrap();
-        let announce = |tunnel| BgpRouteChange::Announce {
-            prefix,
-            tunnel,
-            next_hop: Ipv4Addr::new(169, 254, 10, 1),
-            as_path: vec![65000],
-        };
+        let mut rib = rib(SelectionMode::Ecmp);
         let mut t = BgpRouteTable::new();
-        assert_eq!(t.apply(&announce(b), &mut rib), Ok(KernelEdit::Add(prefix)));
-        assert_eq!(t.apply(&announce(a), &mut rib), Ok(KernelEdit::Nothing));
-        let tunnels: Vec<_> = t
-            .entries()
-            .flat_map(|(_, l)| l.iter().map(|e| e.tunnel))
-            .collect();
-        assert_eq!(tunnels, [a, b]);
+        assert_eq!(
+            t.apply(&announce(B), &mut rib),
+            Ok(KernelEdit::Add(prefix()))
+        );
+        assert_eq!(t.apply(&announce(A), &mut rib), Ok(KernelEdit::Nothing));
+        assert_eq!(tunnels(&t), [A, B]);
         // Flows are spread over both.
         let fib = rib.build();
         let used: std::collections::BTreeSet<_> = (0..64u32)
             .filter_map(|h| fib.lookup("10.20.0.1".parse().unwrap(), h))
             .collect();
         assert_eq!(used.len(), 2);
-        let withdraw = |tunnel| BgpRouteChange::Withdraw { prefix, tunnel };
-        assert_eq!(t.apply(&withdraw(a), &mut rib), Ok(KernelEdit::Nothing));
+        assert_eq!(t.apply(&withdraw(A), &mut rib), Ok(KernelEdit::Nothing));
         assert_eq!(
-            t.apply(&withdraw(b), &mut rib),
-            Ok(KernelEdit::Remove(prefix))
+            t.apply(&withdraw(B), &mut rib),
+            Ok(KernelEdit::Remove(prefix()))
         );
         assert!(t.is_empty());
     }
