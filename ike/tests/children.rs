@@ -219,3 +219,49 @@ fn rekey_by_spi_picks_that_child_sa() {
         .any(|i| i.remote_ts == vec![net(10, 2, 0, false)]));
     p.assert_keys_match();
 }
+
+/// Both sides configured the same additional CHILD SA and ask for it when the tunnel
+/// comes up: the requests cross, both SAs get made, and the redundant one (made with the
+/// lowest of the four nonces, RFC 7296 2.8.1 as for rekeys) is deleted by its initiator.
+/// Asked for one after the other, the second side finds it there and does not ask.
+#[test]
+fn the_same_additional_child_sa_asked_for_by_both_sides_is_made_once() {
+    let (here, there) = (net(10, 1, 0, false), net(10, 2, 0, false));
+    for seed in 0..8u64 {
+        let mut p = pair(700 + seed, |_, _| {});
+        assert!(p.drive_until_up(Duration::from_secs(5)));
+        let now = p.now;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let a =
+            p.a.tunnel
+                .create_child(now, vec![here], vec![there], &mut rng);
+        let b =
+            p.b.tunnel
+                .create_child(now, vec![there], vec![here], &mut rng);
+        assert_eq!((a, b), (Ok(true), Ok(true)));
+        p.drive_for(Duration::from_secs(3));
+        for (side, s) in [("a", &p.a), ("b", &p.b)] {
+            assert_eq!(
+                s.rec.active().len(),
+                2,
+                "seed {seed}, {side}: {:?}",
+                s.rec.errors
+            );
+        }
+        p.assert_keys_match();
+        assert!(p.a.rec.downs.is_empty() && p.b.rec.downs.is_empty());
+    }
+    // One after the other.
+    let mut p = pair(720, |_, _| {});
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    request(&mut p, vec![here], vec![there]);
+    p.drive_for(Duration::from_secs(2));
+    let now = p.now;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let _ =
+        p.b.tunnel
+            .create_child(now, vec![there], vec![here], &mut rng);
+    p.drive_for(Duration::from_secs(2));
+    assert_eq!((p.a.rec.active().len(), p.b.rec.active().len()), (2, 2));
+    assert_eq!(p.b.rec.installs.len(), 2, "b made no second one");
+}

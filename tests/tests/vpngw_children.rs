@@ -281,3 +281,58 @@ fn vpngw_requests_a_second_child_sa_from_strongswan() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// vpngw on both sides, both configured with the same further CHILD SA: both ask for it as
+/// the tunnel comes up, and one CHILD SA of it is left (the redundant one of crossing
+/// requests is deleted by its initiator), the same on both sides.
+#[test]
+fn the_same_further_child_sa_on_both_vpngw_sides_is_made_once() -> anyhow::Result<()> {
+    if skip_unless_root("the_same_further_child_sa_on_both_vpngw_sides_is_made_once") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let child = |local: String, remote: String| {
+        format!(
+            "[[connections.tunnels.children]]\nlocal_ts = [\"{local}\"]\nremote_ts = [\"{remote}\"]\n"
+        )
+    };
+    let idc_host = format!("{}/32", plan::IDC_HOST);
+    let vpc = plan::VPC_PREFIX.to_owned();
+    let ours = VpngwConfig::for_plan(Side::Customer, psks()).render();
+    let ours = with_tunnel_lines(&ours, "tunnel1", &child(idc_host.clone(), vpc.clone()))?;
+    let theirs = VpngwConfig::for_plan(Side::Cloud, psks()).render();
+    let theirs = with_tunnel_lines(&theirs, "tunnel1", &child(vpc, idc_host))?;
+    let mut customer = Vpngw::start_text(s2s.customer_gw(), &ours)?;
+    let mut cloud = Vpngw::start_text(s2s.cloud_gw(), &theirs)?;
+    let two = |s: &e2e::VpngwStatus| {
+        s.tunnel("tunnel1")
+            .is_some_and(|t| t.state == "UP" && t.child_sas.len() >= 2)
+    };
+    customer.wait_status("the further CHILD SA", UP, two)?;
+    cloud.wait_status("the further CHILD SA", UP, two)?;
+    // Long enough for a crossing request's answer and the deletion of the redundant SA.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let spis = |v: &Vpngw| -> anyhow::Result<Vec<(u32, u32)>> {
+        let s = v.status()?;
+        let t = s
+            .tunnel("tunnel1")
+            .ok_or_else(|| anyhow::anyhow!("no tunnel1"))?;
+        let mut v: Vec<_> = t
+            .child_sas
+            .iter()
+            .map(|c| (c.spi_in(), c.spi_out()))
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    let (a, b) = (spis(&customer)?, spis(&cloud)?);
+    anyhow::ensure!(a.len() == 2, "customer tunnel1 CHILD SAs: {a:?}");
+    let mut mirrored: Vec<_> = b.into_iter().map(|(i, o)| (o, i)).collect();
+    mirrored.sort();
+    anyhow::ensure!(
+        a == mirrored,
+        "customer {a:?}, cloud (mirrored) {mirrored:?}"
+    );
+    ping_vpc_to(&s2s, plan::IDC_HOST)?;
+    Ok(())
+}

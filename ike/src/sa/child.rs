@@ -106,13 +106,19 @@ impl IkeSa {
                 data: d.public(),
             });
         }
-        payloads.push(Payload::TsI(tsi));
-        payloads.push(Payload::TsR(tsr));
+        payloads.push(Payload::TsI(tsi.clone()));
+        payloads.push(Payload::TsR(tsr.clone()));
+        self.new_child_collision = None;
         self.send_request(
             ctx,
             ExchangeType::CreateChildSa,
             &payloads,
-            Pending::CreateChild { new_spi, ni, dh },
+            Pending::CreateChild {
+                new_spi,
+                ni,
+                dh,
+                ts: (tsi, tsr),
+            },
         )
     }
 
@@ -183,7 +189,10 @@ impl IkeSa {
                 Ok(Outcome::Nothing)
             }
             k @ Pending::RekeyIke { .. } => self.on_ike_rekey_response(ctx, k, p),
-            Pending::CreateChild { new_spi, ni, dh } => {
+            Pending::CreateChild {
+                new_spi, ni, dh, ..
+            } => {
+                let collision = self.new_child_collision.take();
                 if let Some(e) = error_notify(p) {
                     return Err(IkeError::PeerNotify(e));
                 }
@@ -196,7 +205,16 @@ impl IkeSa {
                     self.accept_child_response(ctx, &parts, dh.is_some())?;
                 let g_ir = shared(&dh, parts.ke, suite.dh)?;
                 let keys = self.child_keys(suite, g_ir.as_ref().map(|g| g.expose()), &ni, &nr)?;
+                // Both sides asked for the same additional CHILD SA at once: as for
+                // rekey collisions (RFC 7296 2.8.1), the SA made with the lowest of the
+                // four nonces is redundant and its initiator deletes it.
+                let redundant = collision.is_some_and(|(their_ni, their_nr)| {
+                    ni.clone().min(nr.clone()) < their_ni.min(their_nr)
+                });
                 self.install_child(ctx, suite, new_spi, peer_spi, keys, true, tsi, tsr);
+                if redundant {
+                    self.plan(Planned::DeleteChild(new_spi));
+                }
                 Ok(Outcome::Nothing)
             }
             _ => Err(IkeError::Unexpected(
@@ -278,6 +296,9 @@ impl IkeSa {
         payloads.push(Payload::TsR(tsr.clone()));
         self.send_response(ctx, ex, mid, &payloads)?;
         let keys = self.child_keys(suite, g_ir.as_ref().map(|g| g.expose()), &ni, &nr)?;
+        if old.is_none() {
+            self.note_duplicate_child(&ni, &nr, &tsr, &tsi);
+        }
         if let Some(old) = old {
             let ours_pending = matches!(
                 &self.outstanding,
@@ -292,6 +313,28 @@ impl IkeSa {
         }
         self.install_child(ctx, suite, our_spi, peer_spi, keys, false, tsr, tsi);
         Ok(Outcome::Nothing)
+    }
+
+    /// The peer created an additional CHILD SA with selectors `local`/`remote` (ours):
+    /// if we are asking for the same one right now, remember its nonces to settle which
+    /// of the two goes when ours completes; if we only planned to ask, we need not.
+    fn note_duplicate_child(
+        &mut self,
+        ni: &[u8],
+        nr: &[u8],
+        local: &[TrafficSelector],
+        remote: &[TrafficSelector],
+    ) {
+        let same =
+            |ts: &(Vec<TrafficSelector>, Vec<TrafficSelector>)| ts.0 == local && ts.1 == remote;
+        let crossing = matches!(
+            &self.outstanding,
+            Some(o) if matches!(&o.kind, Pending::CreateChild { ts, .. } if same(ts))
+        );
+        if crossing {
+            self.new_child_collision = Some((ni.to_vec(), nr.to_vec()));
+        }
+        self.new_children.retain(|ts| !same(ts));
     }
 
     /// The inbound SPI of the CHILD SA a REKEY_SA notify names; an unknown SA, or one

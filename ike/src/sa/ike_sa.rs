@@ -98,6 +98,8 @@ pub(crate) enum Pending {
         new_spi: u32,
         ni: Vec<u8>,
         dh: Option<DhPrivate>,
+        /// The selectors requested (ours, the peer's).
+        ts: (Vec<TrafficSelector>, Vec<TrafficSelector>),
     },
 }
 
@@ -210,6 +212,9 @@ pub(crate) struct IkeSa {
     pub collisions: Vec<(u32, Nonces)>,
     /// Selectors (ours, the peer's) of additional CHILD SAs still to request.
     pub new_children: VecDeque<(Vec<TrafficSelector>, Vec<TrafficSelector>)>,
+    /// The peer created a CHILD SA with the selectors of our outstanding request for an
+    /// additional one (both sides configured it): the nonces of the peer's exchange.
+    pub new_child_collision: Option<Nonces>,
     /// Built by our reauthentication of the current SA (no INITIAL_CONTACT; replaces it).
     pub reauth: bool,
     /// When to reauthenticate (set when authenticated, kept across IKE rekeys).
@@ -252,6 +257,7 @@ impl IkeSa {
             reassembly: Reassembler::default(),
             collisions: Vec::new(),
             new_children: VecDeque::new(),
+            new_child_collision: None,
             reauth: false,
             reauth_at: None,
             superseded: false,

@@ -40,6 +40,14 @@ impl IkeSa {
                 if !self.new_children.is_empty() {
                     self.plan(Planned::CreateChild);
                 }
+                // The peer may have created it meanwhile (both sides configured it).
+                if self
+                    .children
+                    .iter()
+                    .any(|c| c.local_ts == tsi && c.remote_ts == tsr)
+                {
+                    return Ok(());
+                }
                 self.start_create_child(ctx, tsi, tsr)
             }
         }
