@@ -152,10 +152,7 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
         drained = n < RECV_BATCH;
         // Read before the snapshot: a packet held now is retried once the table has
         // moved past what this batch saw.
-        let mut hold = Hold {
-            parked: &mut parked,
-            generation: shared.sas.generation(),
-        };
+        let generation = shared.sas.generation();
         let sas = shared.sas.snapshot();
         // Counted once per batch: a shared atomic per datagram costs more than it tells.
         let mut datagrams = 0;
@@ -183,7 +180,8 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
                     };
                     let to = Inner {
                         spans: &mut out.inner,
-                        hold: &mut hold,
+                        parked: &mut parked,
+                        generation,
                     };
                     datagram(shared, &sas, local, remote, dg, at, ike_tx, to);
                 } else {
@@ -205,14 +203,10 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
     }
 }
 
-/// Where ESP packets of one receive batch go: decrypted into `spans`, or held for an SA
-/// that is not installed yet.
-struct Inner<'a, 'b> {
+/// Where ESP packets of one receive batch go: decrypted into `spans`, or held in
+/// `parked` for an SA that is not installed yet.
+struct Inner<'a> {
     spans: &'a mut Vec<Span>,
-    hold: &'a mut Hold<'b>,
-}
-
-struct Hold<'a> {
     parked: &'a mut Parked,
     /// The SA table's generation when the batch's snapshot was taken.
     generation: u64,
@@ -270,8 +264,7 @@ fn esp_in(shared: &Shared, sas: &SaSnapshot, packet: &mut [u8], at: Span, to: In
             }
         }
         Err(DropReason::UnknownSpi(_)) => {
-            let h = to.hold;
-            if h.parked.hold(packet, h.generation, Instant::now()) {
+            if to.parked.hold(packet, to.generation, Instant::now()) {
                 bump(&c.esp_held);
             } else {
                 shared.sas.count_unknown_spi();
