@@ -51,16 +51,6 @@ fn esp_packet(out: &OutboundSa, payload: &[u8]) -> Vec<u8> {
     buf[ok.range].to_vec()
 }
 
-fn counter(shared: &Shared, name: &str) -> u64 {
-    let c = shared.counters.snapshot();
-    match name {
-        "esp_held" => c.esp_held,
-        "esp_held_delivered" => c.esp_held_delivered,
-        "esp_dropped" => c.esp_dropped,
-        other => panic!("no counter {other}"),
-    }
-}
-
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !done() {
@@ -98,7 +88,7 @@ fn esp_overtaking_its_sa_install_is_held_and_delivered() {
         let sender = outbound(0x1000);
         peer.send_to(&esp_packet(&sender, b"early"), to).unwrap();
         wait_for("the packet to be held", || {
-            counter(&shared, "esp_held") == 1
+            shared.counters.snapshot().esp_held == 1
         });
         let mut buf = [0u8; 100];
         assert!(listener.recv(&mut buf).is_err(), "delivered without an SA");
@@ -113,7 +103,7 @@ fn esp_overtaking_its_sa_install_is_held_and_delivered() {
             .expect("the held packet, once its SA is in");
         assert_eq!(&buf[..n], b"early");
         wait_for("the delivery to be counted", || {
-            counter(&shared, "esp_held_delivered") == 1
+            shared.counters.snapshot().esp_held_delivered == 1
         });
         assert_eq!(shared.sas.unknown_spi_drops(), 0);
 
@@ -123,16 +113,16 @@ fn esp_overtaking_its_sa_install_is_held_and_delivered() {
         wait_for("the packet to expire", || {
             shared.sas.unknown_spi_drops() == 1
         });
-        assert_eq!(counter(&shared, "esp_held"), 2);
-        assert_eq!(counter(&shared, "esp_held_delivered"), 1);
-        assert_eq!(counter(&shared, "esp_dropped"), 1);
+        assert_eq!(shared.counters.snapshot().esp_held, 2);
+        assert_eq!(shared.counters.snapshot().esp_held_delivered, 1);
+        assert_eq!(shared.counters.snapshot().esp_dropped, 1);
         // Traffic on the installed SA is not held at all.
         peer.send_to(&esp_packet(&sender, b"later"), to).unwrap();
         let n = listener
             .recv(&mut buf)
             .expect("a packet on the installed SA");
         assert_eq!(&buf[..n], b"later");
-        assert_eq!(counter(&shared, "esp_held"), 2);
+        assert_eq!(shared.counters.snapshot().esp_held, 2);
         workers.stop();
     });
 }

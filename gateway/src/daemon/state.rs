@@ -370,18 +370,14 @@ impl Daemon {
             }
         }
         for (prefix, list) in self.bgp_routes.entries() {
-            // Several tunnels only for an ECMP connection's equal-cost routes.
+            // Every tunnel listed carries the prefix (several only for an ECMP
+            // connection's equal-cost routes).
             let via: Vec<TunnelId> = list.iter().map(|r| r.tunnel).collect();
-            let mode = if via.len() > 1 {
-                SelectionMode::Ecmp
-            } else {
-                SelectionMode::ActiveStandby
-            };
             routes.push(RouteStatus {
                 prefix: prefix.to_string(),
                 source: "bgp".into(),
                 via: via.iter().filter_map(|t| name(*t)).collect(),
-                active: active(&via, mode),
+                active: active(&via, SelectionMode::Ecmp),
             });
         }
         Routes { routes }

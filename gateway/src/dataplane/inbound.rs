@@ -267,12 +267,17 @@ fn esp_in(shared: &Shared, sas: &SaSnapshot, packet: &mut [u8], at: Span, to: In
             if to.parked.hold(packet, to.generation, Instant::now()) {
                 bump(&c.esp_held);
             } else {
-                shared.sas.count_unknown_spi();
-                bump(&c.esp_dropped);
+                unknown_spi_dropped(shared);
             }
         }
         Err(reason) => dropped(shared, reason),
     }
+}
+
+/// Counts an inbound ESP packet whose SPI was not installed (in time).
+fn unknown_spi_dropped(shared: &Shared) {
+    shared.sas.count_unknown_spi();
+    bump(&shared.counters.esp_dropped);
 }
 
 /// Counts an inbound ESP packet that was dropped (per SA, or by the table for unknown
@@ -315,7 +320,6 @@ fn release_held(shared: &Shared, parked: &mut Parked) {
         }
     });
     for _ in 0..released.expired {
-        shared.sas.count_unknown_spi();
-        bump(&c.esp_dropped);
+        unknown_spi_dropped(shared);
     }
 }

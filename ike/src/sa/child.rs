@@ -317,7 +317,8 @@ impl IkeSa {
 
     /// The peer created an additional CHILD SA with selectors `local`/`remote` (ours):
     /// if we are asking for the same one right now, remember its nonces to settle which
-    /// of the two goes when ours completes; if we only planned to ask, we need not.
+    /// of the two goes when ours completes. (A request we only planned is dropped when
+    /// it is due, as the SA is there by then.)
     fn note_duplicate_child(
         &mut self,
         ni: &[u8],
@@ -334,7 +335,6 @@ impl IkeSa {
         if crossing {
             self.new_child_collision = Some((ni.to_vec(), nr.to_vec()));
         }
-        self.new_children.retain(|ts| !same(ts));
     }
 
     /// The inbound SPI of the CHILD SA a REKEY_SA notify names; an unknown SA, or one
