@@ -18,6 +18,9 @@ pub struct InboundConfig {
     /// Anti-replay window size in packets, 1..=65536.
     pub replay_window: u32,
     pub limits: Limits,
+    /// The caller's own number for the SA (e.g. its tunnel), handed back with every
+    /// decrypted packet so the caller need not look the SPI up again.
+    pub owner: u32,
 }
 
 impl Default for InboundConfig {
@@ -26,6 +29,7 @@ impl Default for InboundConfig {
             esn: false,
             replay_window: DEFAULT_REPLAY_WINDOW,
             limits: Limits::default(),
+            owner: 0,
         }
     }
 }
@@ -57,6 +61,8 @@ pub struct Decapped {
     pub seq: u64,
     /// Set on the packet that first reached a lifetime limit.
     pub event: Option<LifetimeEvent>,
+    /// [`InboundConfig::owner`] of the SA.
+    pub owner: u32,
 }
 
 /// Inbound SA, shared by reference between worker threads.
@@ -71,6 +77,7 @@ pub struct InboundSa {
     window: ReplayWindow,
     lifetime: Lifetime,
     drops: DropCounters,
+    owner: u32,
 }
 
 // Keys stay out of Debug: only identity and state.
@@ -106,6 +113,7 @@ impl InboundSa {
             window: ReplayWindow::new(config.replay_window),
             lifetime: Lifetime::new(config.limits),
             drops: DropCounters::new(),
+            owner: config.owner,
         })
     }
 
@@ -189,6 +197,7 @@ impl InboundSa {
             proto,
             seq,
             event,
+            owner: self.owner,
         })
     }
 }

@@ -41,6 +41,7 @@ fn every_suite_v4_and_v6_many_sizes() {
                         }
                     );
                     assert_eq!(d.seq, expected_seq);
+                    assert_eq!(d.owner, 7, "the caller's number comes back");
                 }
             }
             let st = inb.stats();

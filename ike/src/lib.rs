@@ -47,6 +47,7 @@
 //!             Action::Send { local, remote, bytes } => send(local, remote, &bytes),
 //!             Action::InstallChildSa(sa) => { /* program the ESP dataplane */ }
 //!             Action::DeleteChildSa { .. } => { /* remove it */ }
+//!             Action::PeerMoved { .. } => { /* send ESP to the new address */ }
 //!             Action::Up | Action::Down(_) => { /* tunnel status, BGP */ }
 //!         }
 //!     }

@@ -25,6 +25,7 @@ fn pair(suite: Suite, esn: bool) -> (OutboundSa, InboundSa) {
             esn,
             replay_window: 64,
             limits: Limits::default(),
+            owner: 0,
         },
     )
     .unwrap();

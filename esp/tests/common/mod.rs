@@ -36,6 +36,7 @@ pub fn inbound(suite: Suite, esn: bool, window: u32, limits: Limits) -> InboundS
             esn,
             replay_window: window,
             limits,
+            owner: 7,
         },
     )
     .unwrap()

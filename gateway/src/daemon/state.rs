@@ -6,7 +6,7 @@ use super::status::{Request, Response, RouteStatus, Routes, Status, TunnelAction
 use super::tunnels::{Transition, TunnelCtl};
 use crate::bgp_speaker::{BgpRouteChange, BgpRouteTable, BgpSpeaker, KernelEdit, SessionSpec};
 use crate::config::{Config, SelectionMode};
-use crate::dataplane::{counters, IkeDatagram, Shared};
+use crate::dataplane::{counters, IkeDatagram, SaEventKind, Shared};
 use crate::routing::{Rib, TunnelId};
 use crate::sys::{RouteManager, SysError};
 use esp::udp_encap::NAT_KEEPALIVE;
@@ -230,7 +230,8 @@ impl Daemon {
         }
     }
 
-    /// Rekeys the CHILD SAs whose lifetime limits the dataplane reported.
+    /// Rekeys the CHILD SAs whose lifetime limits the dataplane reported; follows peers
+    /// whose ESP arrives from a new NAT mapping.
     pub fn on_sa_events(&mut self, now: Instant) {
         for ev in self.shared.sa_events.take() {
             let Some(t) = self
@@ -241,7 +242,12 @@ impl Daemon {
                 tracing::debug!(spi = format_args!("{:08x}", ev.spi), event = ?ev.event, "lifetime event of an SA already gone");
                 continue;
             };
-            t.on_sa_lifetime(now, ev.spi, ev.outbound, ev.event);
+            match ev.event {
+                SaEventKind::Lifetime(event) => {
+                    t.on_sa_lifetime(now, ev.spi, ev.outbound, event);
+                }
+                SaEventKind::NewSource(from) => t.on_esp_source(ev.spi, from),
+            }
         }
     }
 

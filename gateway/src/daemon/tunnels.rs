@@ -191,6 +191,13 @@ impl TunnelCtl {
                     inbound_spi,
                     outbound_spi,
                 } => self.remove(shared, inbound_spi, outbound_spi),
+                Action::PeerMoved { remote, .. } => {
+                    // ESP follows IKE to the peer's new NAT mapping.
+                    if self.path.peer.load().is_some() {
+                        tracing::info!(tunnel = %self.cfg.name, peer = %remote, "ESP follows the peer's new address");
+                        self.path.peer.store(Some(Arc::new(remote)));
+                    }
+                }
                 Action::Up => {
                     self.up = true;
                     self.since = unix_now();
@@ -250,6 +257,8 @@ impl TunnelCtl {
             let in_cfg = InboundConfig {
                 esn: sa.suite.esn,
                 limits,
+                // Decrypted packets name their tunnel: the dataplane checks where they came from.
+                owner: u32::from(self.id.0),
                 ..InboundConfig::default()
             };
             let out_cfg = OutboundConfig {
@@ -388,6 +397,14 @@ impl TunnelCtl {
                 c.inbound.spi()
             }
         })
+    }
+
+    /// Authenticated ESP of inbound SA `spi` came from `from`, not from where we send ESP:
+    /// if the peer is behind a NAT whose mapping changed, IKE and ESP follow it.
+    pub fn on_esp_source(&mut self, spi: u32, from: SocketAddr) {
+        if !self.ike.follow_esp_source(from) {
+            tracing::debug!(tunnel = %self.cfg.name, spi = format_args!("{spi:08x}"), %from, "ESP from another source; not followed (no NAT before the peer, or another address)");
+        }
     }
 
     /// The dataplane saw one of our SAs reach a byte/packet/sequence-number limit: rekey

@@ -37,6 +37,7 @@ counters! {
     ike_unknown_peer: "IKE datagrams from addresses that match no tunnel",
     ike_unknown_peer_invalid_spi: "of those: INVALID_IKE_SPI answers sent (10 a second at most)",
     keepalives_in: "NAT keepalives received",
+    esp_new_source: "inbound ESP authenticated but from another address or port than its tunnel sends to, reported to the control plane (at most once a second per worker and source): a NAT mapping of the peer changed",
     send_errors: "underlay or TUN writes that failed (sum of the two below)",
     udp_send_errors: "ESP datagrams the UDP send refused",
     tun_write_errors: "TUN write batches the kernel refused",

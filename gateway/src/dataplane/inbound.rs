@@ -11,7 +11,7 @@ use super::gro::{Coalescer, Span, MAX_SEGS};
 use super::parked::Parked;
 use super::sockets::{IkeDatagram, NAT_T_PORT};
 use super::udp_io::{enable_drop_count, enable_gro, RecvBatch, RECV_BATCH};
-use super::{SaEvent, Shared};
+use super::{SaEvent, SaEventKind, Shared};
 use crate::sys::tun::MAX_GATHER;
 use esp::udp_encap::{classify, UdpPayload};
 use esp::{DropReason, SaSnapshot};
@@ -111,6 +111,7 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
         inner: Vec::with_capacity(RECV_BATCH * MAX_SEGS),
     };
     let mut parked = Parked::default();
+    let mut sources = Sources::default();
     let c = &shared.counters;
     // The last receive took everything queued: wait before the next one.
     let mut drained = false;
@@ -181,6 +182,7 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
                     let to = Inner {
                         spans: &mut out.inner,
                         parked: &mut parked,
+                        sources: &mut sources,
                         generation,
                     };
                     datagram(shared, &sas, local, remote, dg, at, ike_tx, to);
@@ -203,11 +205,55 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
     }
 }
 
+/// How often a worker reports ESP of one SA from one new source at most.
+const NEW_SOURCE_REPORT: Duration = Duration::from_secs(1);
+
+/// Checks that decrypted ESP comes from where its tunnel sends ESP (a NAT in front of
+/// the peer may have changed its mapping), cheaply: only when the (SPI, source) pair
+/// differs from the last one that matched.
+#[derive(Debug, Default)]
+struct Sources {
+    matched: Option<(u32, SocketAddr)>,
+    reported: Option<(u32, SocketAddr, Instant)>,
+}
+
+impl Sources {
+    fn check(&mut self, shared: &Shared, spi: u32, owner: u32, from: SocketAddr) {
+        if self.matched == Some((spi, from)) {
+            return;
+        }
+        let Some(tunnel) = usize::try_from(owner)
+            .ok()
+            .and_then(|i| shared.tunnels.get(i))
+        else {
+            return;
+        };
+        if tunnel.peer.load().as_deref() == Some(&from) {
+            self.matched = Some((spi, from));
+            return;
+        }
+        let now = Instant::now();
+        if let Some((s, f, at)) = self.reported {
+            if s == spi && f == from && now.duration_since(at) < NEW_SOURCE_REPORT {
+                return;
+            }
+        }
+        self.reported = Some((spi, from, now));
+        bump(&shared.counters.esp_new_source);
+        shared.sa_events.report(SaEvent {
+            spi,
+            outbound: false,
+            event: SaEventKind::NewSource(from),
+        });
+    }
+}
+
 /// Where ESP packets of one receive batch go: decrypted into `spans`, or held in
 /// `parked` for an SA that is not installed yet.
 struct Inner<'a> {
     spans: &'a mut Vec<Span>,
     parked: &'a mut Parked,
+    sources: &'a mut Sources,
     /// The SA table's generation when the batch's snapshot was taken.
     generation: u64,
 }
@@ -234,12 +280,19 @@ fn datagram(
             });
         }
         Ok(UdpPayload::NatKeepalive) => bump(&shared.counters.keepalives_in),
-        Ok(UdpPayload::Esp { .. }) => esp_in(shared, sas, payload, at, to),
+        Ok(UdpPayload::Esp { .. }) => esp_in(shared, sas, remote, payload, at, to),
         Err(_) => bump(&shared.counters.udp_malformed),
     }
 }
 
-fn esp_in(shared: &Shared, sas: &SaSnapshot, packet: &mut [u8], at: Span, to: Inner) {
+fn esp_in(
+    shared: &Shared,
+    sas: &SaSnapshot,
+    from: SocketAddr,
+    packet: &mut [u8],
+    at: Span,
+    to: Inner,
+) {
     let c = &shared.counters;
     match sas.decap_held(packet) {
         Ok((spi, d)) => {
@@ -252,9 +305,10 @@ fn esp_in(shared: &Shared, sas: &SaSnapshot, packet: &mut [u8], at: Span, to: In
                 shared.sa_events.report(SaEvent {
                     spi,
                     outbound: false,
-                    event,
+                    event: SaEventKind::Lifetime(event),
                 });
             }
+            to.sources.check(shared, spi, d.owner, from);
             if let Some(pkt) = packet.get(d.inner.clone()) {
                 if shared.policy.allows(spi, pkt) {
                     to.spans.push(at.within(d.inner));

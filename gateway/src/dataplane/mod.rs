@@ -23,7 +23,7 @@ mod wake;
 
 pub use counters::{Counters, CountersSnapshot};
 pub use policy::{is_any as selectors_cover_all, InboundPolicy};
-pub use sa_events::{SaEvent, SaEvents};
+pub use sa_events::{SaEvent, SaEventKind, SaEvents};
 pub use sockets::{IkeDatagram, UnderlaySockets};
 pub use tunnel::{Selected, TunnelPath};
 

@@ -375,7 +375,7 @@ fn seal(shared: &Shared, d: &Dest, buf: &mut [u8], len: usize, index: usize) -> 
         shared.sa_events.report(super::SaEvent {
             spi: sa.spi(),
             outbound: true,
-            event,
+            event: super::SaEventKind::Lifetime(event),
         });
     }
     Some(Pending {

@@ -1,10 +1,13 @@
-//! SA lifetime events (soft or hard byte/packet/sequence-number limits) handed from the
-//! worker threads to the control plane, which rekeys the CHILD SA. Events are rare (at
-//! most one soft and one hard per SA direction), so a short locked queue and a wake-up
-//! are enough; the packet path never allocates for them beyond the queue's capacity.
+//! SA events handed from the worker threads to the control plane: lifetime limits (soft
+//! or hard byte/packet/sequence-number limits), on which it rekeys the CHILD SA, and ESP
+//! from a new source (the peer's NAT mapping changed), which it may follow. Events are
+//! rare (at most one soft and one hard limit per SA direction; new sources at most once
+//! a second per worker), so a short locked queue and a wake-up are enough; the packet
+//! path never allocates for them beyond the queue's capacity.
 
 use esp::LifetimeEvent;
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -13,13 +16,22 @@ use tokio::sync::Notify;
 /// dropped (the IKE time lifetime still rekeys those SAs).
 const CAPACITY: usize = 256;
 
-/// A limit reached by the SA with this SPI.
+/// Something the dataplane saw of the SA with this SPI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SaEvent {
     pub spi: u32,
     /// The SPI is of an outbound SA (else of an inbound one).
     pub outbound: bool,
-    pub event: LifetimeEvent,
+    pub event: SaEventKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaEventKind {
+    /// The SA reached a lifetime limit.
+    Lifetime(LifetimeEvent),
+    /// Authenticated ESP of this inbound SA came from this address, not from where its
+    /// tunnel sends ESP.
+    NewSource(SocketAddr),
 }
 
 #[derive(Debug)]
@@ -80,7 +92,7 @@ mod tests {
         SaEvent {
             spi,
             outbound: spi & 1 == 0,
-            event: LifetimeEvent::Soft(LimitKind::Bytes),
+            event: SaEventKind::Lifetime(LifetimeEvent::Soft(LimitKind::Bytes)),
         }
     }
 

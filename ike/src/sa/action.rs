@@ -72,6 +72,12 @@ pub enum Action {
     InstallChildSa(ChildSaInstall),
     /// Remove the ESP SA pair with these SPIs.
     DeleteChildSa { inbound_spi: u32, outbound_spi: u32 },
+    /// The peer now sends from `remote` (its NAT mapping changed): IKE goes there
+    /// already; ESP should follow (RFC 7296 2.23).
+    PeerMoved {
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
     /// IKE SA and a CHILD SA are established.
     Up,
     /// No usable CHILD SA any more.

@@ -190,6 +190,11 @@ pub(crate) struct IkeSa {
     pub floated: bool,
     /// ESP goes in UDP (NAT detected or forced).
     pub udp_encap: bool,
+    /// NAT detection (RFC 7296 2.23): the peer's source did not match its hash (it is
+    /// behind a NAT, or forces encapsulation that way), ...
+    pub nat_there: bool,
+    /// ... our address did not match the hash the peer saw (we are behind a NAT).
+    pub nat_here: bool,
     pub peer_fragments: bool,
     pub next_mid: u32,
     pub outstanding: Option<Outstanding>,
@@ -240,6 +245,8 @@ impl IkeSa {
             remote,
             floated: false,
             udp_encap: false,
+            nat_there: false,
+            nat_here: false,
             peer_fragments: false,
             next_mid: 0,
             outstanding: None,

@@ -201,6 +201,10 @@ impl IkeSa {
             .map(|n| n.data == nat_hash(&self.spi_i, spi_r, self.local));
         let peer_supports = dst_ok.is_some();
         let nat = !src_ok || dst_ok == Some(false);
+        if peer_supports {
+            self.nat_there = !src_ok;
+            self.nat_here = dst_ok == Some(false);
+        }
         if peer_supports && (nat || ctx.cfg.force_encap) {
             self.udp_encap = true;
             if self.initiator && !self.floated {

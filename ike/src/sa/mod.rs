@@ -157,6 +157,34 @@ impl Tunnel {
     /// dataplane reports its soft byte or packet limit). Does nothing if the tunnel is not
     /// established or that SA's rekey is already running. An error means the request
     /// could not be built; the SA's time lifetime still applies.
+    /// Authenticated ESP of this tunnel arrived from `remote`, not from where the IKE SA
+    /// sends: the peer's NAT mapping changed (a NAT rebooted, or dropped an idle mapping).
+    /// Follows it, as RFC 7296 2.23 asks of the side that is not behind a NAT, when the
+    /// peer is behind one and we are not, and only to another port of the same address
+    /// (the tunnel is configured for that address). IKE then goes to `remote` too, and
+    /// [`Action::PeerMoved`] tells the dataplane. `true` if it moved.
+    pub fn follow_esp_source(&mut self, remote: SocketAddr) -> bool {
+        let Some(sa) = self.ike.as_mut() else {
+            return false;
+        };
+        let follows = sa.is_established()
+            && sa.udp_encap
+            && sa.nat_there
+            && !sa.nat_here
+            && remote.ip() == sa.remote.ip()
+            && remote != sa.remote;
+        if !follows {
+            return false;
+        }
+        tracing::info!(peer = %self.cfg.remote, from = %sa.remote, to = %remote, "peer moved (NAT mapping changed): ESP from a new port");
+        sa.remote = remote;
+        self.actions.push_back(Action::PeerMoved {
+            local: sa.local,
+            remote,
+        });
+        true
+    }
+
     pub fn rekey_child(
         &mut self,
         now: Instant,
@@ -397,6 +425,13 @@ impl Tunnel {
             _ => (false, None),
         };
         let current = matches!(slot, Slot::Current);
+        if current && was_established && err.is_none() && sa.remote != saved.1 {
+            tracing::info!(peer = %self.cfg.remote, from = %saved.1, to = %sa.remote, "peer moved (NAT mapping changed): IKE follows");
+            self.actions.push_back(Action::PeerMoved {
+                local: sa.local,
+                remote: sa.remote,
+            });
+        }
         if sa.state != IkeState::Dead {
             match slot {
                 Slot::Negotiating if sa.is_established() && !was_established => {

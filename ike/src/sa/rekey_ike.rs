@@ -272,6 +272,8 @@ impl IkeSa {
         new.nr = nr;
         new.floated = self.floated;
         new.udp_encap = self.udp_encap;
+        new.nat_there = self.nat_there;
+        new.nat_here = self.nat_here;
         new.peer_fragments = self.peer_fragments;
         new.state = IkeState::Established;
         // The rekey exchange itself was an authenticated message from the peer.

@@ -47,6 +47,8 @@ pub struct Record {
     pub sent: usize,
     /// Times the last CHILD SA was deleted while the tunnel had been up (a traffic gap).
     pub gaps: usize,
+    /// Where `Action::PeerMoved` said the peer went.
+    pub moved: Vec<SocketAddr>,
 }
 
 impl Record {
@@ -64,6 +66,50 @@ pub struct Side {
     pub rec: Record,
     /// Datagrams to and from this side are dropped (a dead peer).
     pub dead: bool,
+}
+
+/// A NAT in front of side a (port-translating, as a home or enterprise router): a's
+/// datagrams leave from `public`, each of a's ports mapped to `base`, `base + 1`, ... in
+/// the order first seen; datagrams to a mapped port go back to a, others are dropped.
+pub struct Nat {
+    pub public: IpAddr,
+    base: u16,
+    /// a's ports; mapping `i` is `base + i`.
+    ports: Vec<u16>,
+}
+
+impl Nat {
+    pub fn new(public: IpAddr, base: u16) -> Self {
+        Nat {
+            public,
+            base,
+            ports: Vec::new(),
+        }
+    }
+
+    /// The public address a datagram from a's `from` leaves with (mapping it if new).
+    pub fn outbound(&mut self, from: SocketAddr) -> SocketAddr {
+        let i = match self.ports.iter().position(|p| *p == from.port()) {
+            Some(i) => i,
+            None => {
+                self.ports.push(from.port());
+                self.ports.len() - 1
+            }
+        };
+        SocketAddr::new(self.public, self.base + i as u16)
+    }
+
+    /// a's port for a datagram to public port `port`, if mapped.
+    fn inbound(&self, port: u16) -> Option<u16> {
+        let i = port.checked_sub(self.base)?;
+        self.ports.get(usize::from(i)).copied()
+    }
+
+    /// Loses every mapping (a NAT reboot); new ones start at `base`.
+    pub fn reboot(&mut self, base: u16) {
+        self.base = base;
+        self.ports.clear();
+    }
 }
 
 struct Flight {
@@ -87,6 +133,8 @@ pub struct Pair {
     pub jitter: Duration,
     /// Steps in a row without the clock moving (a timer stuck in the past).
     stalled: u32,
+    /// A NAT in front of side a, if any.
+    pub nat: Option<Nat>,
 }
 
 impl Pair {
@@ -112,6 +160,7 @@ impl Pair {
             duplicate: 0.0,
             jitter: Duration::ZERO,
             stalled: 0,
+            nat: None,
         }
     }
 
@@ -126,6 +175,10 @@ impl Pair {
                         bytes,
                     } => {
                         side.rec.sent += 1;
+                        let local = match self.nat.as_mut() {
+                            Some(nat) if which => nat.outbound(local),
+                            _ => local,
+                        };
                         let copies = if self.net.gen_bool(self.loss) {
                             0
                         } else if self.net.gen_bool(self.duplicate) {
@@ -154,6 +207,7 @@ impl Pair {
                             side.rec.gaps += 1;
                         }
                     }
+                    Action::PeerMoved { remote, .. } => side.rec.moved.push(remote),
                     Action::Up => side.rec.ups += 1,
                     Action::Down(r) => side.rec.downs.push(r),
                 }
@@ -191,7 +245,13 @@ impl Pair {
             .into_iter()
             .partition(|f| f.at <= now);
         self.flights = rest;
-        for f in due {
+        for mut f in due {
+            if let Some(nat) = self.nat.as_ref().filter(|n| n.public == f.to.ip()) {
+                let Some(port) = nat.inbound(f.to.port()) else {
+                    continue;
+                };
+                f.to = SocketAddr::new(self.a.tunnel.config().local.ip(), port);
+            }
             let to_a = f.to.ip() == self.a.tunnel.config().local.ip();
             if self.a.dead || self.b.dead {
                 continue;

@@ -1,0 +1,178 @@
+//! The customer gateway behind a port-translating NAT router (an enterprise edge, a home
+//! router), as cloud VPN services allow: the customer initiates, both sides detect the
+//! NAT, ESP travels in UDP through it. Then the NAT reboots (mappings flushed, new ports):
+//! the customer's next ESP arrives from a new port, and the cloud side follows it at
+//! once, IKE and ESP (RFC 7296 2.23), so traffic towards the customer recovers without
+//! waiting for a DPD or a rekey.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use e2e::{
+    ping, plan, skip_unless_root, wait_until, Netns, PingOptions, Psk, Side, Topology,
+    TopologyBuilder, Vpngw, VpngwConfig,
+};
+
+const UP: Duration = Duration::from_secs(30);
+const BOTH: [&str; 2] = ["tunnel1", "tunnel2"];
+/// The customer gateway's private underlay address, and the NAT's sides.
+const CUSTOMER_PRIVATE: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 2);
+const NAT_INSIDE: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
+const NAT_PUBLIC: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const CLOUD_WAN: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+fn psks() -> [Psk; 2] {
+    [Psk::from("nat-e2e-psk-one"), Psk::from("nat-e2e-psk-two")]
+}
+
+/// idc_host - customer_gw - nat - cloud_gw - vpc_host; the cloud has no route to the
+/// customer's private underlay, so only translated packets reach it.
+fn topology() -> anyhow::Result<Topology> {
+    let cidr = |a: Ipv4Addr, len: u8| format!("{a}/{len}");
+    let mut b = TopologyBuilder::new()
+        .host("idc_host")
+        .router("customer_gw")
+        .router("nat")
+        .router("cloud_gw")
+        .host("vpc_host")
+        .link(
+            ("idc_host", "eth0", &cidr(plan::IDC_HOST, 24)),
+            ("customer_gw", "lan0", &cidr(plan::CUSTOMER_GW_LAN, 24)),
+        )
+        .link(
+            ("customer_gw", "wan0", &cidr(CUSTOMER_PRIVATE, 24)),
+            ("nat", "in0", &cidr(NAT_INSIDE, 24)),
+        )
+        .link(
+            ("nat", "out0", &cidr(NAT_PUBLIC, 24)),
+            ("cloud_gw", "wan0", &cidr(CLOUD_WAN, 24)),
+        )
+        .link(
+            ("cloud_gw", "vpc0", &cidr(plan::CLOUD_GW_VPC, 24)),
+            ("vpc_host", "eth0", &cidr(plan::VPC_HOST, 24)),
+        )
+        .route("idc_host", "default", &plan::CUSTOMER_GW_LAN.to_string())
+        .route("vpc_host", "default", &plan::CLOUD_GW_VPC.to_string())
+        .route(
+            "customer_gw",
+            plan::CLOUD_PUBLIC_PREFIX,
+            &NAT_INSIDE.to_string(),
+        )
+        .route("nat", plan::CLOUD_PUBLIC_PREFIX, &CLOUD_WAN.to_string());
+    for t in &plan::TUNNELS {
+        b = b.address("cloud_gw", "lo", &cidr(t.cloud_public, 32));
+    }
+    Ok(b.build()?)
+}
+
+/// Source NAT of UDP leaving `out0` to ports `first..first + 1000` (never the original
+/// 500/4500, so a translated port is unmistakable).
+fn nat_ports(nat: &Netns, first: u16) -> anyhow::Result<()> {
+    let last = first + 999;
+    nat.run(&["nft", "flush", "ruleset"])?;
+    let rules = format!(
+        "table ip nat {{\n chain post {{\n  type nat hook postrouting priority srcnat; policy accept;\n  \
+         oifname \"out0\" meta l4proto udp snat to {NAT_PUBLIC}:{first}-{last}\n }}\n}}\n"
+    );
+    let file = std::env::temp_dir().join(format!("vpngw-nat-{}.nft", std::process::id()));
+    std::fs::write(&file, rules)?;
+    let loaded = nat.run(&["nft", "-f", &file.display().to_string()]);
+    let _ = std::fs::remove_file(&file);
+    loaded?;
+    Ok(())
+}
+
+/// The cloud side's view of tunnel `name`'s peer.
+fn cloud_peer(cloud: &Vpngw, name: &str) -> anyhow::Result<SocketAddr> {
+    let s = cloud.status()?;
+    let t = s.tunnel(name).ok_or_else(|| anyhow::anyhow!("no {name}"))?;
+    Ok(t.peer.parse()?)
+}
+
+fn behind_nat(peer: SocketAddr, first: u16) -> bool {
+    peer.ip() == IpAddr::V4(NAT_PUBLIC) && (first..first + 1000).contains(&peer.port())
+}
+
+#[test]
+fn a_customer_behind_a_nat_is_followed_through_a_nat_reboot() -> anyhow::Result<()> {
+    if skip_unless_root("a_customer_behind_a_nat_is_followed_through_a_nat_reboot") {
+        return Ok(());
+    }
+    let topo = topology()?;
+    let nat = topo.ns("nat")?;
+    nat_ports(nat, 40000)?;
+
+    // The customer initiates (the cloud cannot reach it through the NAT first).
+    let mut customer_cfg = VpngwConfig::for_plan(Side::Customer, psks());
+    customer_cfg.local_address = CUSTOMER_PRIVATE.into();
+    let mut cloud_cfg = VpngwConfig::for_plan(Side::Cloud, psks());
+    for t in &mut customer_cfg.tunnels {
+        t.start_action = "initiate".into();
+    }
+    for t in &mut cloud_cfg.tunnels {
+        t.start_action = "respond".into();
+        t.peer = NAT_PUBLIC.into();
+    }
+    // Behind a NAT the customer identifies itself by its public address, which the
+    // cloud is configured with (as cloud VPN services ask).
+    let local = format!("[local]\naddress = \"{CUSTOMER_PRIVATE}\"\n");
+    let customer_text = customer_cfg.render();
+    anyhow::ensure!(customer_text.contains(&local), "{customer_text}");
+    let customer_text = customer_text.replace(&local, &format!("{local}id = \"{NAT_PUBLIC}\"\n"));
+    let mut cloud = Vpngw::start(topo.ns("cloud_gw")?, &cloud_cfg)?;
+    let mut customer = Vpngw::start_text(topo.ns("customer_gw")?, &customer_text)?;
+    customer.wait_up(&BOTH, UP)?;
+    cloud.wait_up(&BOTH, UP)?;
+
+    for name in BOTH {
+        let peer = cloud_peer(&cloud, name)?;
+        anyhow::ensure!(behind_nat(peer, 40000), "{name}: cloud sees {peer}");
+    }
+    let (idc, vpc) = (topo.ns("idc_host")?, topo.ns("vpc_host")?);
+    let opts = PingOptions::default();
+    let there = ping(vpc, plan::IDC_HOST.into(), &opts)?;
+    anyhow::ensure!(there.all_replied(), "VPC -> IDC through the NAT: {there:?}");
+
+    // The NAT reboots: mappings gone, new ones from another port range.
+    nat_ports(nat, 41000)?;
+    nat.run(&["conntrack", "-F"])?;
+
+    // Customer -> cloud ESP makes the new mapping; the cloud's replies must follow it.
+    let one = PingOptions {
+        count: 1,
+        ..PingOptions::default()
+    };
+    wait_until(
+        "IDC -> VPC replies through the new mapping",
+        Duration::from_secs(10),
+        || ping(idc, plan::VPC_HOST.into(), &one).is_ok_and(|s| s.all_replied()),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}\ncloud:\n{}", cloud.log_tail(30)))?;
+    let peer = cloud_peer(&cloud, "tunnel1")?;
+    anyhow::ensure!(
+        behind_nat(peer, 41000),
+        "tunnel1: cloud still sends to {peer}"
+    );
+    let back = ping(vpc, plan::IDC_HOST.into(), &opts)?;
+    anyhow::ensure!(
+        back.all_replied(),
+        "VPC -> IDC after the NAT reboot: {back:?}"
+    );
+
+    let s = cloud.status()?;
+    let reported = s.dataplane.get("esp_new_source").copied().unwrap_or(0);
+    anyhow::ensure!(
+        reported >= 1,
+        "the cloud's dataplane reported no new source: {s:?}"
+    );
+    // The customer, behind the NAT, still sends to the cloud's own address.
+    let c = customer.status()?;
+    let own = c
+        .tunnel("tunnel1")
+        .map(|t| t.peer.clone())
+        .unwrap_or_default();
+    anyhow::ensure!(own == "203.0.113.1:4500", "customer's peer: {own}");
+    customer.check_running()?;
+    cloud.check_running()?;
+    Ok(())
+}
