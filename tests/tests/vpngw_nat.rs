@@ -3,14 +3,15 @@
 //! NAT, ESP travels in UDP through it. Then the NAT reboots (mappings flushed, new ports):
 //! the customer's next ESP arrives from a new port, and the cloud side follows it at
 //! once, IKE and ESP (RFC 7296 2.23), so traffic towards the customer recovers without
-//! waiting for a DPD or a rekey.
+//! waiting for a DPD or a rekey. The customer is vpngw, then strongSwan (kernel-libipsec),
+//! the cloud vpngw.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use e2e::{
-    ping, plan, skip_unless_root, wait_until, Netns, PingOptions, Psk, Side, Topology,
-    TopologyBuilder, Vpngw, VpngwConfig,
+    ping, plan, skip_unless_root, wait_until, Charon, CharonConfig, Netns, PingOptions, Psk, Side,
+    Topology, TopologyBuilder, Vpngw, VpngwConfig,
 };
 
 const UP: Duration = Duration::from_secs(30);
@@ -93,6 +94,71 @@ fn behind_nat(peer: SocketAddr, first: u16) -> bool {
     peer.ip() == IpAddr::V4(NAT_PUBLIC) && (first..first + 1000).contains(&peer.port())
 }
 
+/// The cloud side: vpngw answering the customer at the NAT's public address.
+fn cloud_config() -> VpngwConfig {
+    let mut cfg = VpngwConfig::for_plan(Side::Cloud, psks());
+    for t in &mut cfg.tunnels {
+        t.start_action = "respond".into();
+        t.peer = NAT_PUBLIC.into();
+    }
+    cfg
+}
+
+/// The NAT reboots: mappings gone, new ones from ports 41000-41999.
+fn reboot_nat(nat: &Netns) -> anyhow::Result<()> {
+    nat_ports(nat, 41000)?;
+    nat.run(&["conntrack", "-F"])?;
+    Ok(())
+}
+
+/// After the NAT reboot: traffic from the IDC makes the customer send ESP through a new
+/// mapping, and the cloud's answers must follow it; then VPC -> IDC works, tunnel1's
+/// peer is the new mapping, and the cloud's dataplane reported the new source.
+fn check_followed(topo: &Topology, cloud: &Vpngw, within: Duration) -> anyhow::Result<()> {
+    let (idc, vpc) = (topo.ns("idc_host")?, topo.ns("vpc_host")?);
+    let one = PingOptions {
+        count: 1,
+        ..PingOptions::default()
+    };
+    wait_until("IDC -> VPC replies through the new mapping", within, || {
+        ping(idc, plan::VPC_HOST.into(), &one).is_ok_and(|s| s.all_replied())
+    })
+    .map_err(|e| anyhow::anyhow!("{e}\ncloud:\n{}", cloud.log_tail(30)))?;
+    let back = ping(vpc, plan::IDC_HOST.into(), &PingOptions::default())?;
+    anyhow::ensure!(
+        back.all_replied(),
+        "VPC -> IDC after the NAT reboot: {back:?}"
+    );
+    let peer = cloud_peer(cloud, "tunnel1")?;
+    anyhow::ensure!(
+        behind_nat(peer, 41000),
+        "tunnel1: cloud still sends to {peer}"
+    );
+    let s = cloud.status()?;
+    let reported = s.dataplane.get("esp_new_source").copied().unwrap_or(0);
+    anyhow::ensure!(
+        reported >= 1,
+        "the cloud's dataplane reported no new source: {s:?}"
+    );
+    Ok(())
+}
+
+/// Before the reboot: the cloud sees each tunnel's peer at a translated port, and the
+/// VPC reaches the IDC.
+fn check_through_nat(topo: &Topology, cloud: &Vpngw) -> anyhow::Result<()> {
+    for name in BOTH {
+        let peer = cloud_peer(cloud, name)?;
+        anyhow::ensure!(behind_nat(peer, 40000), "{name}: cloud sees {peer}");
+    }
+    let there = ping(
+        topo.ns("vpc_host")?,
+        plan::IDC_HOST.into(),
+        &PingOptions::default(),
+    )?;
+    anyhow::ensure!(there.all_replied(), "VPC -> IDC through the NAT: {there:?}");
+    Ok(())
+}
+
 #[test]
 fn a_customer_behind_a_nat_is_followed_through_a_nat_reboot() -> anyhow::Result<()> {
     if skip_unless_root("a_customer_behind_a_nat_is_followed_through_a_nat_reboot") {
@@ -105,13 +171,8 @@ fn a_customer_behind_a_nat_is_followed_through_a_nat_reboot() -> anyhow::Result<
     // The customer initiates (the cloud cannot reach it through the NAT first).
     let mut customer_cfg = VpngwConfig::for_plan(Side::Customer, psks());
     customer_cfg.local_address = CUSTOMER_PRIVATE.into();
-    let mut cloud_cfg = VpngwConfig::for_plan(Side::Cloud, psks());
     for t in &mut customer_cfg.tunnels {
         t.start_action = "initiate".into();
-    }
-    for t in &mut cloud_cfg.tunnels {
-        t.start_action = "respond".into();
-        t.peer = NAT_PUBLIC.into();
     }
     // Behind a NAT the customer identifies itself by its public address, which the
     // cloud is configured with (as cloud VPN services ask).
@@ -119,52 +180,15 @@ fn a_customer_behind_a_nat_is_followed_through_a_nat_reboot() -> anyhow::Result<
     let customer_text = customer_cfg.render();
     anyhow::ensure!(customer_text.contains(&local), "{customer_text}");
     let customer_text = customer_text.replace(&local, &format!("{local}id = \"{NAT_PUBLIC}\"\n"));
-    let mut cloud = Vpngw::start(topo.ns("cloud_gw")?, &cloud_cfg)?;
+    let mut cloud = Vpngw::start(topo.ns("cloud_gw")?, &cloud_config())?;
     let mut customer = Vpngw::start_text(topo.ns("customer_gw")?, &customer_text)?;
     customer.wait_up(&BOTH, UP)?;
     cloud.wait_up(&BOTH, UP)?;
+    check_through_nat(&topo, &cloud)?;
 
-    for name in BOTH {
-        let peer = cloud_peer(&cloud, name)?;
-        anyhow::ensure!(behind_nat(peer, 40000), "{name}: cloud sees {peer}");
-    }
-    let (idc, vpc) = (topo.ns("idc_host")?, topo.ns("vpc_host")?);
-    let opts = PingOptions::default();
-    let there = ping(vpc, plan::IDC_HOST.into(), &opts)?;
-    anyhow::ensure!(there.all_replied(), "VPC -> IDC through the NAT: {there:?}");
-
-    // The NAT reboots: mappings gone, new ones from another port range.
-    nat_ports(nat, 41000)?;
-    nat.run(&["conntrack", "-F"])?;
-
-    // Customer -> cloud ESP makes the new mapping; the cloud's replies must follow it.
-    let one = PingOptions {
-        count: 1,
-        ..PingOptions::default()
-    };
-    wait_until(
-        "IDC -> VPC replies through the new mapping",
-        Duration::from_secs(10),
-        || ping(idc, plan::VPC_HOST.into(), &one).is_ok_and(|s| s.all_replied()),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}\ncloud:\n{}", cloud.log_tail(30)))?;
-    let peer = cloud_peer(&cloud, "tunnel1")?;
-    anyhow::ensure!(
-        behind_nat(peer, 41000),
-        "tunnel1: cloud still sends to {peer}"
-    );
-    let back = ping(vpc, plan::IDC_HOST.into(), &opts)?;
-    anyhow::ensure!(
-        back.all_replied(),
-        "VPC -> IDC after the NAT reboot: {back:?}"
-    );
-
-    let s = cloud.status()?;
-    let reported = s.dataplane.get("esp_new_source").copied().unwrap_or(0);
-    anyhow::ensure!(
-        reported >= 1,
-        "the cloud's dataplane reported no new source: {s:?}"
-    );
+    reboot_nat(nat)?;
+    // The customer sends on tunnel1 (active-standby): its ESP tells the cloud at once.
+    check_followed(&topo, &cloud, Duration::from_secs(10))?;
     // The customer, behind the NAT, still sends to the cloud's own address.
     let c = customer.status()?;
     let own = c
@@ -173,6 +197,39 @@ fn a_customer_behind_a_nat_is_followed_through_a_nat_reboot() -> anyhow::Result<
         .unwrap_or_default();
     anyhow::ensure!(own == "203.0.113.1:4500", "customer's peer: {own}");
     customer.check_running()?;
+    cloud.check_running()?;
+    Ok(())
+}
+
+#[test]
+fn a_strongswan_customer_behind_a_nat_is_followed_through_a_nat_reboot() -> anyhow::Result<()> {
+    if skip_unless_root("a_strongswan_customer_behind_a_nat_is_followed_through_a_nat_reboot") {
+        return Ok(());
+    }
+    let topo = topology()?;
+    let nat = topo.ns("nat")?;
+    nat_ports(nat, 40000)?;
+
+    let mut customer_cfg = CharonConfig::site_to_site(Side::Customer, psks());
+    for t in &mut customer_cfg.tunnels {
+        t.local_addr = CUSTOMER_PRIVATE.into();
+        t.local_id = Some(NAT_PUBLIC.to_string());
+        t.start_action = e2e::charon::StartAction::Start;
+    }
+    let mut cloud = Vpngw::start(topo.ns("cloud_gw")?, &cloud_config())?;
+    let customer_ns = topo.ns("customer_gw")?;
+    let mut customer = Charon::start(customer_ns, &customer_cfg)?;
+    cloud.wait_up(&BOTH, UP)?;
+    customer.wait_up(&BOTH, UP)?;
+    // kernel-libipsec installs no routes here: the VPC goes into its device.
+    customer_ns.ip(&["route", "replace", plan::VPC_PREFIX, "dev", e2e::IPSEC_DEV])?;
+    check_through_nat(&topo, &cloud)?;
+
+    reboot_nat(nat)?;
+    // strongSwan may send on either tunnel's SA; the cloud answers on tunnel1, which
+    // follows once strongSwan's ESP or IKE (DPD every 10 s) on it comes through.
+    check_followed(&topo, &cloud, Duration::from_secs(40))
+        .map_err(|e| anyhow::anyhow!("{e}\nstrongSwan:\n{}", customer.log_tail(30)))?;
     cloud.check_running()?;
     Ok(())
 }
