@@ -246,6 +246,9 @@ pub struct VpngwTunnelStatus {
     pub packets_out: u64,
     pub drops: std::collections::BTreeMap<String, u64>,
     pub last_dpd: Option<u64>,
+    /// `none`, `local`, `peer` or `both` once an IKE SA is up.
+    #[serde(default)]
+    pub nat: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -75,7 +75,7 @@ fn nat_ports(nat: &Netns, first: u16) -> anyhow::Result<()> {
         "table ip nat {{\n chain post {{\n  type nat hook postrouting priority srcnat; policy accept;\n  \
          oifname \"out0\" meta l4proto udp snat to {NAT_PUBLIC}:{first}-{last}\n }}\n}}\n"
     );
-    let file = std::env::temp_dir().join(format!("vpngw-nat-{}.nft", std::process::id()));
+    let file = std::env::temp_dir().join(format!("{}.nft", nat.name()));
     std::fs::write(&file, rules)?;
     let loaded = nat.run(&["nft", "-f", &file.display().to_string()]);
     let _ = std::fs::remove_file(&file);
@@ -146,9 +146,12 @@ fn check_followed(topo: &Topology, cloud: &Vpngw, within: Duration) -> anyhow::R
 /// Before the reboot: the cloud sees each tunnel's peer at a translated port, and the
 /// VPC reaches the IDC.
 fn check_through_nat(topo: &Topology, cloud: &Vpngw) -> anyhow::Result<()> {
+    let s = cloud.status()?;
     for name in BOTH {
         let peer = cloud_peer(cloud, name)?;
         anyhow::ensure!(behind_nat(peer, 40000), "{name}: cloud sees {peer}");
+        let nat = s.tunnel(name).and_then(|t| t.nat.as_deref());
+        anyhow::ensure!(nat == Some("peer"), "{name}: cloud's NAT detection {nat:?}");
     }
     let there = ping(
         topo.ns("vpc_host")?,
@@ -196,6 +199,10 @@ fn a_customer_behind_a_nat_is_followed_through_a_nat_reboot() -> anyhow::Result<
         .map(|t| t.peer.clone())
         .unwrap_or_default();
     anyhow::ensure!(own == "203.0.113.1:4500", "customer's peer: {own}");
+    // It sees its NAT, and the cloud as behind one too: vpngw forces UDP encapsulation
+    // by a NAT detection hash that cannot match, as strongSwan does.
+    let nat = c.tunnel("tunnel1").and_then(|t| t.nat.as_deref());
+    anyhow::ensure!(nat == Some("both"), "customer's NAT detection: {nat:?}");
     customer.check_running()?;
     cloud.check_running()?;
     Ok(())

@@ -80,6 +80,10 @@ pub struct TunnelStatus {
     pub ike_counters: BTreeMap<String, u64>,
     /// Unix seconds of the last authenticated IKE message from the peer.
     pub last_dpd: Option<u64>,
+    /// NAT detection on the IKE SA: `none`, `local` (we are behind a NAT), `peer` or
+    /// `both`; absent without an IKE SA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,18 +131,19 @@ impl Status {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<16} {:<5} {:<20} {:<22} {:<10} {:<10} {:>10} {:>10}",
-            "TUNNEL", "STATE", "REASON", "PEER", "SPI_IN", "SPI_OUT", "PKTS_IN", "PKTS_OUT"
+            "{:<16} {:<5} {:<20} {:<22} {:<5} {:<10} {:<10} {:>10} {:>10}",
+            "TUNNEL", "STATE", "REASON", "PEER", "NAT", "SPI_IN", "SPI_OUT", "PKTS_IN", "PKTS_OUT"
         );
         for t in &self.tunnels {
             let child = t.child_sas.last();
             let _ = writeln!(
                 out,
-                "{:<16} {:<5} {:<20} {:<22} {:<10} {:<10} {:>10} {:>10}",
+                "{:<16} {:<5} {:<20} {:<22} {:<5} {:<10} {:<10} {:>10} {:>10}",
                 t.name,
                 t.state,
                 t.reason.as_deref().unwrap_or("-"),
                 t.peer,
+                t.nat.as_deref().unwrap_or("-"),
                 child.map_or("-", |c| c.spi_in.as_str()),
                 child.map_or("-", |c| c.spi_out.as_str()),
                 t.packets_in,

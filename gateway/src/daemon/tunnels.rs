@@ -531,6 +531,15 @@ impl TunnelCtl {
             drops: drops_map(&t.drops),
             ike_counters: ike_counters(&self.ike.stats()),
             last_dpd: self.last_heard,
+            nat: self.ike.behind_nat().map(|nat| {
+                match nat {
+                    (false, false) => "none",
+                    (true, false) => "local",
+                    (false, true) => "peer",
+                    (true, true) => "both",
+                }
+                .to_owned()
+            }),
         }
     }
 

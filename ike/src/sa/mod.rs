@@ -157,6 +157,15 @@ impl Tunnel {
     /// dataplane reports its soft byte or packet limit). Does nothing if the tunnel is not
     /// established or that SA's rekey is already running. An error means the request
     /// could not be built; the SA's time lifetime still applies.
+    /// What NAT detection found on the established IKE SA: `(we are behind a NAT, the
+    /// peer is)`; `None` without one.
+    pub fn behind_nat(&self) -> Option<(bool, bool)> {
+        self.ike
+            .as_ref()
+            .filter(|sa| sa.is_established())
+            .map(|sa| (sa.nat_here, sa.nat_there))
+    }
+
     /// Authenticated ESP of this tunnel arrived from `remote`, not from where the IKE SA
     /// sends: the peer's NAT mapping changed (a NAT rebooted, or dropped an idle mapping).
     /// Follows it, as RFC 7296 2.23 asks of the side that is not behind a NAT, when the
