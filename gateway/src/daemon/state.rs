@@ -239,7 +239,7 @@ impl Daemon {
                 .iter_mut()
                 .find(|t| t.has_sa(ev.spi, ev.outbound))
             else {
-                tracing::debug!(spi = format_args!("{:08x}", ev.spi), event = ?ev.event, "lifetime event of an SA already gone");
+                tracing::debug!(spi = format_args!("{:08x}", ev.spi), event = ?ev.event, "dataplane event of an SA already gone");
                 continue;
             };
             match ev.event {

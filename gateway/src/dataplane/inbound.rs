@@ -10,6 +10,7 @@ use super::counters::{add, bump};
 use super::gro::{Coalescer, Span, MAX_SEGS};
 use super::parked::Parked;
 use super::sockets::{IkeDatagram, NAT_T_PORT};
+use super::sources::Sources;
 use super::udp_io::{enable_drop_count, enable_gro, RecvBatch, RECV_BATCH};
 use super::{SaEvent, SaEventKind, Shared};
 use crate::sys::tun::MAX_GATHER;
@@ -202,49 +203,6 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
         if shared.stopped() {
             return;
         }
-    }
-}
-
-/// How often a worker reports ESP of one SA from one new source at most.
-const NEW_SOURCE_REPORT: Duration = Duration::from_secs(1);
-
-/// Checks that decrypted ESP comes from where its tunnel sends ESP (a NAT in front of
-/// the peer may have changed its mapping), cheaply: only when the (SPI, source) pair
-/// differs from the last one that matched.
-#[derive(Debug, Default)]
-struct Sources {
-    matched: Option<(u32, SocketAddr)>,
-    reported: Option<(u32, SocketAddr, Instant)>,
-}
-
-impl Sources {
-    fn check(&mut self, shared: &Shared, spi: u32, owner: u32, from: SocketAddr) {
-        if self.matched == Some((spi, from)) {
-            return;
-        }
-        let Some(tunnel) = usize::try_from(owner)
-            .ok()
-            .and_then(|i| shared.tunnels.get(i))
-        else {
-            return;
-        };
-        if tunnel.peer.load().as_deref() == Some(&from) {
-            self.matched = Some((spi, from));
-            return;
-        }
-        let now = Instant::now();
-        if let Some((s, f, at)) = self.reported {
-            if s == spi && f == from && now.duration_since(at) < NEW_SOURCE_REPORT {
-                return;
-            }
-        }
-        self.reported = Some((spi, from, now));
-        bump(&shared.counters.esp_new_source);
-        shared.sa_events.report(SaEvent {
-            spi,
-            outbound: false,
-            event: SaEventKind::NewSource(from),
-        });
     }
 }
 

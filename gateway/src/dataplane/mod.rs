@@ -17,6 +17,7 @@ mod parked;
 mod policy;
 mod sa_events;
 mod sockets;
+mod sources;
 mod tunnel;
 mod udp_io;
 mod wake;

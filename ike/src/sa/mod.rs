@@ -153,10 +153,6 @@ impl Tunnel {
         self.ike.as_ref().and_then(|s| s.last_heard)
     }
 
-    /// Rekeys the newest CHILD SA now, ahead of its time lifetime (e.g. when the
-    /// dataplane reports its soft byte or packet limit). Does nothing if the tunnel is not
-    /// established or that SA's rekey is already running. An error means the request
-    /// could not be built; the SA's time lifetime still applies.
     /// What NAT detection found on the established IKE SA: `(we are behind a NAT, the
     /// peer is)`; `None` without one.
     pub fn behind_nat(&self) -> Option<(bool, bool)> {
@@ -194,6 +190,10 @@ impl Tunnel {
         true
     }
 
+    /// Rekeys the newest CHILD SA now, ahead of its time lifetime (e.g. when the
+    /// dataplane reports its soft byte or packet limit). Does nothing if the tunnel is not
+    /// established or that SA's rekey is already running. An error means the request
+    /// could not be built; the SA's time lifetime still applies.
     pub fn rekey_child(
         &mut self,
         now: Instant,
