@@ -94,6 +94,21 @@ fn behind_nat(peer: SocketAddr, first: u16) -> bool {
     peer.ip() == IpAddr::V4(NAT_PUBLIC) && (first..first + 1000).contains(&peer.port())
 }
 
+/// The customer side: vpngw behind the NAT, initiating (the cloud cannot reach it
+/// through the NAT first), identified by the NAT's public address (which the cloud is
+/// configured with, as cloud VPN services ask).
+fn customer_config() -> anyhow::Result<String> {
+    let mut cfg = VpngwConfig::for_plan(Side::Customer, psks());
+    cfg.local_address = CUSTOMER_PRIVATE.into();
+    for t in &mut cfg.tunnels {
+        t.start_action = "initiate".into();
+    }
+    let local = format!("[local]\naddress = \"{CUSTOMER_PRIVATE}\"\n");
+    let text = cfg.render();
+    anyhow::ensure!(text.contains(&local), "{text}");
+    Ok(text.replace(&local, &format!("{local}id = \"{NAT_PUBLIC}\"\n")))
+}
+
 /// The cloud side: vpngw answering the customer at the NAT's public address.
 fn cloud_config() -> VpngwConfig {
     let mut cfg = VpngwConfig::for_plan(Side::Cloud, psks());
@@ -171,20 +186,8 @@ fn a_customer_behind_a_nat_is_followed_through_a_nat_reboot() -> anyhow::Result<
     let nat = topo.ns("nat")?;
     nat_ports(nat, 40000)?;
 
-    // The customer initiates (the cloud cannot reach it through the NAT first).
-    let mut customer_cfg = VpngwConfig::for_plan(Side::Customer, psks());
-    customer_cfg.local_address = CUSTOMER_PRIVATE.into();
-    for t in &mut customer_cfg.tunnels {
-        t.start_action = "initiate".into();
-    }
-    // Behind a NAT the customer identifies itself by its public address, which the
-    // cloud is configured with (as cloud VPN services ask).
-    let local = format!("[local]\naddress = \"{CUSTOMER_PRIVATE}\"\n");
-    let customer_text = customer_cfg.render();
-    anyhow::ensure!(customer_text.contains(&local), "{customer_text}");
-    let customer_text = customer_text.replace(&local, &format!("{local}id = \"{NAT_PUBLIC}\"\n"));
     let mut cloud = Vpngw::start(topo.ns("cloud_gw")?, &cloud_config())?;
-    let mut customer = Vpngw::start_text(topo.ns("customer_gw")?, &customer_text)?;
+    let mut customer = Vpngw::start_text(topo.ns("customer_gw")?, &customer_config()?)?;
     customer.wait_up(&BOTH, UP)?;
     cloud.wait_up(&BOTH, UP)?;
     check_through_nat(&topo, &cloud)?;
@@ -238,5 +241,66 @@ fn a_strongswan_customer_behind_a_nat_is_followed_through_a_nat_reboot() -> anyh
     check_followed(&topo, &cloud, Duration::from_secs(40))
         .map_err(|e| anyhow::anyhow!("{e}\nstrongSwan:\n{}", customer.log_tail(30)))?;
     cloud.check_running()?;
+    Ok(())
+}
+
+#[test]
+fn a_customer_behind_a_nat_recovers_with_a_strongswan_cloud_after_a_nat_reboot(
+) -> anyhow::Result<()> {
+    if skip_unless_root(
+        "a_customer_behind_a_nat_recovers_with_a_strongswan_cloud_after_a_nat_reboot",
+    ) {
+        return Ok(());
+    }
+    let topo = topology()?;
+    let nat = topo.ns("nat")?;
+    nat_ports(nat, 40000)?;
+    let mut cloud_cfg = CharonConfig::site_to_site(Side::Cloud, psks());
+    for t in &mut cloud_cfg.tunnels {
+        t.remote_addr = NAT_PUBLIC.into();
+        t.start_action = e2e::charon::StartAction::None;
+    }
+    let cloud_ns = topo.ns("cloud_gw")?;
+    let mut cloud = Charon::start(cloud_ns, &cloud_cfg)?;
+    let mut customer = Vpngw::start_text(topo.ns("customer_gw")?, &customer_config()?)?;
+    customer.wait_up(&BOTH, UP)?;
+    let sas = cloud.wait_up(&BOTH, UP)?;
+    cloud_ns.ip(&["route", "replace", plan::IDC_PREFIX, "dev", e2e::IPSEC_DEV])?;
+    let remote = |sas: &[e2e::charon::IkeSa]| {
+        e2e::charon::find_up(sas, "tunnel1").and_then(|sa| sa.remote_host.zip(sa.remote_port))
+    };
+    let seen = remote(&sas);
+    anyhow::ensure!(
+        seen.is_some_and(|(ip, port)| behind_nat(SocketAddr::new(ip, port), 40000)),
+        "strongSwan sees tunnel1's peer at {seen:?}"
+    );
+    let (idc, vpc) = (topo.ns("idc_host")?, topo.ns("vpc_host")?);
+    let there = ping(vpc, plan::IDC_HOST.into(), &PingOptions::default())?;
+    anyhow::ensure!(there.all_replied(), "VPC -> IDC through the NAT: {there:?}");
+
+    reboot_nat(nat)?;
+    // vpngw's ESP and its DPD (every 10 s) come through the new mapping; strongSwan
+    // follows them, and traffic both ways recovers.
+    let one = PingOptions {
+        count: 1,
+        ..PingOptions::default()
+    };
+    wait_until(
+        "IDC -> VPC replies through the new mapping",
+        Duration::from_secs(40),
+        || ping(idc, plan::VPC_HOST.into(), &one).is_ok_and(|s| s.all_replied()),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}\nstrongSwan:\n{}", cloud.log_tail(30)))?;
+    let back = ping(vpc, plan::IDC_HOST.into(), &PingOptions::default())?;
+    anyhow::ensure!(
+        back.all_replied(),
+        "VPC -> IDC after the NAT reboot: {back:?}"
+    );
+    let seen = remote(&cloud.list_sas()?);
+    anyhow::ensure!(
+        seen.is_some_and(|(ip, port)| behind_nat(SocketAddr::new(ip, port), 41000)),
+        "strongSwan still sees tunnel1's peer at {seen:?}"
+    );
+    customer.check_running()?;
     Ok(())
 }

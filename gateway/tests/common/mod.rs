@@ -2,6 +2,8 @@
 //! hand.
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod esp_rig;
+
 use gateway::packet::checksum::{checksum, finish, pseudo_header, sum};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
