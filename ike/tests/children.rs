@@ -265,3 +265,56 @@ fn the_same_additional_child_sa_asked_for_by_both_sides_is_made_once() {
     assert_eq!((p.a.rec.active().len(), p.b.rec.active().len()), (2, 2));
     assert_eq!(p.b.rec.installs.len(), 2, "b made no second one");
 }
+
+#[test]
+fn a_duplicate_additional_child_sa_is_settled_when_only_one_side_saw_the_crossing() {
+    // a's request is lost; b's arrives while a's is outstanding (a sees the crossing)
+    // and completes; a's retransmission then reaches b, whose own request is done (b
+    // sees no crossing). Both SAs get made; exactly one must go, whichever side has to
+    // delete it (the seeds cover both).
+    let (here, there) = (net(10, 1, 0, false), net(10, 2, 0, false));
+    let mut deleted_by = [0, 0];
+    for seed in 0..12u64 {
+        let mut p = pair(740 + seed, |_, _| {});
+        assert!(p.drive_until_up(Duration::from_secs(5)));
+        let now = p.now;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let a =
+            p.a.tunnel
+                .create_child(now, vec![here], vec![there], &mut rng);
+        let b =
+            p.b.tunnel
+                .create_child(now, vec![there], vec![here], &mut rng);
+        assert_eq!((a, b), (Ok(true), Ok(true)));
+        p.drop_from_a = 1;
+        p.drive_for(Duration::from_secs(10));
+        for (side, s) in [("a", &p.a), ("b", &p.b)] {
+            assert_eq!(
+                s.rec.active().len(),
+                2,
+                "seed {seed}, {side}: {} installed, {} deleted, {:?}",
+                s.rec.installs.len(),
+                s.rec.deleted.len(),
+                s.rec.errors
+            );
+        }
+        p.assert_keys_match();
+        assert!(p.a.rec.downs.is_empty() && p.b.rec.downs.is_empty());
+        // Which side deleted the redundant one.
+        let a_made_it = |spi: &u32| {
+            p.a.rec
+                .installs
+                .iter()
+                .any(|i| i.inbound.spi == *spi && i.we_initiated)
+        };
+        if p.a.rec.deleted.iter().any(a_made_it) {
+            deleted_by[0] += 1;
+        } else {
+            deleted_by[1] += 1;
+        }
+    }
+    assert!(
+        deleted_by[0] > 0 && deleted_by[1] > 0,
+        "both outcomes: {deleted_by:?}"
+    );
+}

@@ -211,9 +211,13 @@ impl IkeSa {
                 let redundant = collision.is_some_and(|(their_ni, their_nr)| {
                     ni.clone().min(nr.clone()) < their_ni.min(their_nr)
                 });
+                let lowest = ni.clone().min(nr);
                 self.install_child(ctx, suite, new_spi, peer_spi, keys, true, tsi, tsr);
                 if redundant {
                     self.plan(Planned::DeleteChild(new_spi));
+                } else if let Some(c) = self.children.iter_mut().find(|c| c.inbound_spi == new_spi)
+                {
+                    c.our_additional_nonce = Some(lowest);
                 }
                 Ok(Outcome::Nothing)
             }
@@ -296,8 +300,8 @@ impl IkeSa {
         payloads.push(Payload::TsR(tsr.clone()));
         self.send_response(ctx, ex, mid, &payloads)?;
         let keys = self.child_keys(suite, g_ir.as_ref().map(|g| g.expose()), &ni, &nr)?;
-        if old.is_none() {
-            self.note_duplicate_child(&ni, &nr, &tsr, &tsi);
+        if old.is_none() && !self.note_duplicate_child(&ni, &nr, &tsr, &tsi) {
+            self.settle_duplicate(&ni, &nr, &tsr, &tsi);
         }
         if let Some(old) = old {
             let ours_pending = matches!(
@@ -317,15 +321,15 @@ impl IkeSa {
 
     /// The peer created an additional CHILD SA with selectors `local`/`remote` (ours):
     /// if we are asking for the same one right now, remember its nonces to settle which
-    /// of the two goes when ours completes. (A request we only planned is dropped when
-    /// it is due, as the SA is there by then.)
+    /// of the two goes when ours completes (`true`). (A request we only planned is
+    /// dropped when it is due, as the SA is there by then.)
     fn note_duplicate_child(
         &mut self,
         ni: &[u8],
         nr: &[u8],
         local: &[TrafficSelector],
         remote: &[TrafficSelector],
-    ) {
+    ) -> bool {
         let same =
             |ts: &(Vec<TrafficSelector>, Vec<TrafficSelector>)| ts.0 == local && ts.1 == remote;
         let crossing = matches!(
@@ -334,6 +338,34 @@ impl IkeSa {
         );
         if crossing {
             self.new_child_collision = Some((ni.to_vec(), nr.to_vec()));
+        }
+        crossing
+    }
+
+    /// The peer created an additional CHILD SA with selectors `local`/`remote` (ours)
+    /// that one we asked for earlier already has: our request crossed its, but only the
+    /// peer saw it (its first request was lost, and its retransmission came after ours
+    /// was done). The peer settles it as a crossing when our response reaches it: the SA
+    /// made with the lowest of the four nonces goes, deleted by its initiator. If that
+    /// is ours, we delete it here, or both would stay.
+    fn settle_duplicate(
+        &mut self,
+        ni: &[u8],
+        nr: &[u8],
+        local: &[TrafficSelector],
+        remote: &[TrafficSelector],
+    ) {
+        let theirs = ni.min(nr);
+        let ours = self.children.iter().find(|c| {
+            !c.retiring
+                && c.local_ts == local
+                && c.remote_ts == remote
+                && c.our_additional_nonce
+                    .as_deref()
+                    .is_some_and(|n| n < theirs)
+        });
+        if let Some(spi) = ours.map(|c| c.inbound_spi) {
+            self.plan(Planned::DeleteChild(spi));
         }
     }
 

@@ -133,6 +133,9 @@ pub(crate) struct ChildSa {
     pub expire_at: Instant,
     /// A rekey or delete of this SA is under way.
     pub retiring: bool,
+    /// For an additional CHILD SA we asked for (not a rekey): the lower of its two
+    /// nonces, to settle a duplicate the peer makes later (see `child::settle_duplicate`).
+    pub our_additional_nonce: Option<Vec<u8>>,
 }
 
 /// Result of handling one message, for the tunnel to act on.
@@ -525,6 +528,7 @@ impl IkeSa {
             rekey_at,
             expire_at,
             retiring: false,
+            our_additional_nonce: None,
         });
     }
 

@@ -135,6 +135,8 @@ pub struct Pair {
     stalled: u32,
     /// A NAT in front of side a, if any.
     pub nat: Option<Nat>,
+    /// The next this many datagrams side a sends are lost.
+    pub drop_from_a: u32,
 }
 
 impl Pair {
@@ -161,6 +163,7 @@ impl Pair {
             jitter: Duration::ZERO,
             stalled: 0,
             nat: None,
+            drop_from_a: 0,
         }
     }
 
@@ -175,6 +178,10 @@ impl Pair {
                         bytes,
                     } => {
                         side.rec.sent += 1;
+                        if which && self.drop_from_a > 0 {
+                            self.drop_from_a -= 1;
+                            continue;
+                        }
                         let local = match self.nat.as_mut() {
                             Some(nat) if which => nat.outbound(local),
                             _ => local,
