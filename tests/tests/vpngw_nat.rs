@@ -195,6 +195,12 @@ fn a_customer_behind_a_nat_is_followed_through_a_nat_reboot() -> anyhow::Result<
     reboot_nat(nat)?;
     // The customer sends on tunnel1 (active-standby): its ESP tells the cloud at once.
     check_followed(&topo, &cloud, Duration::from_secs(10))?;
+    // tunnel2 carries no traffic: the customer's next DPD (every 10 s) on it comes
+    // through the new mapping, and the cloud's IKE and ESP follow that message.
+    wait_until("tunnel2 followed on IKE", Duration::from_secs(30), || {
+        cloud_peer(&cloud, "tunnel2").is_ok_and(|p| behind_nat(p, 41000))
+    })
+    .map_err(|e| anyhow::anyhow!("{e}\ncloud:\n{}", cloud.log_tail(30)))?;
     // The customer, behind the NAT, still sends to the cloud's own address.
     let c = customer.status()?;
     let own = c
