@@ -106,6 +106,12 @@ fn vpngw_pair_over_an_ipv6_underlay() -> anyhow::Result<()> {
         t1.packets_in > 0 && t1.packets_out > 0,
         "ESP counters: {t1:?}"
     );
+    // ESP arrives from exactly where each side sends it (IPv6 source addresses compare
+    // equal to the IKE peer's): no NAT mapping change is reported.
+    for (side, s) in [("customer", &c), ("cloud", &cloud_gw.status()?)] {
+        let moved = s.dataplane.get("esp_new_source").copied();
+        anyhow::ensure!(moved == Some(0), "{side}: esp_new_source {moved:?}");
+    }
     // ESP pads to AES blocks within what the 1500-byte IPv6 underlay leaves after the
     // IPv6 and UDP headers.
     anyhow::ensure!(customer.stop(), "the customer daemon did not exit cleanly");
