@@ -220,6 +220,20 @@ fn rekey_by_spi_picks_that_child_sa() {
     p.assert_keys_match();
 }
 
+/// Both sides ask for the same additional CHILD SA (`here` and `there` as a sees them)
+/// at the same moment.
+fn both_ask(p: &mut Pair, seed: u64, here: TrafficSelector, there: TrafficSelector) {
+    let now = p.now;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let a =
+        p.a.tunnel
+            .create_child(now, vec![here], vec![there], &mut rng);
+    let b =
+        p.b.tunnel
+            .create_child(now, vec![there], vec![here], &mut rng);
+    assert_eq!((a, b), (Ok(true), Ok(true)));
+}
+
 /// Both sides configured the same additional CHILD SA and ask for it when the tunnel
 /// comes up: the requests cross, both SAs get made, and the redundant one (made with the
 /// lowest of the four nonces, RFC 7296 2.8.1 as for rekeys) is deleted by its initiator.
@@ -230,15 +244,7 @@ fn the_same_additional_child_sa_asked_for_by_both_sides_is_made_once() {
     for seed in 0..8u64 {
         let mut p = pair(700 + seed, |_, _| {});
         assert!(p.drive_until_up(Duration::from_secs(5)));
-        let now = p.now;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let a =
-            p.a.tunnel
-                .create_child(now, vec![here], vec![there], &mut rng);
-        let b =
-            p.b.tunnel
-                .create_child(now, vec![there], vec![here], &mut rng);
-        assert_eq!((a, b), (Ok(true), Ok(true)));
+        both_ask(&mut p, seed, here, there);
         p.drive_for(Duration::from_secs(3));
         for (side, s) in [("a", &p.a), ("b", &p.b)] {
             assert_eq!(
@@ -277,15 +283,7 @@ fn a_duplicate_additional_child_sa_is_settled_when_only_one_side_saw_the_crossin
     for seed in 0..12u64 {
         let mut p = pair(740 + seed, |_, _| {});
         assert!(p.drive_until_up(Duration::from_secs(5)));
-        let now = p.now;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let a =
-            p.a.tunnel
-                .create_child(now, vec![here], vec![there], &mut rng);
-        let b =
-            p.b.tunnel
-                .create_child(now, vec![there], vec![here], &mut rng);
-        assert_eq!((a, b), (Ok(true), Ok(true)));
+        both_ask(&mut p, seed, here, there);
         p.drop_from_a = 1;
         p.drive_for(Duration::from_secs(10));
         for (side, s) in [("a", &p.a), ("b", &p.b)] {
