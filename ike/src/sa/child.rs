@@ -2,7 +2,7 @@
 //! with optional PFS, simultaneous CHILD rekeys (2.8.1). IKE rekeys are in `rekey_ike`.
 use super::auth::Parts;
 use super::error::IkeError;
-use super::ike_sa::{Ctx, IkeSa, Outcome, Pending, Planned};
+use super::ike_sa::{Additional, Ctx, IkeSa, Outcome, Pending, Planned};
 use super::util::{error_notify, notify, random_bytes, random_esp_spi, u32_spi};
 use crate::crypto::{DhGroup, DhPrivate};
 use crate::wire::{notify as nt, protocol, ExchangeType, Notify, Payload, TrafficSelector};
@@ -106,19 +106,13 @@ impl IkeSa {
                 data: d.public(),
             });
         }
-        payloads.push(Payload::TsI(tsi.clone()));
-        payloads.push(Payload::TsR(tsr.clone()));
-        self.new_child_collision = None;
+        payloads.push(Payload::TsI(tsi));
+        payloads.push(Payload::TsR(tsr));
         self.send_request(
             ctx,
             ExchangeType::CreateChildSa,
             &payloads,
-            Pending::CreateChild {
-                new_spi,
-                ni,
-                dh,
-                ts: (tsi, tsr),
-            },
+            Pending::CreateChild { new_spi, ni, dh },
         )
     }
 
@@ -189,10 +183,7 @@ impl IkeSa {
                 Ok(Outcome::Nothing)
             }
             k @ Pending::RekeyIke { .. } => self.on_ike_rekey_response(ctx, k, p),
-            Pending::CreateChild {
-                new_spi, ni, dh, ..
-            } => {
-                let collision = self.new_child_collision.take();
+            Pending::CreateChild { new_spi, ni, dh } => {
                 if let Some(e) = error_notify(p) {
                     return Err(IkeError::PeerNotify(e));
                 }
@@ -205,20 +196,8 @@ impl IkeSa {
                     self.accept_child_response(ctx, &parts, dh.is_some())?;
                 let g_ir = shared(&dh, parts.ke, suite.dh)?;
                 let keys = self.child_keys(suite, g_ir.as_ref().map(|g| g.expose()), &ni, &nr)?;
-                // Both sides asked for the same additional CHILD SA at once: as for
-                // rekey collisions (RFC 7296 2.8.1), the SA made with the lowest of the
-                // four nonces is redundant and its initiator deletes it.
-                let redundant = collision.is_some_and(|(their_ni, their_nr)| {
-                    ni.clone().min(nr.clone()) < their_ni.min(their_nr)
-                });
-                let lowest = ni.clone().min(nr);
                 self.install_child(ctx, suite, new_spi, peer_spi, keys, true, tsi, tsr);
-                if redundant {
-                    self.plan(Planned::DeleteChild(new_spi));
-                } else if let Some(c) = self.children.iter_mut().find(|c| c.inbound_spi == new_spi)
-                {
-                    c.our_additional_nonce = Some(lowest);
-                }
+                self.settle_duplicates(new_spi, ni.min(nr), true);
                 Ok(Outcome::Nothing)
             }
             _ => Err(IkeError::Unexpected(
@@ -300,9 +279,6 @@ impl IkeSa {
         payloads.push(Payload::TsR(tsr.clone()));
         self.send_response(ctx, ex, mid, &payloads)?;
         let keys = self.child_keys(suite, g_ir.as_ref().map(|g| g.expose()), &ni, &nr)?;
-        if old.is_none() && !self.note_duplicate_child(&ni, &nr, &tsr, &tsi) {
-            self.settle_duplicate(&ni, &nr, &tsr, &tsi);
-        }
         if let Some(old) = old {
             let ours_pending = matches!(
                 &self.outstanding,
@@ -316,55 +292,38 @@ impl IkeSa {
             }
         }
         self.install_child(ctx, suite, our_spi, peer_spi, keys, false, tsr, tsi);
+        if old.is_none() {
+            self.settle_duplicates(our_spi, ni.min(nr), false);
+        }
         Ok(Outcome::Nothing)
     }
 
-    /// The peer created an additional CHILD SA with selectors `local`/`remote` (ours):
-    /// if we are asking for the same one right now, remember its nonces to settle which
-    /// of the two goes when ours completes (`true`). (A request we only planned is
-    /// dropped when it is due, as the SA is there by then.)
-    fn note_duplicate_child(
-        &mut self,
-        ni: &[u8],
-        nr: &[u8],
-        local: &[TrafficSelector],
-        remote: &[TrafficSelector],
-    ) -> bool {
-        let same =
-            |ts: &(Vec<TrafficSelector>, Vec<TrafficSelector>)| ts.0 == local && ts.1 == remote;
-        let crossing = matches!(
-            &self.outstanding,
-            Some(o) if matches!(&o.kind, Pending::CreateChild { ts, .. } if same(ts))
-        );
-        if crossing {
-            self.new_child_collision = Some((ni.to_vec(), nr.to_vec()));
-        }
-        crossing
-    }
-
-    /// The peer created an additional CHILD SA with selectors `local`/`remote` (ours)
-    /// that one we asked for earlier already has: our request crossed its, but only the
-    /// peer saw it (its first request was lost, and its retransmission came after ours
-    /// was done). The peer settles it as a crossing when our response reaches it: the SA
-    /// made with the lowest of the four nonces goes, deleted by its initiator. If that
-    /// is ours, we delete it here, or both would stay.
-    fn settle_duplicate(
-        &mut self,
-        ni: &[u8],
-        nr: &[u8],
-        local: &[TrafficSelector],
-        remote: &[TrafficSelector],
-    ) {
-        let theirs = ni.min(nr);
-        let ours = self.children.iter().find(|c| {
-            !c.retiring
-                && c.local_ts == local
-                && c.remote_ts == remote
-                && c.our_additional_nonce
-                    .as_deref()
-                    .is_some_and(|n| n < theirs)
-        });
-        if let Some(spi) = ours.map(|c| c.inbound_spi) {
+    /// Records the new additional CHILD SA `spi` (made by CREATE_CHILD_SA without
+    /// REKEY_SA; `ours`: we asked for it; `lowest_nonce`: the lower of its two nonces),
+    /// then settles duplicates. Both sides may configure the same additional CHILD SA and
+    /// ask for it at once, and both SAs get made. As for rekey collisions (RFC 7296
+    /// 2.8.1), the one made with the lowest of the four nonces is redundant and its
+    /// initiator deletes it. Each side applies this whenever one of its additional SAs
+    /// gets a twin, from nonces both sides know, so exactly one goes, also when only one
+    /// side saw the requests cross (the other's request was lost and came again after).
+    fn settle_duplicates(&mut self, spi: u32, lowest_nonce: Vec<u8>, ours: bool) {
+        let Some(new) = self.children.iter_mut().find(|c| c.inbound_spi == spi) else {
+            return;
+        };
+        new.additional = Some(Additional { lowest_nonce, ours });
+        let (local, remote) = (new.local_ts.clone(), new.remote_ts.clone());
+        let twins: Vec<(u32, &Additional)> = self
+            .children
+            .iter()
+            .filter(|c| !c.retiring && c.local_ts == local && c.remote_ts == remote)
+            .filter_map(|c| Some((c.inbound_spi, c.additional.as_ref()?)))
+            .collect();
+        let redundant = twins
+            .iter()
+            .min_by(|a, b| a.1.lowest_nonce.cmp(&b.1.lowest_nonce))
+            .filter(|(_, a)| twins.len() > 1 && a.ours)
+            .map(|(spi, _)| *spi);
+        if let Some(spi) = redundant {
             self.plan(Planned::DeleteChild(spi));
         }
     }

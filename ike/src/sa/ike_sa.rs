@@ -98,8 +98,6 @@ pub(crate) enum Pending {
         new_spi: u32,
         ni: Vec<u8>,
         dh: Option<DhPrivate>,
-        /// The selectors requested (ours, the peer's).
-        ts: (Vec<TrafficSelector>, Vec<TrafficSelector>),
     },
 }
 
@@ -133,9 +131,18 @@ pub(crate) struct ChildSa {
     pub expire_at: Instant,
     /// A rekey or delete of this SA is under way.
     pub retiring: bool,
-    /// For an additional CHILD SA we asked for (not a rekey): the lower of its two
-    /// nonces, to settle a duplicate the peer makes later (see `child::settle_duplicate`).
-    pub our_additional_nonce: Option<Vec<u8>>,
+    /// Set for an additional CHILD SA (not one from IKE_AUTH or a rekey), to settle
+    /// duplicates (see `child::settle_duplicates`).
+    pub additional: Option<Additional>,
+}
+
+/// How an additional CHILD SA was made.
+#[derive(Debug)]
+pub(crate) struct Additional {
+    /// The lower of the exchange's two nonces.
+    pub lowest_nonce: Vec<u8>,
+    /// We asked for it.
+    pub ours: bool,
 }
 
 /// Result of handling one message, for the tunnel to act on.
@@ -220,9 +227,6 @@ pub(crate) struct IkeSa {
     pub collisions: Vec<(u32, Nonces)>,
     /// Selectors (ours, the peer's) of additional CHILD SAs still to request.
     pub new_children: VecDeque<(Vec<TrafficSelector>, Vec<TrafficSelector>)>,
-    /// The peer created a CHILD SA with the selectors of our outstanding request for an
-    /// additional one (both sides configured it): the nonces of the peer's exchange.
-    pub new_child_collision: Option<Nonces>,
     /// Built by our reauthentication of the current SA (no INITIAL_CONTACT; replaces it).
     pub reauth: bool,
     /// When to reauthenticate (set when authenticated, kept across IKE rekeys).
@@ -267,7 +271,6 @@ impl IkeSa {
             reassembly: Reassembler::default(),
             collisions: Vec::new(),
             new_children: VecDeque::new(),
-            new_child_collision: None,
             reauth: false,
             reauth_at: None,
             superseded: false,
@@ -528,7 +531,7 @@ impl IkeSa {
             rekey_at,
             expire_at,
             retiring: false,
-            our_additional_nonce: None,
+            additional: None,
         });
     }
 
