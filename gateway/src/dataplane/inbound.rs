@@ -15,7 +15,7 @@ use super::udp_io::{enable_drop_count, enable_gro, RecvBatch, RECV_BATCH};
 use super::{SaEvent, SaEventKind, Shared};
 use crate::sys::tun::MAX_GATHER;
 use esp::udp_encap::{classify, UdpPayload};
-use esp::{DropReason, SaSnapshot};
+use esp::{Decapped, DropReason, SaSnapshot};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -254,24 +254,10 @@ fn esp_in(
     let c = &shared.counters;
     match sas.decap_held(packet) {
         Ok((spi, d)) => {
-            if let Some(event) = d.event {
-                tracing::info!(
-                    spi = format_args!("{spi:08x}"),
-                    ?event,
-                    "inbound SA lifetime"
-                );
-                shared.sa_events.report(SaEvent {
-                    spi,
-                    outbound: false,
-                    event: SaEventKind::Lifetime(event),
-                });
-            }
             to.sources.check(shared, spi, d.owner, from);
             if let Some(pkt) = packet.get(d.inner.clone()) {
-                if shared.policy.allows(spi, pkt) {
+                if accept(shared, spi, &d, pkt) {
                     to.spans.push(at.within(d.inner));
-                } else {
-                    bump(&c.ts_dropped);
                 }
             }
         }
@@ -284,6 +270,29 @@ fn esp_in(
         }
         Err(reason) => dropped(shared, reason),
     }
+}
+
+/// What every decrypted packet `inner` of inbound SA `spi` goes through, whether it
+/// arrived now or was held: the SA's lifetime event is reported, and the inbound policy
+/// checked (counted when it fails). `true`: deliver it.
+fn accept(shared: &Shared, spi: u32, d: &Decapped, inner: &[u8]) -> bool {
+    if let Some(event) = d.event {
+        tracing::info!(
+            spi = format_args!("{spi:08x}"),
+            ?event,
+            "inbound SA lifetime"
+        );
+        shared.sa_events.report(SaEvent {
+            spi,
+            outbound: false,
+            event: SaEventKind::Lifetime(event),
+        });
+    }
+    let allowed = shared.policy.allows(spi, inner);
+    if !allowed {
+        bump(&shared.counters.ts_dropped);
+    }
+    allowed
 }
 
 /// Counts an inbound ESP packet whose SPI was not installed (in time).
@@ -311,16 +320,16 @@ fn release_held(shared: &Shared, parked: &mut Parked) {
     let released = parked.retry(generation, Instant::now(), |packet| {
         match sas.decap_held(packet) {
             Ok((spi, d)) => {
-                let pkt = packet.get(d.inner).unwrap_or_default();
-                if !shared.policy.allows(spi, pkt) {
-                    bump(&c.ts_dropped);
-                } else if shared.tun.send(pkt).is_ok() {
-                    bump(&c.tun_writes);
-                    bump(&c.tun_packets_out);
-                    bump(&c.esp_held_delivered);
-                } else {
-                    bump(&c.tun_write_errors);
-                    bump(&c.send_errors);
+                let pkt = packet.get(d.inner.clone()).unwrap_or_default();
+                if accept(shared, spi, &d, pkt) {
+                    if shared.tun.send(pkt).is_ok() {
+                        bump(&c.tun_writes);
+                        bump(&c.tun_packets_out);
+                        bump(&c.esp_held_delivered);
+                    } else {
+                        bump(&c.tun_write_errors);
+                        bump(&c.send_errors);
+                    }
                 }
                 true
             }
