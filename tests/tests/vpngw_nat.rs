@@ -126,11 +126,33 @@ fn reboot_nat(nat: &Netns) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The topology with the NAT translating to ports 40000-40999.
+fn nat_lab() -> anyhow::Result<Topology> {
+    let topo = topology()?;
+    nat_ports(topo.ns("nat")?, 40000)?;
+    Ok(topo)
+}
+
+/// Every ping VPC -> IDC is answered (`when`: for the message).
+fn vpc_reaches_idc(topo: &Topology, when: &str) -> anyhow::Result<()> {
+    let r = ping(
+        topo.ns("vpc_host")?,
+        plan::IDC_HOST.into(),
+        &PingOptions::default(),
+    )?;
+    anyhow::ensure!(r.all_replied(), "VPC -> IDC {when}: {r:?}");
+    Ok(())
+}
+
 /// After the NAT reboot: traffic from the IDC makes the customer send ESP through a new
-/// mapping, and the cloud's answers must follow it; then VPC -> IDC works, tunnel1's
-/// peer is the new mapping, and the cloud's dataplane reported the new source.
-fn check_followed(topo: &Topology, cloud: &Vpngw, within: Duration) -> anyhow::Result<()> {
-    let (idc, vpc) = (topo.ns("idc_host")?, topo.ns("vpc_host")?);
+/// mapping, and the cloud's answers must come back through it within `within`; then
+/// VPC -> IDC works too. `logs` names what to show if not.
+fn wait_recovered(
+    topo: &Topology,
+    within: Duration,
+    logs: impl Fn() -> String,
+) -> anyhow::Result<()> {
+    let idc = topo.ns("idc_host")?;
     let one = PingOptions {
         count: 1,
         ..PingOptions::default()
@@ -138,12 +160,14 @@ fn check_followed(topo: &Topology, cloud: &Vpngw, within: Duration) -> anyhow::R
     wait_until("IDC -> VPC replies through the new mapping", within, || {
         ping(idc, plan::VPC_HOST.into(), &one).is_ok_and(|s| s.all_replied())
     })
-    .map_err(|e| anyhow::anyhow!("{e}\ncloud:\n{}", cloud.log_tail(30)))?;
-    let back = ping(vpc, plan::IDC_HOST.into(), &PingOptions::default())?;
-    anyhow::ensure!(
-        back.all_replied(),
-        "VPC -> IDC after the NAT reboot: {back:?}"
-    );
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", logs()))?;
+    vpc_reaches_idc(topo, "after the NAT reboot")
+}
+
+/// [`wait_recovered`] with the vpngw cloud following: tunnel1's peer is the new mapping,
+/// and the cloud's dataplane reported the new source.
+fn check_followed(topo: &Topology, cloud: &Vpngw, within: Duration) -> anyhow::Result<()> {
+    wait_recovered(topo, within, || format!("cloud:\n{}", cloud.log_tail(30)))?;
     let peer = cloud_peer(cloud, "tunnel1")?;
     anyhow::ensure!(
         behind_nat(peer, 41000),
@@ -168,13 +192,7 @@ fn check_through_nat(topo: &Topology, cloud: &Vpngw) -> anyhow::Result<()> {
         let nat = s.tunnel(name).and_then(|t| t.nat.as_deref());
         anyhow::ensure!(nat == Some("peer"), "{name}: cloud's NAT detection {nat:?}");
     }
-    let there = ping(
-        topo.ns("vpc_host")?,
-        plan::IDC_HOST.into(),
-        &PingOptions::default(),
-    )?;
-    anyhow::ensure!(there.all_replied(), "VPC -> IDC through the NAT: {there:?}");
-    Ok(())
+    vpc_reaches_idc(topo, "through the NAT")
 }
 
 #[test]
@@ -182,9 +200,8 @@ fn a_customer_behind_a_nat_is_followed_through_a_nat_reboot() -> anyhow::Result<
     if skip_unless_root("a_customer_behind_a_nat_is_followed_through_a_nat_reboot") {
         return Ok(());
     }
-    let topo = topology()?;
+    let topo = nat_lab()?;
     let nat = topo.ns("nat")?;
-    nat_ports(nat, 40000)?;
 
     let mut cloud = Vpngw::start(topo.ns("cloud_gw")?, &cloud_config())?;
     let mut customer = Vpngw::start_text(topo.ns("customer_gw")?, &customer_config()?)?;
@@ -222,9 +239,8 @@ fn a_strongswan_customer_behind_a_nat_is_followed_through_a_nat_reboot() -> anyh
     if skip_unless_root("a_strongswan_customer_behind_a_nat_is_followed_through_a_nat_reboot") {
         return Ok(());
     }
-    let topo = topology()?;
+    let topo = nat_lab()?;
     let nat = topo.ns("nat")?;
-    nat_ports(nat, 40000)?;
 
     let mut customer_cfg = CharonConfig::site_to_site(Side::Customer, psks());
     for t in &mut customer_cfg.tunnels {
@@ -258,9 +274,8 @@ fn a_customer_behind_a_nat_recovers_with_a_strongswan_cloud_after_a_nat_reboot(
     ) {
         return Ok(());
     }
-    let topo = topology()?;
+    let topo = nat_lab()?;
     let nat = topo.ns("nat")?;
-    nat_ports(nat, 40000)?;
     let mut cloud_cfg = CharonConfig::site_to_site(Side::Cloud, psks());
     for t in &mut cloud_cfg.tunnels {
         t.remote_addr = NAT_PUBLIC.into();
@@ -280,28 +295,14 @@ fn a_customer_behind_a_nat_recovers_with_a_strongswan_cloud_after_a_nat_reboot(
         seen.is_some_and(|(ip, port)| behind_nat(SocketAddr::new(ip, port), 40000)),
         "strongSwan sees tunnel1's peer at {seen:?}"
     );
-    let (idc, vpc) = (topo.ns("idc_host")?, topo.ns("vpc_host")?);
-    let there = ping(vpc, plan::IDC_HOST.into(), &PingOptions::default())?;
-    anyhow::ensure!(there.all_replied(), "VPC -> IDC through the NAT: {there:?}");
+    vpc_reaches_idc(&topo, "through the NAT")?;
 
     reboot_nat(nat)?;
     // vpngw's ESP and its DPD (every 10 s) come through the new mapping; strongSwan
     // follows them, and traffic both ways recovers.
-    let one = PingOptions {
-        count: 1,
-        ..PingOptions::default()
-    };
-    wait_until(
-        "IDC -> VPC replies through the new mapping",
-        Duration::from_secs(40),
-        || ping(idc, plan::VPC_HOST.into(), &one).is_ok_and(|s| s.all_replied()),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}\nstrongSwan:\n{}", cloud.log_tail(30)))?;
-    let back = ping(vpc, plan::IDC_HOST.into(), &PingOptions::default())?;
-    anyhow::ensure!(
-        back.all_replied(),
-        "VPC -> IDC after the NAT reboot: {back:?}"
-    );
+    wait_recovered(&topo, Duration::from_secs(40), || {
+        format!("strongSwan:\n{}", cloud.log_tail(30))
+    })?;
     let seen = remote(&cloud.list_sas()?);
     anyhow::ensure!(
         seen.is_some_and(|(ip, port)| behind_nat(SocketAddr::new(ip, port), 41000)),
