@@ -18,6 +18,7 @@ mod command;
 mod endpoint;
 mod error;
 mod iperf;
+pub mod nat;
 mod netns;
 mod ping;
 mod process;

@@ -22,6 +22,10 @@ pub enum Tool {
     Unshare,
     Nsenter,
     Tcpdump,
+    /// nftables, for the NAT router of [`crate::SiteToSite::build_behind_nat`].
+    Nft,
+    /// conntrack-tools: flushes a NAT router's mappings (its "reboot").
+    Conntrack,
     /// charon's userspace IPsec plugin (not a program, but charon is useless without it).
     LibipsecPlugin,
 }
@@ -52,6 +56,8 @@ impl Tool {
             Tool::Unshare => &["/usr/bin/unshare", "/bin/unshare"],
             Tool::Nsenter => &["/usr/bin/nsenter", "/bin/nsenter"],
             Tool::Tcpdump => &["/usr/bin/tcpdump", "/usr/sbin/tcpdump"],
+            Tool::Nft => &["/usr/sbin/nft", "/sbin/nft"],
+            Tool::Conntrack => &["/usr/sbin/conntrack", "/sbin/conntrack"],
             Tool::LibipsecPlugin => &["/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so"],
         }
     }
@@ -67,6 +73,8 @@ impl Tool {
             Tool::Ping => "iputils-ping",
             Tool::Unshare | Tool::Nsenter => "util-linux",
             Tool::Tcpdump => "tcpdump",
+            Tool::Nft => "nftables",
+            Tool::Conntrack => "conntrack",
             Tool::LibipsecPlugin => "libcharon-extra-plugins",
         }
     }

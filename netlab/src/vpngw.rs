@@ -59,6 +59,8 @@ pub struct VpngwBgp {
 #[derive(Debug, Clone)]
 pub struct VpngwConfig {
     pub local_address: IpAddr,
+    /// `[local] id` when it is not the address (behind a NAT: the NAT's public address).
+    pub local_id: Option<String>,
     pub tun_name: String,
     pub connection: String,
     pub tunnels: Vec<VpngwTunnel>,
@@ -121,6 +123,7 @@ impl VpngwConfig {
         };
         VpngwConfig {
             local_address: local_address.into(),
+            local_id: None,
             tun_name: "vpngw0".into(),
             connection: "lab".into(),
             tunnels,
@@ -131,6 +134,26 @@ impl VpngwConfig {
             bgp: None,
             ecmp: false,
         }
+    }
+
+    /// [`VpngwConfig::for_plan`] for [`SiteToSite::build_behind_nat`]: the customer
+    /// leaves from its private address, identifies itself by the NAT's public address
+    /// (which the cloud knows it by) and initiates (the cloud cannot reach it through the
+    /// NAT first); the cloud responds.
+    pub fn for_plan_behind_nat(side: Side, psks: [Psk; 2]) -> Self {
+        let mut cfg = Self::for_plan(side, psks);
+        if side == Side::Customer {
+            cfg.local_address = plan::CUSTOMER_GW_PRIVATE.into();
+            cfg.local_id = Some(plan::CUSTOMER_GW_WAN.to_string());
+        }
+        let start = match side {
+            Side::Customer => "initiate",
+            Side::Cloud => "respond",
+        };
+        for t in &mut cfg.tunnels {
+            t.start_action = start.into();
+        }
+        cfg
     }
 
     pub fn tunnel_mut(&mut self, name: &str) -> Option<&mut VpngwTunnel> {
@@ -154,6 +177,9 @@ impl VpngwConfig {
             q(&first.tun_name),
             first.local_address,
         );
+        if let Some(id) = &first.local_id {
+            out.push_str(&format!("id = {}\n", q(id)));
+        }
         for c in configs {
             out.push_str(&c.render_connection());
         }

@@ -1,7 +1,7 @@
 //! `vpngw lab` end to end: the binary run as a user would, its summary checked, and
 //! nothing of it left afterwards (namespaces, processes, state file, veth, routes) —
 //! after a clean run, `--keep` + `lab down`, `lab cloud` with a customer vpngw, a
-//! SIGINT while it starts, and a peer that never comes up.
+//! SIGINT while it starts, a peer that never comes up, and the customer behind a NAT.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -293,6 +293,7 @@ fn customer_from_console(text: &str) -> anyhow::Result<VpngwConfig> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(VpngwConfig {
         local_address: local[0].parse()?,
+        local_id: None,
         tun_name: "vpngw0".into(),
         connection: "to-cloud".into(),
         tunnels,
@@ -486,6 +487,83 @@ fn lab_with_strongswan_as_the_cloud() -> anyhow::Result<()> {
     );
     anyhow::ensure!(stdout.contains(" Gbit/s"), "{stdout}");
     assert_nothing_left(&dirs, lab_pid(&stdout)?)
+}
+
+/// The (tunnel, port) pairs of a NAT summary line: `... the cloud sees tunnel1
+/// 192.0.2.2:40001, tunnel2 192.0.2.2:40002`.
+fn nat_ports_seen(line: &str) -> Vec<(String, u16)> {
+    let Some((_, seen)) = line.split_once("the cloud sees ") else {
+        return Vec::new();
+    };
+    seen.split(", ")
+        .filter_map(|pair| {
+            let (tunnel, peer) = pair.split_once(' ')?;
+            let port = peer.strip_prefix("192.0.2.2:")?.parse().ok()?;
+            Some((tunnel.to_owned(), port))
+        })
+        .collect()
+}
+
+/// `--nat` with `peer`: the customer initiates through the NAT, the cloud sees it at
+/// translated ports, and after the NAT's reboot traffic flows again through new ones.
+fn lab_behind_a_nat(peer: &str) -> anyhow::Result<()> {
+    let dirs = Dirs::new()?;
+    let _down = DownOnDrop(&dirs);
+    let out = lab(&dirs, &["--nat", "--peer", peer, "--iperf-seconds", "1"])?;
+    let stdout = text(&out.stdout);
+    anyhow::ensure!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for t in ["tunnel1", "tunnel2"] {
+        anyhow::ensure!(
+            row(&stdout, t)
+                .iter()
+                .any(|r| r.split_whitespace().nth(1) == Some("UP")),
+            "{t} UP:\n{stdout}"
+        );
+    }
+    anyhow::ensure!(
+        stdout.matches(": 3/3 replies, rtt").count() == 2,
+        "{stdout}"
+    );
+    let line = |start: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(start))
+            .unwrap_or_default()
+    };
+    anyhow::ensure!(
+        stdout.contains("NAT (customer gateway 100.64.0.2 behind a NAT router"),
+        "{stdout}"
+    );
+    let before = nat_ports_seen(line("before the reboot"));
+    anyhow::ensure!(
+        before.len() == 2 && before.iter().all(|(_, p)| (40000..=40999).contains(p)),
+        "before: {before:?}\n{stdout}"
+    );
+    // Traffic went over tunnel1, so the cloud follows it through the new mapping.
+    let after = nat_ports_seen(line("IDC -> VPC again"));
+    anyhow::ensure!(
+        after
+            .iter()
+            .any(|(t, p)| t == "tunnel1" && (41000..=41999).contains(p)),
+        "after: {after:?}\n{stdout}"
+    );
+    assert_nothing_left(&dirs, lab_pid(&stdout)?)
+}
+
+#[test]
+fn lab_with_the_customer_behind_a_nat() -> anyhow::Result<()> {
+    if skip_unless_root("lab_with_the_customer_behind_a_nat") {
+        return Ok(());
+    }
+    lab_behind_a_nat("vpngw")
+}
+
+#[test]
+fn lab_with_the_customer_behind_a_nat_and_strongswan_as_the_cloud() -> anyhow::Result<()> {
+    if skip_unless_root("lab_with_the_customer_behind_a_nat_and_strongswan_as_the_cloud") {
+        return Ok(());
+    }
+    lab_behind_a_nat("strongswan")
 }
 
 #[test]

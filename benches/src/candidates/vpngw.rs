@@ -143,6 +143,7 @@ pub fn config(side: Side, suite: Suite, psks: [Psk; 2]) -> VpngwConfig {
         .collect();
     VpngwConfig {
         local_address: side.wan().into(),
+        local_id: None,
         tun_name: DEV.into(),
         connection: "bench".into(),
         tunnels,

@@ -66,6 +66,12 @@ pub struct SiteOpts {
     /// IKE proposals of the cloud side only (vpngw peer), e.g. to see a mismatch fail.
     #[arg(long)]
     pub cloud_ike_proposals: Option<String>,
+    /// Put the customer gateway behind a port-translating NAT router (nftables), as at
+    /// an enterprise edge: the customer initiates from a private address, the cloud
+    /// answers it at the NAT's public one. At the end the NAT reboots (mappings
+    /// flushed, new ports) and the lab times how soon traffic flows again.
+    #[arg(long)]
+    pub nat: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -388,6 +388,7 @@ fn vpngw_configs(plan: &CloudPlan, opts: &CloudOpts) -> Vec<VpngwConfig> {
             };
             VpngwConfig {
                 local_address: first.into(),
+                local_id: None,
                 tun_name: "vpngw0".into(),
                 connection: c.name.clone(),
                 tunnels,

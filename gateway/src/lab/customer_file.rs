@@ -1,7 +1,8 @@
 //! The lab's customer gateway runs the shipped `configs/customer.toml`, so the lab proves that
 //! file works as written. Only what belongs to the lab's topology is replaced: addresses,
-//! tunnel names, fresh PSKs, the advertised prefix; static routes go, because the lab shows
-//! routes learned over BGP. Proposals, lifetimes, DPD, MTU, MSS clamping and the BGP ASNs stay
+//! tunnel names, fresh PSKs, the advertised prefix, who initiates (the cloud, unless the
+//! customer sits behind a NAT); static routes go, because the lab shows routes learned
+//! over BGP. Proposals, lifetimes, DPD, MTU, MSS clamping and the BGP ASNs stay
 //! as the file has them (against strongSwan the harness's proposals replace the file's).
 
 use super::LabError;
@@ -12,7 +13,14 @@ use toml::{Table, Value};
 const CUSTOMER_TOML: &str = include_str!("../../../configs/customer.toml");
 
 /// Tunnel keys taken from the lab's plan; with `plan_proposals` the proposals too.
-const TOPOLOGY_KEYS: [&str; 5] = ["name", "peer", "psk", "inner_address", "inner_peer"];
+const TOPOLOGY_KEYS: [&str; 6] = [
+    "name",
+    "peer",
+    "psk",
+    "inner_address",
+    "inner_peer",
+    "start_action",
+];
 const PROPOSAL_KEYS: [&str; 2] = ["ike_proposals", "esp_proposals"];
 
 /// customer.toml with the lab's topology (`plan`, rendered by the harness) written over it.
@@ -29,8 +37,9 @@ pub fn customer_config_text(plan: &VpngwConfig, plan_proposals: bool) -> Result<
     let local = table_mut(&mut doc, "local").ok_or_else(|| bad("no [local]"))?;
     let address = Value::String(plan.local_address.to_string());
     local.insert("address".into(), address.clone());
-    // The cloud side expects the customer's identity to be its address.
-    local.insert("id".into(), address);
+    // The cloud side expects the customer's identity to be its (public) address.
+    let id = plan.local_id.clone().map_or(address, Value::String);
+    local.insert("id".into(), id);
 
     let conn = first_connection(&mut doc).ok_or_else(|| bad("no [[connections]]"))?;
     conn.remove("routes");
@@ -129,6 +138,30 @@ mod tests {
         );
         assert!(text.contains("action = \"restart\""), "the file's DPD");
         assert!(text.contains("10.10.0.0/24") && !text.contains("10.10.0.0/16"));
+    }
+
+    #[test]
+    fn behind_a_nat_the_private_address_the_public_id_and_initiating() {
+        let mut nat = VpngwConfig::for_plan_behind_nat(
+            Side::Customer,
+            [Psk::from("lab-psk-one-x"), Psk::from("lab-psk-two-x")],
+        );
+        nat.bgp = plan().bgp;
+        let text = customer_config_text(&nat, false).unwrap();
+        let cfg = Config::parse(&text, Path::new("customer.toml"), Path::new("."), [])
+            .expect("the lab's customer config validates");
+        assert!(text.contains("address = \"100.64.0.2\""), "{text}");
+        assert!(text.contains("id = \"192.0.2.2\""), "{text}");
+        let t = &cfg.connections[0].tunnels[0];
+        assert_eq!(t.peer.to_string(), "203.0.113.1");
+        assert_eq!(
+            text.matches("start_action = \"initiate\"").count(),
+            2,
+            "{text}"
+        );
+        let public = customer_config_text(&plan(), false).unwrap();
+        assert!(public.contains("id = \"192.0.2.2\""), "{public}");
+        assert_eq!(public.matches("start_action = \"respond\"").count(), 2);
     }
 
     #[test]

@@ -1,19 +1,22 @@
 //! `vpngw lab`: the customer site and the cloud VPC in four namespaces, two tunnels UP
 //! (the cloud initiates), eBGP over both, ping both ways, a short iperf3 run, a summary.
+//! With `--nat` the customer gateway sits behind a NAT router (a fifth namespace) and
+//! initiates; the lab ends by rebooting the NAT and timing the recovery.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use netlab::nat::NAT_PORTS_AFTER_REBOOT;
 use netlab::{
-    iperf_client, ping, plan, require, EndpointOptions, HarnessError, IperfOptions, IperfServer,
-    PingOptions, Poll, Psk, Side, SiteToSite, StrongswanEndpoint, Tool, Vpngw, VpngwBgp,
-    VpngwConfig, VpngwLaunch,
+    iperf_client, ping, plan, require, CharonConfig, EndpointOptions, HarnessError, IperfOptions,
+    IperfServer, PingOptions, Poll, Psk, Side, SiteToSite, StrongswanEndpoint, Tool, Vpngw,
+    VpngwBgp, VpngwConfig, VpngwLaunch,
 };
 
 use super::customer_file::customer_config_text;
 use super::progress::Progress;
 use super::state::{LabState, StateFile};
-use super::summary::{self, Report};
+use super::summary::{self, NatReport, Report};
 use super::{make_work_dir, namespace_prefix, random_psk, require_root, LabError, Peer, SiteOpts};
 
 /// What configs/customer.toml proposes: the cloud vpngw offers the same (the customer runs that file).
@@ -22,6 +25,8 @@ const ESP_PROPOSALS: &str = "aes128gcm16-modp2048";
 const BOTH: [&str; 2] = ["tunnel1", "tunnel2"];
 const IPERF_PORT: u16 = 5201;
 const HOSTS: [&str; 4] = ["idc_host", "customer_gw", "cloud_gw", "vpc_host"];
+/// The NAT router's namespace with `--nat`.
+const NAT_HOST: &str = "nat";
 
 /// What the cloud side runs.
 enum Cloud {
@@ -88,6 +93,9 @@ fn build_and_measure(
     let timeout = opts.common.timeout;
     progress.step("checking the tools", || {
         require(&[Tool::Ip, Tool::Nsenter, Tool::Iperf3, Tool::Ping, Tool::Ss])?;
+        if opts.nat {
+            require(&[Tool::Nft, Tool::Conntrack])?;
+        }
         if opts.peer == Peer::Strongswan {
             require(&[
                 Tool::Charon,
@@ -107,16 +115,28 @@ fn build_and_measure(
         LabState {
             pid: std::process::id(),
             kept: false,
-            namespaces: HOSTS.iter().map(|h| format!("{prefix}{h}")).collect(),
+            namespaces: HOSTS
+                .iter()
+                .chain(opts.nat.then_some(&NAT_HOST))
+                .map(|h| format!("{prefix}{h}"))
+                .collect(),
             pids: Vec::new(),
             work_dir: work.to_path_buf(),
             attachment: None,
         },
     )?);
-    let s2s = progress.step(
-        "building 4 namespaces (idc_host, customer_gw, cloud_gw, vpc_host) and the underlay",
-        || SiteToSite::build_named(&prefix),
-    )?;
+    let s2s = if opts.nat {
+        progress.step(
+            "building 5 namespaces (idc_host, customer_gw, nat, cloud_gw, vpc_host), the \
+             underlay and the NAT (nftables: UDP from 100.64.0.2 leaves as 192.0.2.2:40000-40999)",
+            || SiteToSite::build_named_behind_nat(&prefix),
+        )?
+    } else {
+        progress.step(
+            "building 4 namespaces (idc_host, customer_gw, cloud_gw, vpc_host) and the underlay",
+            || SiteToSite::build_named(&prefix),
+        )?
+    };
     let s2s = lab.s2s.insert(s2s);
 
     let psks = [Psk::new(random_psk()?), Psk::new(random_psk()?)];
@@ -127,18 +147,30 @@ fn build_and_measure(
         name: name.into(),
         extra: Vec::new(),
     };
-    let customer_cfg =
-        customer_config_text(&customer_plan(psks.clone()), opts.peer == Peer::Strongswan)?;
+    let customer_cfg = customer_config_text(
+        &customer_plan(psks.clone(), opts.nat),
+        opts.peer == Peer::Strongswan,
+    )?;
+    let customer_role = if opts.nat {
+        "initiates from behind the NAT"
+    } else {
+        "responds"
+    };
     let customer = progress.step(
-        "starting the customer vpngw (configs/customer.toml, responds)",
+        &format!("starting the customer vpngw (configs/customer.toml, {customer_role})"),
         || Vpngw::launch_text(s2s.customer_gw(), &customer_cfg, &launch("customer")),
     )?;
     let mut pids = vec![customer.pid()];
     let customer = lab.customer.insert(customer);
     let cloud = match opts.peer {
         Peer::Vpngw => {
-            let cfg = cloud_config(psks, opts.cloud_ike_proposals.as_deref());
-            let v = progress.step("starting the cloud vpngw (initiates both tunnels)", || {
+            let cfg = cloud_config(psks, opts.cloud_ike_proposals.as_deref(), opts.nat);
+            let role = if opts.nat {
+                "answers the customer at the NAT's public address"
+            } else {
+                "initiates both tunnels"
+            };
+            let v = progress.step(&format!("starting the cloud vpngw ({role})"), || {
                 Vpngw::launch(s2s.cloud_gw(), &cfg, &launch("cloud"))
             })?;
             pids.push(v.pid());
@@ -148,11 +180,16 @@ fn build_and_measure(
             let e = progress.step(
                 "starting strongSwan (charon, kernel-libipsec) + BIRD as the cloud",
                 || {
-                    let opts = EndpointOptions {
+                    let endpoint = EndpointOptions {
                         bgp: true,
                         static_route: false,
                     };
-                    StrongswanEndpoint::start(s2s, Side::Cloud, psks, &opts)
+                    let charon = if opts.nat {
+                        CharonConfig::site_to_site_behind_nat(Side::Cloud, psks)
+                    } else {
+                        CharonConfig::site_to_site(Side::Cloud, psks)
+                    };
+                    StrongswanEndpoint::start_with(s2s, Side::Cloud, &charon, &endpoint)
                 },
             )?;
             pids.push(e.charon.pid());
@@ -218,6 +255,11 @@ fn build_and_measure(
         )
     })?;
     lab.iperf = None;
+    let nat = if opts.nat {
+        Some(reboot_nat(s2s, cloud, timeout, progress)?)
+    } else {
+        None
+    };
     progress.step("collecting status, routes and BGP sessions", || {
         let (cloud_status, cloud_routes, cloud_bgp, cloud_bird) = match cloud {
             Cloud::Vpngw(v) => (Some(v.status()?), Some(v.routes()?), Some(v.bgp()?), None),
@@ -243,8 +285,78 @@ fn build_and_measure(
             ping_idc_to_vpc: ping_idc,
             iperf,
             iperf_seconds: seconds,
+            nat,
         })
     })
+}
+
+/// How the cloud side sees each tunnel's peer: (tunnel, address:port).
+fn cloud_sees(cloud: &Cloud) -> netlab::Result<Vec<(String, String)>> {
+    match cloud {
+        Cloud::Vpngw(v) => Ok(v
+            .status()?
+            .tunnels
+            .into_iter()
+            .map(|t| (t.name, t.peer))
+            .collect()),
+        Cloud::Strongswan(e) => {
+            let sas = e.charon.list_sas()?;
+            Ok(BOTH
+                .iter()
+                .map(|name| {
+                    let peer = netlab::charon::find_up(&sas, name)
+                        .and_then(|sa| sa.remote_host.zip(sa.remote_port))
+                        .map_or_else(|| "-".to_owned(), |(ip, port)| format!("{ip}:{port}"));
+                    ((*name).to_owned(), peer)
+                })
+                .collect())
+        }
+    }
+}
+
+/// `--nat`: the NAT reboots (mappings flushed, new ports); times how soon IDC -> VPC
+/// pings are answered again, then checks VPC -> IDC.
+fn reboot_nat(
+    s2s: &SiteToSite,
+    cloud: &Cloud,
+    timeout: Duration,
+    progress: &Progress,
+) -> Result<NatReport, LabError> {
+    let (first, last) = (NAT_PORTS_AFTER_REBOOT.start(), NAT_PORTS_AFTER_REBOOT.end());
+    progress.step(
+        &format!(
+            "NAT reboot (mappings flushed, ports {first}-{last} from now on): waiting for \
+             IDC -> VPC traffic to flow again"
+        ),
+        || {
+            let before = cloud_sees(cloud)?;
+            s2s.reboot_nat(&NAT_PORTS_AFTER_REBOOT)?;
+            let start = Instant::now();
+            // One echo request a try, each given a quarter second: the time to recover
+            // is known to that resolution.
+            let one = PingOptions {
+                count: 1,
+                wait: Duration::from_millis(250),
+                ..PingOptions::default()
+            };
+            netlab::wait_until(
+                "IDC -> VPC replies through the new mapping",
+                timeout,
+                || ping(s2s.idc_host(), plan::VPC_HOST.into(), &one).is_ok_and(|p| p.all_replied()),
+            )?;
+            let recovered_in = start.elapsed();
+            replied(ping(
+                s2s.vpc_host(),
+                plan::IDC_HOST.into(),
+                &PingOptions::default(),
+            )?)?;
+            Ok(NatReport {
+                before,
+                after: cloud_sees(cloud)?,
+                recovered_in,
+            })
+        },
+    )
 }
 
 /// Both BGP sessions Established and `prefix` learned (source bgp, in use).
@@ -280,9 +392,13 @@ fn replied(stats: netlab::PingStats) -> netlab::Result<netlab::PingStats> {
 }
 
 /// The lab's topology for the customer gateway (addresses, tunnel names, PSKs, the IDC
-/// prefix), written over configs/customer.toml by `customer_config_text`.
-fn customer_plan(psks: [Psk; 2]) -> VpngwConfig {
-    let mut cfg = VpngwConfig::for_plan(Side::Customer, psks);
+/// prefix, who initiates), written over configs/customer.toml by `customer_config_text`.
+fn customer_plan(psks: [Psk; 2], nat: bool) -> VpngwConfig {
+    let mut cfg = if nat {
+        VpngwConfig::for_plan_behind_nat(Side::Customer, psks)
+    } else {
+        VpngwConfig::for_plan(Side::Customer, psks)
+    };
     cfg.routes.clear();
     cfg.bgp = Some(VpngwBgp {
         local_asn: plan::CUSTOMER_ASN,
@@ -293,9 +409,14 @@ fn customer_plan(psks: [Psk; 2]) -> VpngwConfig {
     cfg
 }
 
-/// The cloud border gateway: one local address per tunnel, initiating, AS 65000.
-fn cloud_config(psks: [Psk; 2], ike: Option<&str>) -> VpngwConfig {
-    let mut cfg = VpngwConfig::for_plan(Side::Cloud, psks);
+/// The cloud border gateway: one local address per tunnel, AS 65000, initiating unless
+/// the customer is behind a NAT.
+fn cloud_config(psks: [Psk; 2], ike: Option<&str>, nat: bool) -> VpngwConfig {
+    let mut cfg = if nat {
+        VpngwConfig::for_plan_behind_nat(Side::Cloud, psks)
+    } else {
+        VpngwConfig::for_plan(Side::Cloud, psks)
+    };
     set_proposals(&mut cfg, ike.unwrap_or(IKE_PROPOSALS));
     cfg.routes.clear();
     cfg.bgp = Some(VpngwBgp {
@@ -355,6 +476,11 @@ fn keep(mut lab: Lab, opts: &SiteOpts, work: &Path) -> Result<(), LabError> {
         ns(3),
         ns(0)
     ));
+    if let Some(nat) = namespaces.get(4) {
+        out.push_str(&format!(
+            "  ip netns exec {nat} conntrack -F                # the NAT router forgets its mappings\n"
+        ));
+    }
     out.push_str(&format!("  logs and configs: {}\n", work.display()));
     if let Some(p) = state_path {
         out.push_str(&format!("  state file: {}\n", p.display()));

@@ -1,9 +1,11 @@
 //! The summary `vpngw lab` prints at the end: tunnels, routes, BGP, ping, throughput.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use netlab::bird::ProtocolStatus;
-use netlab::{IperfResult, PingStats, VpngwBgpSession, VpngwRoutes, VpngwStatus};
+use netlab::nat::{NAT_PORTS, NAT_PORTS_AFTER_REBOOT};
+use netlab::{plan, IperfResult, PingStats, VpngwBgpSession, VpngwRoutes, VpngwStatus};
 
 /// What the lab measured and the gateways reported.
 #[derive(Debug)]
@@ -21,6 +23,19 @@ pub struct Report {
     pub ping_idc_to_vpc: PingStats,
     pub iperf: IperfResult,
     pub iperf_seconds: u32,
+    /// With `--nat`: the NAT reboot.
+    pub nat: Option<NatReport>,
+}
+
+/// The customer behind a NAT router, and that router's reboot.
+#[derive(Debug)]
+pub struct NatReport {
+    /// (tunnel, address:port) of the customer as the cloud side saw it before the reboot.
+    pub before: Vec<(String, String)>,
+    /// The same once traffic flowed again.
+    pub after: Vec<(String, String)>,
+    /// From the reboot to the first IDC -> VPC ping answered.
+    pub recovered_in: Duration,
 }
 
 pub fn render(r: &Report) -> String {
@@ -71,7 +86,54 @@ pub fn render(r: &Report) -> String {
             .map_or_else(|| "-".to_owned(), |n| n.to_string()),
         r.cloud_peer
     );
+    if let Some(n) = &r.nat {
+        nat(&mut out, n);
+    }
     out
+}
+
+fn nat(out: &mut String, n: &NatReport) {
+    let ports = |r: &std::ops::RangeInclusive<u16>| format!("{}-{}", r.start(), r.end());
+    let seen = |v: &[(String, String)]| {
+        v.iter()
+            .map(|(t, p)| format!("{t} {p}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    section(
+        out,
+        &format!(
+            "NAT (customer gateway {} behind a NAT router, public address {})",
+            plan::CUSTOMER_GW_PRIVATE,
+            plan::CUSTOMER_GW_WAN
+        ),
+    );
+    let _ = writeln!(
+        out,
+        "  before the reboot   UDP ports {}; the cloud sees {}",
+        ports(&NAT_PORTS),
+        seen(&n.before)
+    );
+    let _ = writeln!(
+        out,
+        "  NAT reboot          mappings flushed, UDP ports {} from now on",
+        ports(&NAT_PORTS_AFTER_REBOOT)
+    );
+    let _ = writeln!(
+        out,
+        "  IDC -> VPC again    after {}; the cloud sees {}",
+        took(n.recovered_in),
+        seen(&n.after)
+    );
+}
+
+/// A recovery time as people read it: milliseconds below a second.
+fn took(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 fn section(out: &mut String, title: &str) {
@@ -159,4 +221,15 @@ fn ping_line(out: &mut String, what: &str, p: &PingStats) {
         "  ping {what}: {}/{} replies, {rtt}",
         p.received, p.transmitted
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_times_read_in_ms_below_a_second() {
+        assert_eq!(took(Duration::from_millis(12)), "12 ms");
+        assert_eq!(took(Duration::from_millis(28_340)), "28.3 s");
+    }
 }

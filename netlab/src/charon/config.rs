@@ -187,6 +187,25 @@ impl CharonConfig {
         }
     }
 
+    /// [`CharonConfig::site_to_site`] for `SiteToSite::build_behind_nat`: the customer
+    /// leaves from its private address, identifies itself by the NAT's public address
+    /// and initiates; the cloud only responds (it cannot reach the customer first).
+    pub fn site_to_site_behind_nat(side: Side, psks: [Psk; 2]) -> Self {
+        use crate::site_to_site::plan;
+        let mut cfg = Self::site_to_site(side, psks);
+        for t in &mut cfg.tunnels {
+            match side {
+                Side::Customer => {
+                    t.local_addr = plan::CUSTOMER_GW_PRIVATE.into();
+                    t.local_id = Some(plan::CUSTOMER_GW_WAN.to_string());
+                    t.start_action = StartAction::Start;
+                }
+                Side::Cloud => t.start_action = StartAction::None,
+            }
+        }
+        cfg
+    }
+
     pub fn tunnel_mut(&mut self, name: &str) -> Option<&mut TunnelConfig> {
         self.tunnels.iter_mut().find(|t| t.name == name)
     }
