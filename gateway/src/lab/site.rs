@@ -34,6 +34,18 @@ enum Cloud {
     Strongswan(StrongswanEndpoint),
 }
 
+impl Cloud {
+    /// Its processes, for the state file.
+    fn pids(&self) -> Vec<u32> {
+        match self {
+            Cloud::Vpngw(v) => vec![v.pid()],
+            Cloud::Strongswan(e) => std::iter::once(e.charon.pid())
+                .chain(e.bird.as_ref().map(|b| b.pid()))
+                .collect(),
+        }
+    }
+}
+
 /// Everything the lab runs. Field order is drop (teardown) order: processes first, then
 /// the namespaces, then the state file.
 #[derive(Default)]
@@ -162,41 +174,8 @@ fn build_and_measure(
     )?;
     let mut pids = vec![customer.pid()];
     let customer = lab.customer.insert(customer);
-    let cloud = match opts.peer {
-        Peer::Vpngw => {
-            let cfg = cloud_config(psks, opts.cloud_ike_proposals.as_deref(), opts.nat);
-            let role = if opts.nat {
-                "answers the customer at the NAT's public address"
-            } else {
-                "initiates both tunnels"
-            };
-            let v = progress.step(&format!("starting the cloud vpngw ({role})"), || {
-                Vpngw::launch(s2s.cloud_gw(), &cfg, &launch("cloud"))
-            })?;
-            pids.push(v.pid());
-            Cloud::Vpngw(v)
-        }
-        Peer::Strongswan => {
-            let e = progress.step(
-                "starting strongSwan (charon, kernel-libipsec) + BIRD as the cloud",
-                || {
-                    let endpoint = EndpointOptions {
-                        bgp: true,
-                        static_route: false,
-                    };
-                    let charon = if opts.nat {
-                        CharonConfig::site_to_site_behind_nat(Side::Cloud, psks)
-                    } else {
-                        CharonConfig::site_to_site(Side::Cloud, psks)
-                    };
-                    StrongswanEndpoint::start_with(s2s, Side::Cloud, &charon, &endpoint)
-                },
-            )?;
-            pids.push(e.charon.pid());
-            pids.extend(e.bird.as_ref().map(|b| b.pid()));
-            Cloud::Strongswan(e)
-        }
-    };
+    let cloud = start_cloud(opts, s2s, psks, &launch("cloud"), progress)?;
+    pids.extend(cloud.pids());
     let cloud = lab.cloud.insert(cloud);
     if let Some(state) = lab.state.as_mut() {
         state.state.pids = pids;
@@ -288,6 +267,49 @@ fn build_and_measure(
             nat,
         })
     })
+}
+
+/// Starts the cloud side `opts.peer` asks for: initiating, or only responding when the
+/// customer is behind a NAT.
+fn start_cloud(
+    opts: &SiteOpts,
+    s2s: &SiteToSite,
+    psks: [Psk; 2],
+    launch: &VpngwLaunch,
+    progress: &Progress,
+) -> Result<Cloud, LabError> {
+    match opts.peer {
+        Peer::Vpngw => {
+            let cfg = cloud_config(psks, opts.cloud_ike_proposals.as_deref(), opts.nat);
+            let role = if opts.nat {
+                "answers the customer at the NAT's public address"
+            } else {
+                "initiates both tunnels"
+            };
+            progress
+                .step(&format!("starting the cloud vpngw ({role})"), || {
+                    Vpngw::launch(s2s.cloud_gw(), &cfg, launch)
+                })
+                .map(Cloud::Vpngw)
+        }
+        Peer::Strongswan => progress
+            .step(
+                "starting strongSwan (charon, kernel-libipsec) + BIRD as the cloud",
+                || {
+                    let endpoint = EndpointOptions {
+                        bgp: true,
+                        static_route: false,
+                    };
+                    let charon = if opts.nat {
+                        CharonConfig::site_to_site_behind_nat(Side::Cloud, psks)
+                    } else {
+                        CharonConfig::site_to_site(Side::Cloud, psks)
+                    };
+                    StrongswanEndpoint::start_with(s2s, Side::Cloud, &charon, &endpoint)
+                },
+            )
+            .map(Cloud::Strongswan),
+    }
 }
 
 /// How the cloud side sees each tunnel's peer: (tunnel, address:port).
