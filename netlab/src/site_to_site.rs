@@ -227,11 +227,6 @@ impl SiteToSite {
         &self.vpc_host
     }
 
-    /// The NAT router in front of the customer gateway, if built behind one.
-    pub fn nat(&self) -> Option<&Netns> {
-        self.nat.as_ref()
-    }
-
     /// The NAT router reboots: its mappings are gone and UDP is translated to `ports`
     /// from now on. An error without a NAT router.
     pub fn reboot_nat(&self, ports: &RangeInclusive<u16>) -> Result<()> {

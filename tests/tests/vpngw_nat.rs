@@ -189,11 +189,11 @@ fn a_customer_behind_a_nat_recovers_with_a_strongswan_cloud_after_a_nat_reboot(
     let sas = cloud.wait_up(&BOTH, UP)?;
     cloud_ns.ip(&["route", "replace", plan::IDC_PREFIX, "dev", e2e::IPSEC_DEV])?;
     let remote = |sas: &[e2e::charon::IkeSa]| {
-        e2e::charon::find_up(sas, "tunnel1").and_then(|sa| sa.remote_host.zip(sa.remote_port))
+        e2e::charon::find_up(sas, "tunnel1").and_then(|sa| sa.remote())
     };
     let seen = remote(&sas);
     anyhow::ensure!(
-        seen.is_some_and(|(ip, port)| behind_nat(SocketAddr::new(ip, port), &NAT_PORTS)),
+        seen.is_some_and(|p| behind_nat(p, &NAT_PORTS)),
         "strongSwan sees tunnel1's peer at {seen:?}"
     );
     vpc_reaches_idc(&s2s, "through the NAT")?;
@@ -206,10 +206,7 @@ fn a_customer_behind_a_nat_recovers_with_a_strongswan_cloud_after_a_nat_reboot(
     })?;
     let seen = remote(&cloud.list_sas()?);
     anyhow::ensure!(
-        seen.is_some_and(|(ip, port)| behind_nat(
-            SocketAddr::new(ip, port),
-            &NAT_PORTS_AFTER_REBOOT
-        )),
+        seen.is_some_and(|p| behind_nat(p, &NAT_PORTS_AFTER_REBOOT)),
         "strongSwan still sees tunnel1's peer at {seen:?}"
     );
     customer.check_running()?;

@@ -327,8 +327,8 @@ fn cloud_sees(cloud: &Cloud) -> netlab::Result<Vec<(String, String)>> {
                 .iter()
                 .map(|name| {
                     let peer = netlab::charon::find_up(&sas, name)
-                        .and_then(|sa| sa.remote_host.zip(sa.remote_port))
-                        .map_or_else(|| "-".to_owned(), |(ip, port)| format!("{ip}:{port}"));
+                        .and_then(|sa| sa.remote())
+                        .map_or_else(|| "-".to_owned(), |a| a.to_string());
                     ((*name).to_owned(), peer)
                 })
                 .collect())
@@ -413,14 +413,19 @@ fn replied(stats: netlab::PingStats) -> netlab::Result<netlab::PingStats> {
     }
 }
 
+/// `side`'s vpngw config of the plan, with the customer behind the NAT router or not.
+fn plan_config(side: Side, psks: [Psk; 2], nat: bool) -> VpngwConfig {
+    if nat {
+        VpngwConfig::for_plan_behind_nat(side, psks)
+    } else {
+        VpngwConfig::for_plan(side, psks)
+    }
+}
+
 /// The lab's topology for the customer gateway (addresses, tunnel names, PSKs, the IDC
 /// prefix, who initiates), written over configs/customer.toml by `customer_config_text`.
 fn customer_plan(psks: [Psk; 2], nat: bool) -> VpngwConfig {
-    let mut cfg = if nat {
-        VpngwConfig::for_plan_behind_nat(Side::Customer, psks)
-    } else {
-        VpngwConfig::for_plan(Side::Customer, psks)
-    };
+    let mut cfg = plan_config(Side::Customer, psks, nat);
     cfg.routes.clear();
     cfg.bgp = Some(VpngwBgp {
         local_asn: plan::CUSTOMER_ASN,
@@ -434,11 +439,7 @@ fn customer_plan(psks: [Psk; 2], nat: bool) -> VpngwConfig {
 /// The cloud border gateway: one local address per tunnel, AS 65000, initiating unless
 /// the customer is behind a NAT.
 fn cloud_config(psks: [Psk; 2], ike: Option<&str>, nat: bool) -> VpngwConfig {
-    let mut cfg = if nat {
-        VpngwConfig::for_plan_behind_nat(Side::Cloud, psks)
-    } else {
-        VpngwConfig::for_plan(Side::Cloud, psks)
-    };
+    let mut cfg = plan_config(Side::Cloud, psks, nat);
     set_proposals(&mut cfg, ike.unwrap_or(IKE_PROPOSALS));
     cfg.routes.clear();
     cfg.bgp = Some(VpngwBgp {

@@ -1,6 +1,6 @@
 //! The IKE and CHILD SAs reported by `swanctl --list-sas --pretty`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use super::vici_tree::{self, Section};
@@ -127,6 +127,13 @@ pub struct ChildSa {
 }
 
 impl IkeSa {
+    /// The peer's address and port, when charon reported both.
+    pub fn remote(&self) -> Option<SocketAddr> {
+        self.remote_host
+            .zip(self.remote_port)
+            .map(|(ip, port)| SocketAddr::new(ip, port))
+    }
+
     /// ESTABLISHED with at least one INSTALLED CHILD SA: the tunnel is UP.
     pub fn is_up(&self) -> bool {
         self.state == IkeSaState::Established && self.installed_children().next().is_some()
@@ -299,6 +306,11 @@ mod tests {
         assert_eq!(sa.local_spi(), 0xf83b_f78a_a917_d2fd);
         assert_eq!(sa.local_host, Some("192.0.2.2".parse().unwrap()));
         assert_eq!(sa.remote_port, Some(4500));
+        assert_eq!(
+            sa.remote().map(|a| a.port()),
+            Some(4500),
+            "address and port together"
+        );
         assert!(sa.nat_remote);
         assert_eq!(sa.encr_alg.as_deref(), Some("AES_CBC"));
         assert_eq!(sa.encr_keysize, Some(256));
