@@ -132,6 +132,10 @@ pub struct Config {
     pub retransmit: Retransmit,
     /// Half-open responder SAs beyond which IKE_SA_INIT requires a COOKIE.
     pub cookie_threshold: usize,
+    /// New responder IKE SAs admitted per second (and at most this many at once): each
+    /// costs a DH computation. Further IKE_SA_INIT requests are dropped unanswered, which
+    /// bounds the work a flood that echoes our COOKIEs can cause.
+    pub init_rate: u32,
     /// Encrypted messages larger than this are fragmented (RFC 7383) when the peer supports it.
     pub fragment_size: usize,
     /// Wait this long before negotiating again after a failure (start action initiate).
@@ -232,6 +236,7 @@ impl Config {
                 max_retransmits: 5,
             },
             cookie_threshold: 10,
+            init_rate: 10,
             fragment_size: 1280,
             retry_interval: Duration::from_secs(30),
             additional_children: true,

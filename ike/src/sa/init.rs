@@ -1,5 +1,6 @@
 //! IKE_SA_INIT (RFC 7296 1.2), with COOKIE (2.6), INVALID_KE_PAYLOAD (1.2) and NAT
 //! detection (2.23).
+use super::admission::InitGate;
 use super::error::IkeError;
 use super::ike_sa::{Ctx, IkeSa, IkeState, Outcome, Pending, NAT_T_PORT};
 use super::util::{
@@ -15,8 +16,12 @@ const NONCE_LEN: usize = 32;
 
 /// What the tunnel should do with an IKE_SA_INIT request it has no SA for.
 pub(crate) enum InitReply {
-    /// Send this plaintext response and keep no state (COOKIE, errors).
+    /// Send this plaintext response and keep no state (errors).
     Stateless(Vec<u8>),
+    /// Send this COOKIE request and keep no state (RFC 7296 2.6).
+    Cookie(Vec<u8>),
+    /// Drop the request unanswered: the tunnel admits no more new SAs for now.
+    Refused,
     /// A new half-open SA, its response already queued.
     Created(Box<IkeSa>),
 }
@@ -273,6 +278,7 @@ pub(crate) fn respond_init(
     local: SocketAddr,
     remote: SocketAddr,
     cookie_required: Option<Vec<u8>>,
+    gate: &mut InitGate,
 ) -> Result<InitReply, IkeError> {
     let h = msg.header;
     let p = &msg.payloads;
@@ -292,10 +298,7 @@ pub(crate) fn respond_init(
     if let Some(expected) = cookie_required {
         let got = notify(p, nt::COOKIE).map(|n| n.data.clone());
         if got.as_deref() != Some(expected.as_slice()) {
-            return Ok(InitReply::Stateless(plain_reply(nerr(
-                nt::COOKIE,
-                expected,
-            ))));
+            return Ok(InitReply::Cookie(plain_reply(nerr(nt::COOKIE, expected))));
         }
     }
     let offered = p
@@ -332,6 +335,10 @@ pub(crate) fn respond_init(
             _ => None,
         })
         .ok_or(IkeError::MissingPayload("Nonce"))?;
+    // Only now, with everything checked, does the request cost a DH computation.
+    if !gate.admit(ctx.now) {
+        return Ok(InitReply::Refused);
+    }
     let dh = suite.dh.generate(ctx.rng);
     let g_ir = match dh.shared_secret(&ke_data) {
         Ok(g) => g,

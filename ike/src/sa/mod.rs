@@ -4,6 +4,7 @@
 //! being deleted after a rekey). The caller feeds it datagrams and timeouts and drains
 //! [`Action`]s; see the crate documentation for the loop.
 mod action;
+mod admission;
 mod auth;
 mod child;
 mod config;
@@ -37,6 +38,7 @@ pub enum ChildRekey {
 
 use crate::crypto::{DhGroup, Secret};
 use crate::wire::{ExchangeType, Header, Message};
+use admission::InitGate;
 use ike_sa::{
     Ctx, IkeSa, IkeState, Outcome, Planned, HALF_OPEN_TIMEOUT, NAT_T_PORT, NON_ESP_MARKER,
 };
@@ -46,8 +48,10 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-/// Half-open and in-progress SAs kept at most; the oldest is dropped beyond this.
-const MAX_NEGOTIATING: usize = 256;
+/// Responder SAs in negotiation kept at most; beyond this the oldest of them is dropped
+/// (never one of our own negotiations). With `Config::init_rate` this is only reached
+/// by a flood of requests that echo our COOKIEs.
+const MAX_HALF_OPEN: usize = 256;
 
 /// Counters of dropped or refused datagrams, by cause.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,6 +65,13 @@ pub struct Stats {
     pub other_errors: u64,
     /// Unprotected INVALID_IKE_SPI notifications sent for requests of unknown IKE SAs.
     pub invalid_spi_sent: u64,
+    /// IKE_SA_INIT requests answered with a COOKIE request (more half-open SAs than
+    /// `Config::cookie_threshold`).
+    pub cookies_sent: u64,
+    /// IKE_SA_INIT requests dropped unanswered: more new SAs than `Config::init_rate`.
+    pub init_refused: u64,
+    /// Responder half-open SAs dropped to make room for newer ones (`MAX_HALF_OPEN`).
+    pub half_open_evicted: u64,
 }
 
 /// One IPsec tunnel: the IKE SA with its peer and the CHILD SA it carries.
@@ -81,6 +92,7 @@ pub struct Tunnel {
     group: Option<DhGroup>,
     stats: Stats,
     invalid_spi_budget: unknown_spi::InvalidSpiBudget,
+    init_gate: InitGate,
 }
 
 impl std::fmt::Debug for Tunnel {
@@ -103,6 +115,7 @@ impl Tunnel {
     ) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let retry_at = (cfg.start_action == StartAction::Initiate).then_some(now);
+        let init_gate = InitGate::new(cfg.init_rate);
         Ok(Tunnel {
             cfg,
             ike: None,
@@ -114,6 +127,7 @@ impl Tunnel {
             retry_at,
             admin_down: false,
             group: None,
+            init_gate,
             stats: Stats::default(),
             invalid_spi_budget: unknown_spi::InvalidSpiBudget::default(),
         })
@@ -534,27 +548,52 @@ impl Tunnel {
                 .unwrap_or_default();
             util::cookie(&self.cookie_secret, ni, remote, &h.spi_i)
         });
-        match init::respond_init(&mut ctx, &msg, bytes, local, remote, cookie)? {
-            InitReply::Stateless(resp) => {
-                let mut b = Vec::new();
-                if local.port() == NAT_T_PORT {
-                    b.extend_from_slice(&NON_ESP_MARKER);
+        let reply = init::respond_init(
+            &mut ctx,
+            &msg,
+            bytes,
+            local,
+            remote,
+            cookie,
+            &mut self.init_gate,
+        )?;
+        match reply {
+            InitReply::Stateless(resp) => self.send_plain(local, remote, &resp),
+            InitReply::Cookie(resp) => {
+                self.stats.cookies_sent += 1;
+                self.send_plain(local, remote, &resp);
+            }
+            InitReply::Refused => {
+                self.stats.init_refused += 1;
+                if let Some(n) = self.init_gate.report_due(now) {
+                    tracing::warn!(peer = %self.cfg.remote, refused = n, rate = self.cfg.init_rate, "IKE_SA_INIT requests dropped: more new IKE SAs than the rate allows (a flood?)");
                 }
-                b.extend_from_slice(&resp);
-                self.actions.push_back(Action::Send {
-                    local,
-                    remote,
-                    bytes: b,
-                });
             }
             InitReply::Created(sa) => {
-                if self.negotiating.len() >= MAX_NEGOTIATING {
-                    self.negotiating.remove(0);
+                if half_open >= MAX_HALF_OPEN {
+                    if let Some(i) = self.negotiating.iter().position(|s| !s.initiator) {
+                        self.negotiating.remove(i);
+                        self.stats.half_open_evicted += 1;
+                    }
                 }
                 self.negotiating.push(*sa);
             }
         }
         Ok(())
+    }
+
+    /// Sends an unprotected IKE_SA_INIT response (with the non-ESP marker on port 4500).
+    fn send_plain(&mut self, local: SocketAddr, remote: SocketAddr, resp: &[u8]) {
+        let mut bytes = Vec::with_capacity(resp.len() + NON_ESP_MARKER.len());
+        if local.port() == NAT_T_PORT {
+            bytes.extend_from_slice(&NON_ESP_MARKER);
+        }
+        bytes.extend_from_slice(resp);
+        self.actions.push_back(Action::Send {
+            local,
+            remote,
+            bytes,
+        });
     }
 
     /// Makes a newly established SA current. Another established SA is
