@@ -5,7 +5,7 @@ use super::ike_config::{ike_config, IkeConfigError};
 use super::state::Daemon;
 use super::tunnels::TunnelCtl;
 use crate::config::{Config, ConfigError};
-use crate::dataplane::{IkeDatagram, Shared, TunnelPath, UnderlaySockets, Workers};
+use crate::dataplane::{ike_queue, Shared, TunnelPath, UnderlaySockets, Workers};
 use crate::routing::{Rib, RoutingTable, TunnelId};
 use crate::sys::{RouteManager, SysError, Tun, TunConfig};
 use ipnet::IpNet;
@@ -151,7 +151,7 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
         })?;
     daemon.attach_bgp(speaker);
 
-    let (ike_tx, mut ike_rx) = mpsc::unbounded_channel::<IkeDatagram>();
+    let (ike_tx, mut ike_rx) = ike_queue();
     let workers = Workers::start(shared.clone(), ike_tx).map_err(io("worker threads"))?;
     let socket_path = opts
         .socket

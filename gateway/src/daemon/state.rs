@@ -6,7 +6,7 @@ use super::status::{Request, Response, RouteStatus, Routes, Status, TunnelAction
 use super::tunnels::{Transition, TunnelCtl};
 use crate::bgp_speaker::{BgpRouteChange, BgpRouteTable, BgpSpeaker, KernelEdit, SessionSpec};
 use crate::config::{Config, SelectionMode};
-use crate::dataplane::{counters, IkeDatagram, SaEventKind, Shared};
+use crate::dataplane::{counters, is_init_request, IkeDatagram, SaEventKind, Shared};
 use crate::routing::{Rib, TunnelId};
 use crate::sys::{RouteManager, SysError};
 use esp::udp_encap::NAT_KEEPALIVE;
@@ -20,8 +20,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// IKE header: exchange type at byte 18, flags at 19 (RFC 7296 3.1).
-const IKE_SA_INIT: u8 = 34;
-const FLAG_RESPONSE: u8 = 0x20;
 
 #[derive(Debug)]
 pub struct Daemon {
@@ -551,42 +549,5 @@ impl Daemon {
         if let Err(e) = self.kroutes.remove_all() {
             tracing::warn!(error = %e, "kernel routes not all removed");
         }
-    }
-}
-
-/// Whether `bytes` (an IKE datagram, on 4500 with the non-ESP marker) is an IKE_SA_INIT request.
-fn is_init_request(bytes: &[u8], port: u16) -> bool {
-    let msg = if port == 4500 {
-        bytes.get(4..)
-    } else {
-        Some(bytes)
-    };
-    let (Some(&exchange), Some(&flags)) =
-        (msg.and_then(|m| m.get(18)), msg.and_then(|m| m.get(19)))
-    else {
-        return false;
-    };
-    exchange == IKE_SA_INIT && flags & FLAG_RESPONSE == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recognises_init_requests_on_both_ports() {
-        let mut m = vec![0u8; 28];
-        m[18] = IKE_SA_INIT;
-        m[19] = 0x08; // initiator flag only
-        assert!(is_init_request(&m, 500));
-        let mut on4500 = vec![0u8; 4];
-        on4500.extend_from_slice(&m);
-        assert!(is_init_request(&on4500, 4500));
-        m[19] = 0x20;
-        assert!(!is_init_request(&m, 500), "a response is not a request");
-        m[18] = 37;
-        m[19] = 0;
-        assert!(!is_init_request(&m, 500), "INFORMATIONAL");
-        assert!(!is_init_request(&[0u8; 5], 500), "truncated");
     }
 }

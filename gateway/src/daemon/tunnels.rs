@@ -621,6 +621,9 @@ fn ike_counters(s: &ike::sa::Stats) -> BTreeMap<String, u64> {
         ("retransmits_answered", s.retransmits_answered),
         ("other_errors", s.other_errors),
         ("invalid_spi_sent", s.invalid_spi_sent),
+        ("cookies_sent", s.cookies_sent),
+        ("init_refused", s.init_refused),
+        ("half_open_evicted", s.half_open_evicted),
     ]
     .into_iter()
     .filter(|(_, v)| *v > 0)

@@ -36,6 +36,8 @@ counters! {
     ts_dropped: "decrypted packets outside the traffic selectors of their CHILD SA",
     ike_unknown_peer: "IKE datagrams from addresses that match no tunnel",
     ike_unknown_peer_invalid_spi: "of those: INVALID_IKE_SPI answers sent (10 a second at most)",
+    ike_dropped_busy: "IKE datagrams dropped because the control plane's queue was full (a flood)",
+    ike_init_dropped_busy: "of those: IKE_SA_INIT requests (their own, shorter queue, so a flood of them leaves the IKE SAs that exist alone)",
     keepalives_in: "NAT keepalives received",
     esp_new_source: "inbound ESP authenticated but from another address or port than its tunnel sends to, reported to the control plane (at most once a second per worker and source): a NAT mapping of the peer changed",
     send_errors: "underlay or TUN writes that failed (sum of the two below)",

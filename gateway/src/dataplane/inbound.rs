@@ -8,6 +8,7 @@
 
 use super::counters::{add, bump};
 use super::gro::{Coalescer, Span, MAX_SEGS};
+use super::ike_queue::IkeQueue;
 use super::parked::Parked;
 use super::sockets::{IkeDatagram, NAT_T_PORT};
 use super::sources::Sources;
@@ -20,7 +21,6 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::UnboundedSender;
 
 // The coalescer writes the header the device expects, and a write fits one `writev`.
 const _: () = assert!(super::gro::VNET_HDR_LEN == tun_rs::VIRTIO_NET_HDR_LEN);
@@ -92,7 +92,7 @@ impl TunOut {
     }
 }
 
-pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>) {
+pub fn run(shared: &Shared, index: usize, ike: &IkeQueue) {
     let Some(bound) = shared.sockets.get(index) else {
         return;
     };
@@ -186,13 +186,17 @@ pub fn run(shared: &Shared, index: usize, ike_tx: &UnboundedSender<IkeDatagram>)
                         sources: &mut sources,
                         generation,
                     };
-                    datagram(shared, &sas, local, remote, dg, at, ike_tx, to);
+                    datagram(shared, &sas, local, remote, dg, at, ike, to);
                 } else {
-                    let _ = ike_tx.send(IkeDatagram {
-                        local,
-                        remote,
-                        bytes: dg.to_vec(),
-                    });
+                    let bytes = dg.to_vec();
+                    ike.push(
+                        IkeDatagram {
+                            local,
+                            remote,
+                            bytes,
+                        },
+                        c,
+                    );
                 }
             }
         }
@@ -226,16 +230,20 @@ fn datagram(
     remote: SocketAddr,
     payload: &mut [u8],
     at: Span,
-    ike_tx: &UnboundedSender<IkeDatagram>,
+    ike: &IkeQueue,
     to: Inner,
 ) {
     match classify(payload) {
         Ok(UdpPayload::Ike(_)) => {
-            let _ = ike_tx.send(IkeDatagram {
-                local,
-                remote,
-                bytes: payload.to_vec(),
-            });
+            let bytes = payload.to_vec();
+            ike.push(
+                IkeDatagram {
+                    local,
+                    remote,
+                    bytes,
+                },
+                &shared.counters,
+            );
         }
         Ok(UdpPayload::NatKeepalive) => bump(&shared.counters.keepalives_in),
         Ok(UdpPayload::Esp { .. }) => esp_in(shared, sas, remote, payload, at, to),

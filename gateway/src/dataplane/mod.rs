@@ -11,6 +11,7 @@
 
 pub mod counters;
 pub mod gro;
+mod ike_queue;
 mod inbound;
 mod outbound;
 mod parked;
@@ -23,6 +24,7 @@ mod udp_io;
 mod wake;
 
 pub use counters::{Counters, CountersSnapshot};
+pub use ike_queue::{ike_queue, is_init_request, IkeInbox, IkeQueue};
 pub use policy::{is_any as selectors_cover_all, InboundPolicy};
 pub use sa_events::{SaEvent, SaEventKind, SaEvents};
 pub use sockets::{IkeDatagram, UnderlaySockets};
@@ -103,11 +105,8 @@ pub struct Workers {
 
 impl Workers {
     /// One thread per TUN queue; one thread per underlay socket.
-    /// IKE datagrams go to `ike_tx` for the control plane.
-    pub fn start(
-        shared: Arc<Shared>,
-        ike_tx: tokio::sync::mpsc::UnboundedSender<IkeDatagram>,
-    ) -> std::io::Result<Workers> {
+    /// IKE datagrams go to `ike` for the control plane.
+    pub fn start(shared: Arc<Shared>, ike: IkeQueue) -> std::io::Result<Workers> {
         let mut threads = Vec::new();
         for queue in 0..shared.tun.queues() {
             let s = shared.clone();
@@ -118,7 +117,7 @@ impl Workers {
             );
         }
         for index in 0..shared.sockets.len() {
-            let (s, tx) = (shared.clone(), ike_tx.clone());
+            let (s, tx) = (shared.clone(), ike.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("vpngw-udp{index}"))

@@ -71,7 +71,7 @@ impl Rig {
         let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let sockets = UnderlaySockets::bind(&BTreeSet::from([local]), 1).expect("bind");
         let shared = Arc::new(Shared::new(tun, sockets, RoutingTable::new(), tunnels).unwrap());
-        let (ike_tx, _ike_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ike_tx, _ike_rx) = gateway::dataplane::ike_queue();
         let workers = Workers::start(shared.clone(), ike_tx).expect("workers");
         let listener = UdpSocket::bind((TUN_ADDR, LISTEN_PORT)).expect("listener");
         listener
