@@ -67,6 +67,30 @@ pub(crate) struct SessionTask {
     outbound: Option<Link>,
     inbound: Option<Link>,
     dial: Option<Dial>,
+    strangers: Strangers,
+}
+
+/// Connections from addresses other than the peer's, closed at once; logged on the first
+/// and then at most every `STRANGER_LOG_EVERY` with the count, so a connection flood from
+/// inside the tunnel does not flood the log too.
+#[derive(Default)]
+struct Strangers {
+    unreported: u64,
+    logged: Option<Instant>,
+}
+
+const STRANGER_LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl Strangers {
+    /// Counts one; the number to report if a log line is due.
+    fn refused(&mut self, now: Instant) -> Option<u64> {
+        self.unreported += 1;
+        if self.logged.is_some_and(|t| now < t + STRANGER_LOG_EVERY) {
+            return None;
+        }
+        self.logged = Some(now);
+        Some(std::mem::take(&mut self.unreported))
+    }
 }
 
 enum Input {
@@ -95,6 +119,7 @@ impl SessionTask {
             outbound: None,
             inbound: None,
             dial: None,
+            strangers: Strangers::default(),
         }
     }
 
@@ -205,7 +230,9 @@ impl SessionTask {
             }
         };
         if from.ip() != self.spec.peer_address() {
-            tracing::info!(tunnel = %self.spec.name, %from, "bgp connection from a stranger closed");
+            if let Some(count) = self.strangers.refused(now) {
+                tracing::info!(tunnel = %self.spec.name, %from, count, "bgp connections from strangers closed");
+            }
             return;
         }
         self.connected(now, Direction::Inbound, stream);
@@ -384,5 +411,21 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
         None => pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strangers_are_logged_first_then_every_ten_seconds_with_the_count() {
+        let t0 = Instant::now();
+        let mut s = Strangers::default();
+        assert_eq!(s.refused(t0), Some(1));
+        for _ in 0..99 {
+            assert_eq!(s.refused(t0 + Duration::from_secs(1)), None);
+        }
+        assert_eq!(s.refused(t0 + STRANGER_LOG_EVERY), Some(100));
     }
 }
