@@ -316,3 +316,36 @@ fn a_duplicate_additional_child_sa_is_settled_when_only_one_side_saw_the_crossin
         "both outcomes: {deleted_by:?}"
     );
 }
+
+#[test]
+fn additional_child_sas_beyond_the_limit_get_no_additional_sas() {
+    let mut p = pair(33, |c, me| {
+        if me == 2 {
+            c.max_children = 3;
+        }
+    });
+    assert!(p.drive_until_up(Duration::from_secs(5)));
+    for third in 1..=4 {
+        request(
+            &mut p,
+            vec![net(10, 1, third, true)],
+            vec![net(10, 2, third, true)],
+        );
+        p.drive_for(Duration::from_secs(2));
+    }
+    // The first CHILD SA and two more; the last two requests were refused.
+    assert_eq!(p.b.rec.active().len(), 3);
+    assert_eq!(p.a.rec.active().len(), 3);
+    let refused =
+        p.a.rec
+            .errors
+            .iter()
+            .filter(|e| **e == IkeError::PeerNotify(35));
+    assert_eq!(refused.count(), 2, "{:?}", p.a.rec.errors);
+    // Rekeys do not count against the limit: an hour and a half later all three were
+    // rekeyed and are still there.
+    p.drive_for(Duration::from_secs(5400));
+    assert_eq!(p.b.rec.active().len(), 3);
+    assert!(p.b.rec.installs.len() >= 6, "rekeyed");
+    assert!(p.a.tunnel.is_up() && p.b.tunnel.is_up());
+}

@@ -206,6 +206,11 @@ impl IkeSa {
         }
     }
 
+    /// CHILD SAs not being replaced by a rekey.
+    fn live_children(&self) -> usize {
+        self.children.iter().filter(|c| !c.retiring).count()
+    }
+
     /// Responder side of CREATE_CHILD_SA: a CHILD SA rekey, an additional CHILD SA, or
     /// an IKE SA rekey.
     pub(crate) fn on_create_child_request(
@@ -225,7 +230,9 @@ impl IkeSa {
         }
         let old = match notify(p, nt::REKEY_SA).filter(|n| n.protocol == protocol::ESP) {
             Some(n) => Some(self.rekey_target(ctx, mid, &n.spi)?),
-            None if ctx.cfg.additional_children => None,
+            None if ctx.cfg.additional_children && self.live_children() < ctx.cfg.max_children => {
+                None
+            }
             None => {
                 self.send_response(ctx, ex, mid, &err_payload(nt::NO_ADDITIONAL_SAS, vec![]))?;
                 return Err(IkeError::Unexpected("request for an additional CHILD SA"));

@@ -143,6 +143,10 @@ pub struct Config {
     /// Accept the peer's requests for additional CHILD SAs (narrowed to `local_ts` and
     /// `remote_ts`); when false they get NO_ADDITIONAL_SAS.
     pub additional_children: bool,
+    /// CHILD SAs an IKE SA carries at most (rekeys replace, so they do not count): a
+    /// peer asking for more gets NO_ADDITIONAL_SAS. Bounds what a misbehaving peer can
+    /// make us hold and install.
+    pub max_children: usize,
     /// Reauthenticate (RFC 7296 2.8.3) this long after an IKE SA is authenticated: a new
     /// IKE_SA_INIT + IKE_AUTH builds the replacement before the old SA is deleted.
     pub reauth_time: Option<Duration>,
@@ -240,6 +244,7 @@ impl Config {
             fragment_size: 1280,
             retry_interval: Duration::from_secs(30),
             additional_children: true,
+            max_children: 256,
             reauth_time: None,
         }
     }
