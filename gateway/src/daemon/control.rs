@@ -3,12 +3,17 @@
 
 use super::status::{Request, Response};
 use std::path::{Path, PathBuf};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-/// Longest request line accepted.
+/// Longest request line accepted; a longer one is answered with an error and the
+/// connection closed (its end may never come, so it is not read to the end).
 const MAX_LINE: usize = 64 * 1024;
+/// Pause after a failed accept (e.g. out of file descriptors), which would fail again at
+/// once and spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A request and where its answer goes.
 pub type Call = (Request, oneshot::Sender<Response>);
@@ -31,27 +36,35 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
 /// Accepts clients until the main loop goes away.
 pub async fn serve(listener: UnixListener, calls: mpsc::Sender<Call>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        tokio::spawn(client(stream, calls.clone()));
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(client(stream, calls.clone()));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "control socket accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
     }
 }
 
 async fn client(stream: UnixStream, calls: mpsc::Sender<Call>) {
     let (rd, mut wr) = stream.into_split();
     let mut lines = BufReader::new(rd);
-    let mut line = String::new();
+    let mut line = Vec::new();
     loop {
         line.clear();
-        match lines.read_line(&mut line).await {
+        let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX) + 1;
+        match (&mut lines).take(limit).read_until(b'\n', &mut line).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        let response = if line.len() > MAX_LINE {
-            Response::err("request too long")
-        } else {
-            match serde_json::from_str::<Request>(line.trim()) {
+        if line.len() > MAX_LINE {
+            let _ = send(&mut wr, &Response::err("request too long")).await;
+            return;
+        }
+        let response = {
+            match serde_json::from_slice::<Request>(line.trim_ascii()) {
                 Ok(req) => {
                     let (tx, rx) = oneshot::channel();
                     if calls.send((req, tx)).await.is_err() {
@@ -63,13 +76,17 @@ async fn client(stream: UnixStream, calls: mpsc::Sender<Call>) {
                 Err(e) => Response::err(format!("bad request: {e}")),
             }
         };
-        let mut out = serde_json::to_string(&response)
-            .unwrap_or_else(|_| r#"{"ok":false,"error":"unserialisable response"}"#.to_owned());
-        out.push('\n');
-        if wr.write_all(out.as_bytes()).await.is_err() {
+        if send(&mut wr, &response).await.is_err() {
             return;
         }
     }
+}
+
+async fn send(wr: &mut (impl AsyncWriteExt + Unpin), response: &Response) -> std::io::Result<()> {
+    let mut out = serde_json::to_string(response)
+        .unwrap_or_else(|_| r#"{"ok":false,"error":"unserialisable response"}"#.to_owned());
+    out.push('\n');
+    wr.write_all(out.as_bytes()).await
 }
 
 /// Removes the socket file when the daemon stops.
@@ -79,5 +96,50 @@ pub struct SocketFile(pub PathBuf);
 impl Drop for SocketFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncBufReadExt;
+
+    #[tokio::test]
+    async fn an_endless_request_line_is_refused_without_reading_it_all() {
+        let (ours, theirs) = UnixStream::pair().expect("socket pair");
+        let (calls, _rx) = mpsc::channel(1);
+        let server = tokio::spawn(client(ours, calls));
+        let (rd, mut wr) = theirs.into_split();
+        // More than the limit and no newline: the client may never end it.
+        let chunk = vec![b'x'; 16 * 1024];
+        for _ in 0..(MAX_LINE / chunk.len() + 2) {
+            if wr.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        let mut answer = String::new();
+        BufReader::new(rd)
+            .read_line(&mut answer)
+            .await
+            .expect("an answer");
+        assert!(answer.contains("request too long"), "{answer}");
+        server.await.expect("the connection handler ends");
+    }
+
+    #[tokio::test]
+    async fn a_bad_request_gets_an_error_and_the_connection_goes_on() {
+        let (ours, theirs) = UnixStream::pair().expect("socket pair");
+        let (calls, _rx) = mpsc::channel(1);
+        tokio::spawn(client(ours, calls));
+        let (rd, mut wr) = theirs.into_split();
+        let mut rd = BufReader::new(rd);
+        for _ in 0..2 {
+            wr.write_all(b"{\"cmd\":\"no-such-command\"}\n")
+                .await
+                .expect("write");
+            let mut answer = String::new();
+            rd.read_line(&mut answer).await.expect("an answer");
+            assert!(answer.contains("bad request"), "{answer}");
+        }
     }
 }
