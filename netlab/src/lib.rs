@@ -43,7 +43,8 @@ pub use endpoint::{
 pub use error::{HarnessError, Result};
 pub use iperf::{iperf_client, IperfOptions, IperfResult, IperfServer};
 pub use netns::{
-    delete_namespace, list_namespaces, owner_pid, sweep_stale_namespaces, LinkStats, Netns, PREFIX,
+    delete_namespace, enter_on_this_thread, list_namespaces, owner_pid, sweep_stale_namespaces,
+    LinkStats, Netns, PREFIX,
 };
 pub use ping::{ping, PingOptions, PingStats, Rtt};
 pub use process::{pid_alive, tail_of_file, ProcessGuard};

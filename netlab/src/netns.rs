@@ -206,6 +206,23 @@ impl LinkStats {
     }
 }
 
+/// Moves the calling thread, and only it, into network namespace `name`: for a test that
+/// sends its own datagrams from inside a topology. Use a thread of its own for it.
+pub fn enter_on_this_thread(name: &str) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let path = format!("/run/netns/{name}");
+    let io = |source| HarnessError::Io {
+        context: format!("entering network namespace {path}"),
+        source,
+    };
+    let f = std::fs::File::open(&path).map_err(io)?;
+    // SAFETY: setns on a valid namespace descriptor changes the calling thread only.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(io(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 /// Names of all network namespaces known to `ip netns`.
 pub fn list_namespaces() -> Result<Vec<String>> {
     let out = command::run_argv(&[Tool::Ip.path(), "netns", "list"])?;

@@ -271,6 +271,9 @@ pub struct VpngwTunnelStatus {
     pub packets_in: u64,
     pub packets_out: u64,
     pub drops: std::collections::BTreeMap<String, u64>,
+    /// The IKE engine's counters by name, non-zero ones only.
+    #[serde(default)]
+    pub ike_counters: std::collections::BTreeMap<String, u64>,
     pub last_dpd: Option<u64>,
     /// `none`, `local`, `peer` or `both` once an IKE SA is up.
     #[serde(default)]

@@ -3,10 +3,11 @@
 //! at most 10 a second over all such senders, counted; an IKE_SA_INIT gets nothing.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use e2e::{plan, skip_unless_root, Psk, Side, SiteToSite, Vpngw, VpngwConfig};
+use e2e::{
+    enter_on_this_thread, plan, skip_unless_root, Psk, Side, SiteToSite, Vpngw, VpngwConfig,
+};
 
 /// An IKE header only: enough for the daemon to see a protected request of `exchange`.
 fn header(exchange: u8, next_payload: u8, spi_r: [u8; 8], mid: u32) -> Vec<u8> {
@@ -21,14 +22,9 @@ fn header(exchange: u8, next_payload: u8, spi_r: [u8; 8], mid: u32) -> Vec<u8> {
 /// Sends each of `msgs` from UDP port 500 inside namespace `ns` to `to`; returns the
 /// answers that arrived within a second after the last.
 fn send_from(ns: &str, to: SocketAddr, msgs: Vec<Vec<u8>>) -> anyhow::Result<Vec<Vec<u8>>> {
-    let path = format!("/run/netns/{ns}");
+    let ns = ns.to_owned();
     std::thread::spawn(move || -> anyhow::Result<Vec<Vec<u8>>> {
-        let f = std::fs::File::open(&path)?;
-        // Only this thread moves into the namespace.
-        // SAFETY: setns on a valid namespace fd affects the calling thread only.
-        if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            anyhow::bail!("setns {path}: {}", std::io::Error::last_os_error());
-        }
+        enter_on_this_thread(&ns)?;
         let sock = UdpSocket::bind("0.0.0.0:500")?;
         sock.set_read_timeout(Some(Duration::from_secs(1)))?;
         for m in &msgs {
