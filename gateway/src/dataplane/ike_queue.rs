@@ -13,9 +13,11 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 
 /// Datagrams of existing IKE SAs (and anything not an IKE_SA_INIT request) waiting.
 pub const OTHER_CAPACITY: usize = 1024;
-/// IKE_SA_INIT requests waiting: the control plane answers or drops each in microseconds
-/// (a cookie, or the tunnel's rate limit), so a short queue loses nothing but a flood.
-pub const INIT_CAPACITY: usize = 64;
+/// IKE_SA_INIT requests waiting. A flood's are answered or dropped in microseconds (a
+/// cookie, or the tunnel's rate limit), but real ones cost a DH computation each, up to
+/// milliseconds: room for every tunnel of a large config re-initiating at once (a peer
+/// that lost its state), so those are not dropped and retried a second later.
+pub const INIT_CAPACITY: usize = 256;
 /// How often a sustained overflow is logged.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
