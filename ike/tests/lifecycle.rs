@@ -376,6 +376,60 @@ fn peer_restart_with_initial_contact_replaces_the_old_sa() {
     assert!(p.b.rec.downs.is_empty());
 }
 
+/// The peer restarts seconds after our SA came up (a crash loop, or an operator
+/// restarting it after a config change): its new SA with INITIAL_CONTACT is not a
+/// simultaneous initiation, however young ours is, and replaces ours at once. (It used to
+/// be taken for one and lost half the time to the SPI comparison, the peer's tunnel going
+/// down again until our SA was a minute old.)
+#[test]
+fn a_peer_restarting_right_after_our_sa_came_up_replaces_it_at_once() {
+    for seed in 0..16 {
+        let mut p = pair("aes128-sha256-ecp256", "aes128gcm16", 40 + seed, |c, me| {
+            c.start_action = if me == 2 {
+                ike::sa::StartAction::Initiate
+            } else {
+                ike::sa::StartAction::Respond
+            };
+        });
+        assert!(p.drive_until_up(Duration::from_secs(5)), "seed {seed}");
+        let old = p.b.rec.installs[0].inbound.spi;
+        p.drive_for(Duration::from_secs(5));
+        let mut restarted = common::pair::config(1, "aes128-sha256-ecp256", "aes128gcm16");
+        restarted.start_action = ike::sa::StartAction::Initiate;
+        p.restart_a(restarted);
+        assert!(p.drive_until_up(Duration::from_secs(3)), "seed {seed}");
+        p.drive_for(Duration::from_secs(30));
+        assert!(p.a.rec.downs.is_empty(), "seed {seed}: {:?}", p.a.rec.downs);
+        assert_eq!(p.a.rec.ups, 1, "seed {seed}: up once, for good");
+        assert!(
+            p.b.rec.deleted.contains(&old),
+            "seed {seed}: the stale CHILD SA went"
+        );
+        assert!(p.b.rec.downs.is_empty(), "seed {seed}");
+        assert_eq!(p.a.tunnel.ike_spis(), p.b.tunnel.ike_spis(), "seed {seed}");
+        p.assert_keys_match();
+    }
+}
+
+#[test]
+fn simultaneous_initiation_converges_under_loss() {
+    for seed in 0..20 {
+        let mut p = pair("aes128-sha256-ecp256", "aes128gcm16", 500 + seed, |c, _| {
+            c.start_action = ike::sa::StartAction::Initiate;
+        });
+        p.latency = Duration::from_millis(20);
+        p.loss = 0.25;
+        p.jitter = Duration::from_millis(50);
+        assert!(p.drive_until_up(Duration::from_secs(60)), "seed {seed}");
+        p.loss = 0.0;
+        p.drive_for(Duration::from_secs(120));
+        assert!(p.a.tunnel.is_up() && p.b.tunnel.is_up(), "seed {seed}");
+        assert_eq!(p.a.tunnel.ike_spis(), p.b.tunnel.ike_spis(), "seed {seed}");
+        assert_eq!(p.a.rec.active().len(), 1, "seed {seed}");
+        p.assert_keys_match();
+    }
+}
+
 #[test]
 fn simultaneous_initiation_converges_on_one_ike_sa() {
     for seed in 0..10 {

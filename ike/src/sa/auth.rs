@@ -152,6 +152,7 @@ impl IkeSa {
 
     fn establish(&mut self, ctx: &mut Ctx<'_>) {
         self.state = IkeState::Established;
+        self.established_at = Some(ctx.now);
         let (rekey, expire) = ctx.jittered(ctx.cfg.ike_lifetime);
         self.rekey_at = Some(rekey);
         self.expire_at = Some(expire);

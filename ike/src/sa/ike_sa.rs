@@ -222,6 +222,9 @@ pub(crate) struct IkeSa {
     /// scheduling).
     pub last_heard: Option<Instant>,
     pub created: Instant,
+    /// When this IKE SA, or the one it was rekeyed from, was authenticated: the peer has
+    /// known it since about then (see `Tunnel::adopt`).
+    pub established_at: Option<Instant>,
     pub reassembly: Reassembler,
     /// A child rekey of ours collided with the peer's: (old inbound SPI, peer's new child nonces).
     pub collisions: Vec<(u32, Nonces)>,
@@ -268,6 +271,7 @@ impl IkeSa {
             last_rx: now,
             last_heard: None,
             created: now,
+            established_at: None,
             reassembly: Reassembler::default(),
             collisions: Vec::new(),
             new_children: VecDeque::new(),

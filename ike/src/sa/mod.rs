@@ -48,6 +48,11 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+/// How much later than our SA was established the peer's IKE_SA_INIT may have arrived and
+/// still belong to a simultaneous initiation: its first request lost and retransmitted
+/// (1 s), or a COOKIE round trip.
+const CROSSING_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Responder SAs in negotiation kept at most; beyond this the oldest of them is dropped
 /// (never one of our own negotiations). With `Config::init_rate` this is only reached
 /// by a flood of requests that echo our COOKIEs.
@@ -598,9 +603,10 @@ impl Tunnel {
 
     /// Makes a newly established SA current. Another established SA is
     /// - replaced at once (its CHILD SAs dropped silently) if the peer sent INITIAL_CONTACT
-    ///   (it lost its state), unless that SA is our own fresh one;
-    /// - for simultaneous initiations (both SAs young, one initiated by each side): the
-    ///   one with the smaller SPIi stays on both sides and the other is deleted;
+    ///   (it lost its state), unless the two crossed (below) and ours is ours;
+    /// - for simultaneous initiations (one SA each way, the peer's begun before ours was
+    ///   established, give or take `CROSSING_MARGIN`): the one with the smaller SPIi
+    ///   stays on both sides and the other is deleted;
     /// - replaced make-before-break otherwise (RFC 7296 2.8.3): by our reauthentication
     ///   (we delete the old SA once the new one carries the CHILD SAs), or by the peer's
     ///   (the old SA and its CHILD SAs stay until the peer deletes them).
@@ -626,10 +632,15 @@ impl Tunnel {
             self.old.push(sa);
             return;
         }
-        // Simultaneous initiation: one SA each way, both young.
-        let young = now < cur.created + HALF_OPEN_TIMEOUT * 2 && cur.initiator != sa.initiator;
-        let fresh = cur.initiator && young;
-        if sa.reauth || (!initial_contact && !young) {
+        // Simultaneous initiation: one SA each way, the peer's begun before it could know
+        // ours. A peer that begins an SA later, with INITIAL_CONTACT, has lost its state
+        // (it restarted), however young our SA is.
+        let crossing = cur.initiator != sa.initiator
+            && cur
+                .established_at
+                .is_none_or(|t| sa.created <= t + CROSSING_MARGIN);
+        let fresh = cur.initiator && crossing;
+        if sa.reauth || (!initial_contact && !crossing) {
             let ours = sa.reauth;
             tracing::info!(peer = %self.cfg.remote, spi_i = %hex8(&sa.spi_i), spi_r = %hex8(&sa.spi_r), by_us = ours, "IKE SA reauthenticated");
             // CHILD SAs beyond the one IKE_AUTH made are requested again on the new SA.

@@ -276,6 +276,7 @@ impl IkeSa {
         new.nat_here = self.nat_here;
         new.peer_fragments = self.peer_fragments;
         new.state = IkeState::Established;
+        new.established_at = self.established_at;
         // The rekey exchange itself was an authenticated message from the peer.
         new.last_heard = Some(ctx.now);
         let (rekey, expire) = ctx.jittered(ctx.cfg.ike_lifetime);
