@@ -6,12 +6,13 @@
 //! prefix) on 169.254.10.2/30, i.e. the inner addresses of tunnel 1.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use bgp::{Ipv4Prefix, SessionConfig};
-use e2e::{plan, skip_unless_root, BgpPeer, Bird, BirdConfig, Netns, TopologyBuilder};
+use e2e::{
+    enter_on_this_thread, plan, skip_unless_root, BgpPeer, Bird, BirdConfig, Netns, TopologyBuilder,
+};
 use gateway::bgp_speaker::{BgpRouteChange, BgpSessionStatus, BgpSpeaker, SessionSpec};
 use gateway::routing::TunnelId;
 use tokio::runtime::Runtime;
@@ -23,12 +24,9 @@ const TUNNEL: TunnelId = TunnelId(0);
 /// A tokio runtime whose worker threads live in `ns`: they are spawned by a thread that
 /// entered it, and every socket the speaker's tasks open is created on them.
 fn runtime_in(ns: &Netns) -> anyhow::Result<Runtime> {
-    let path = format!("/run/netns/{}", ns.name());
+    let name = ns.name().to_owned();
     std::thread::spawn(move || -> anyhow::Result<Runtime> {
-        let file = std::fs::File::open(&path).with_context(|| path.clone())?;
-        // SAFETY: setns on a valid namespace fd changes only this thread's namespace.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        ensure!(rc == 0, "setns: {}", std::io::Error::last_os_error());
+        enter_on_this_thread(&name)?;
         Ok(tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -43,12 +41,9 @@ fn in_ns<T: Send + 'static>(
     ns: &Netns,
     f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
-    let path = format!("/run/netns/{}", ns.name());
+    let name = ns.name().to_owned();
     std::thread::spawn(move || -> anyhow::Result<T> {
-        let file = std::fs::File::open(&path)?;
-        // SAFETY: as above.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        ensure!(rc == 0, "setns: {}", std::io::Error::last_os_error());
+        enter_on_this_thread(&name)?;
         f()
     })
     .join()
@@ -114,6 +109,7 @@ impl Lab {
             session,
             port: gateway::bgp_speaker::BGP_PORT,
             multipath_group: None,
+            generation: 0,
         })
     }
 

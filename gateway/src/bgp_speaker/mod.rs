@@ -31,6 +31,7 @@ pub use table::{BgpRouteEntry, BgpRouteTable, KernelEdit};
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -49,6 +50,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 struct Running {
     commands: UnboundedSender<Command>,
     task: JoinHandle<()>,
+    generation: u16,
 }
 
 /// The BGP sessions of the gateway, one per tunnel that is UP.
@@ -56,6 +58,8 @@ pub struct BgpSpeaker {
     runtime: Handle,
     shared: Arc<Shared>,
     sessions: Mutex<BTreeMap<TunnelId, Running>>,
+    /// The generation the next session started gets.
+    next_generation: AtomicU16,
 }
 
 impl std::fmt::Debug for BgpSpeaker {
@@ -76,12 +80,13 @@ impl BgpSpeaker {
             runtime,
             shared: Arc::new(Shared::new(tx)),
             sessions: Mutex::new(BTreeMap::new()),
+            next_generation: AtomicU16::new(0),
         };
         Ok((speaker, rx))
     }
 
     /// Starts the session of `spec.tunnel` (it listens, dials and retries by itself).
-    pub fn start(&self, spec: SessionSpec) -> Result<(), SpeakerError> {
+    pub fn start(&self, mut spec: SessionSpec) -> Result<(), SpeakerError> {
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         if sessions
             .get(&spec.tunnel)
@@ -96,13 +101,21 @@ impl BgpSpeaker {
             })?;
         tracing::info!(tunnel = %spec.name, local = %spec.local_address(), peer = %spec.peer_address(), "bgp session starting");
         let tunnel = spec.tunnel;
-        self.shared
-            .set_multipath_group(tunnel, spec.multipath_group);
+        spec.generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let generation = spec.generation;
+        self.shared.set_multipath_group(&spec);
         self.shared.set_status(&spec, session.stats(), true);
         let (commands, rx) = mpsc::unbounded_channel();
         let task = SessionTask::new(spec, session, self.shared.clone(), rx);
         let task = self.runtime.spawn(task.run());
-        sessions.insert(tunnel, Running { commands, task });
+        sessions.insert(
+            tunnel,
+            Running {
+                commands,
+                task,
+                generation,
+            },
+        );
         Ok(())
     }
 
@@ -118,7 +131,12 @@ impl BgpSpeaker {
     /// route it taught us withdrawn (the changes are on the channel when this returns).
     /// False if no session ran there.
     pub async fn stop(&self, tunnel: TunnelId) -> bool {
-        let Some(Running { commands, mut task }) = self.take(tunnel) else {
+        let Some(Running {
+            commands,
+            mut task,
+            generation,
+        }) = self.take(tunnel)
+        else {
             return false;
         };
         // A send error means the task already ended; awaiting it below is still right.
@@ -128,8 +146,7 @@ impl BgpSpeaker {
             task.abort();
         }
         // The task's own Down event already did this unless it was aborted.
-        self.shared.session_gone(tunnel);
-        self.shared.set_running(tunnel, false);
+        self.shared.session_gone(tunnel, generation);
         true
     }
 
@@ -137,17 +154,23 @@ impl BgpSpeaker {
     /// handler): the session is told to stop now and its routes are withdrawn through
     /// the channel shortly after. False if no session ran there.
     pub fn stop_detached(&self, tunnel: TunnelId) -> bool {
-        let Some(Running { commands, mut task }) = self.take(tunnel) else {
+        let Some(Running {
+            commands,
+            mut task,
+            generation,
+        }) = self.take(tunnel)
+        else {
             return false;
         };
         let _ = commands.send(Command::Stop);
         let shared = self.shared.clone();
+        // The next session of this tunnel may start before this one has said goodbye;
+        // the generation keeps the two apart.
         self.runtime.spawn(async move {
             if tokio::time::timeout(STOP_TIMEOUT, &mut task).await.is_err() {
                 task.abort();
             }
-            shared.session_gone(tunnel);
-            shared.set_running(tunnel, false);
+            shared.session_gone(tunnel, generation);
         });
         true
     }

@@ -56,17 +56,21 @@ pub struct Translator {
 }
 
 impl Translator {
-    /// The routing-table edits for one Loc-RIB change, in order. Sessions whose id does
-    /// not fit a `TunnelId` cannot exist (the speaker numbers them by tunnel).
+    /// The routing-table edits for one Loc-RIB change, in order.
     pub fn translate(&mut self, change: &LocRibChange) -> Vec<BgpRouteChange> {
         let mut out = Vec::with_capacity(2);
         match change {
             LocRibChange::Added { prefix, route } | LocRibChange::Changed { prefix, route } => {
-                let hops: Vec<(TunnelId, Ipv4Addr)> =
-                    std::iter::once((route.session, route.next_hop))
-                        .chain(route.multipath.iter().copied())
-                        .filter_map(|(s, nh)| Some((TunnelId(u16::try_from(s.0).ok()?), nh)))
-                        .collect();
+                let mut hops: Vec<(TunnelId, Ipv4Addr)> = Vec::new();
+                // Two sessions of one tunnel (one ending, the next starting) are one hop.
+                for (s, nh) in std::iter::once((route.session, route.next_hop))
+                    .chain(route.multipath.iter().copied())
+                {
+                    let tunnel = super::shared::tunnel_of(s);
+                    if !hops.iter().any(|(t, _)| *t == tunnel) {
+                        hops.push((tunnel, nh));
+                    }
+                }
                 let tunnels: Vec<TunnelId> = hops.iter().map(|(t, _)| *t).collect();
                 let old = self.announced.insert(*prefix, tunnels.clone());
                 // New tunnels first, then the ones no longer used: the prefix always

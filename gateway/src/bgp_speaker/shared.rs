@@ -30,8 +30,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-pub(crate) fn session_id(tunnel: TunnelId) -> SessionId {
-    SessionId(u32::from(tunnel.0))
+/// The Loc-RIB's name for one session: its tunnel in the low 16 bits (what routes are
+/// translated back to), its generation above.
+pub(crate) fn session_id(tunnel: TunnelId, generation: u16) -> SessionId {
+    SessionId(u32::from(generation) << 16 | u32::from(tunnel.0))
+}
+
+/// The tunnel of a Loc-RIB session.
+pub(crate) fn tunnel_of(session: SessionId) -> TunnelId {
+    TunnelId((session.0 & 0xffff) as u16)
 }
 
 impl Shared {
@@ -48,24 +55,35 @@ impl Shared {
 
     /// Feeds one session event to the Loc-RIB and publishes what changed. Under one lock,
     /// so changes leave in the order the Loc-RIB made them.
-    pub fn apply(&self, tunnel: TunnelId, event: &SessionEvent) {
+    pub fn apply(&self, spec: &SessionSpec, event: &SessionEvent) {
         let mut st = lock(&self.rib);
-        st.rib.apply(session_id(tunnel), event);
+        st.rib
+            .apply(session_id(spec.tunnel, spec.generation), event);
         Self::publish(&mut st);
     }
 
     /// See [`bgp::Rib::set_multipath_group`].
-    pub fn set_multipath_group(&self, tunnel: TunnelId, group: Option<u32>) {
-        lock(&self.rib)
-            .rib
-            .set_multipath_group(session_id(tunnel), group);
+    pub fn set_multipath_group(&self, spec: &SessionSpec) {
+        lock(&self.rib).rib.set_multipath_group(
+            session_id(spec.tunnel, spec.generation),
+            spec.multipath_group,
+        );
     }
 
-    /// Forgets every route of `tunnel` (its session ended).
-    pub fn session_gone(&self, tunnel: TunnelId) {
-        let mut st = lock(&self.rib);
-        st.rib.peer_down(session_id(tunnel));
-        Self::publish(&mut st);
+    /// Forgets every route of that session of `tunnel` (it ended), and shows it stopped
+    /// unless a newer one runs.
+    pub fn session_gone(&self, tunnel: TunnelId, generation: u16) {
+        {
+            let mut st = lock(&self.rib);
+            st.rib.peer_down(session_id(tunnel, generation));
+            Self::publish(&mut st);
+        }
+        if let Some(e) = lock(&self.status)
+            .get_mut(&tunnel)
+            .filter(|e| e.spec.generation == generation)
+        {
+            e.running = false;
+        }
     }
 
     fn publish(st: &mut RibState) {
@@ -78,8 +96,15 @@ impl Shared {
         }
     }
 
+    /// Records a session's stats, unless a newer session of its tunnel has started.
     pub fn set_status(&self, spec: &SessionSpec, stats: SessionStats, running: bool) {
-        lock(&self.status).insert(
+        let mut status = lock(&self.status);
+        if status.get(&spec.tunnel).is_some_and(|e| {
+            e.spec.generation != spec.generation && !newer(spec.generation, e.spec.generation)
+        }) {
+            return;
+        }
+        status.insert(
             spec.tunnel,
             StatusEntry {
                 spec: spec.clone(),
@@ -87,12 +112,6 @@ impl Shared {
                 running,
             },
         );
-    }
-
-    pub fn set_running(&self, tunnel: TunnelId, running: bool) {
-        if let Some(e) = lock(&self.status).get_mut(&tunnel) {
-            e.running = running;
-        }
     }
 
     pub fn status(&self) -> Vec<BgpSessionStatus> {
@@ -105,10 +124,112 @@ impl Shared {
         lock(&self.rib)
             .rib
             .best_routes()
-            .filter_map(|(p, r)| {
-                let t = u16::try_from(r.session.0).ok()?;
-                Some((*p, TunnelId(t), r.next_hop))
-            })
+            .map(|(p, r)| (*p, tunnel_of(r.session), r.next_hop))
             .collect()
+    }
+}
+
+/// Whether generation `a` came after `b` (they wrap; two sessions of one tunnel alive at
+/// once are a few apart at most).
+fn newer(a: u16, b: u16) -> bool {
+    let d = a.wrapping_sub(b);
+    d != 0 && d < u16::MAX / 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp::wire::attrs::PathAttributes;
+    use bgp::{Ipv4Prefix, Session, SessionConfig};
+    use std::net::Ipv4Addr;
+    use std::sync::Arc;
+
+    fn spec(generation: u16) -> SessionSpec {
+        let (local, peer) = (
+            Ipv4Addr::new(169, 254, 10, 2),
+            Ipv4Addr::new(169, 254, 10, 1),
+        );
+        SessionSpec {
+            tunnel: TunnelId(3),
+            name: "tun1".into(),
+            session: SessionConfig::new(65010, local, local, peer),
+            port: 179,
+            multipath_group: None,
+            generation,
+        }
+    }
+
+    fn stats(spec: &SessionSpec) -> SessionStats {
+        Session::new(spec.session.clone()).expect("session").stats()
+    }
+
+    fn established(shared: &Shared, spec: &SessionSpec) {
+        shared.apply(
+            spec,
+            &SessionEvent::Established {
+                peer_asn: 65000,
+                peer_router_id: Ipv4Addr::new(169, 254, 10, 1),
+                peer_address: Ipv4Addr::new(169, 254, 10, 1),
+                hold_time: 30,
+            },
+        );
+    }
+
+    /// A tunnel flapped: its old session ends (Cease sent, waiting for a FIN that may
+    /// never come) while the next one has already learned the peer's routes. The old
+    /// one's end must take only its own routes and status with it.
+    #[test]
+    fn an_ending_session_leaves_the_next_one_of_its_tunnel_alone() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Shared::new(tx);
+        let (old, new) = (spec(7), spec(8));
+        shared.set_status(&old, stats(&old), true);
+        established(&shared, &old);
+        // The next session starts before the old one is gone, and learns a route.
+        shared.set_status(&new, stats(&old), true);
+        established(&shared, &new);
+        let prefix: Ipv4Prefix = "10.20.0.0/24".parse().unwrap();
+        let attributes = PathAttributes {
+            next_hop: Some(Ipv4Addr::new(169, 254, 10, 1)),
+            ..PathAttributes::default()
+        };
+        shared.apply(
+            &new,
+            &SessionEvent::RouteLearned {
+                prefix,
+                attributes: Arc::new(attributes),
+            },
+        );
+        assert_eq!(shared.best_routes().len(), 1);
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(BgpRouteChange::Announce {
+                tunnel: TunnelId(3),
+                ..
+            })
+        ));
+        // Now the old one ends: its last status report and its goodbye.
+        shared.set_status(&old, stats(&old), false);
+        shared.session_gone(old.tunnel, old.generation);
+        assert_eq!(
+            shared.best_routes().len(),
+            1,
+            "the new session's route stays"
+        );
+        assert!(rx.try_recv().is_err(), "no route change");
+        let status = shared.status();
+        assert!(status[0].running, "the new session still shows running");
+        // The new one's own end does take them.
+        shared.session_gone(new.tunnel, new.generation);
+        assert!(shared.best_routes().is_empty());
+        assert!(!shared.status()[0].running);
+    }
+
+    #[test]
+    fn generations_wrap() {
+        assert!(newer(1, 0));
+        assert!(newer(0, u16::MAX));
+        assert!(!newer(0, 1));
+        assert!(!newer(5, 5));
     }
 }

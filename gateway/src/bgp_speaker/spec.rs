@@ -31,6 +31,10 @@ pub struct SessionSpec {
     /// Sessions of one group share prefixes they learn at equal cost (multipath): the
     /// tunnels of a connection in ECMP mode. `None`: the best route alone.
     pub multipath_group: Option<u32>,
+    /// Which of the tunnel's sessions this is (the speaker numbers them as it starts
+    /// them): a stopped session may still be saying goodbye when the next one starts, and
+    /// must not touch the newer one's routes or status.
+    pub generation: u16,
 }
 
 impl SessionSpec {
@@ -72,6 +76,7 @@ impl SessionSpec {
             session,
             port: BGP_PORT,
             multipath_group: None,
+            generation: 0,
         })
     }
 

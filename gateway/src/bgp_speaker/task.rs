@@ -136,6 +136,8 @@ impl SessionTask {
                     self.session.set_local_prefixes(now, &prefixes)
                 }
                 Input::Command(Some(Command::Stop) | None) => {
+                    // The tunnel's next session may start at once: the port is its.
+                    self.listener = None;
                     self.session.stop(now);
                     stopping = true;
                 }
@@ -272,7 +274,7 @@ impl SessionTask {
             }
             while let Some(event) = self.session.poll_event() {
                 busy = true;
-                self.shared.apply(self.spec.tunnel, &event);
+                self.shared.apply(&self.spec, &event);
                 self.act(event).await;
             }
             if !busy {
