@@ -374,6 +374,7 @@ fn peer_restart_with_initial_contact_replaces_the_old_sa() {
     p.assert_keys_match();
     // The tunnel never went down on b: the new CHILD SA came with the new IKE SA.
     assert!(p.b.rec.downs.is_empty());
+    assert_eq!(p.b.rec.restarts, 1, "b was told the peer restarted");
 }
 
 /// The peer restarts seconds after our SA came up (a crash loop, or an operator
@@ -406,6 +407,7 @@ fn a_peer_restarting_right_after_our_sa_came_up_replaces_it_at_once() {
             "seed {seed}: the stale CHILD SA went"
         );
         assert!(p.b.rec.downs.is_empty(), "seed {seed}");
+        assert_eq!(p.b.rec.restarts, 1, "seed {seed}");
         assert_eq!(p.a.tunnel.ike_spis(), p.b.tunnel.ike_spis(), "seed {seed}");
         p.assert_keys_match();
     }
@@ -426,6 +428,11 @@ fn simultaneous_initiation_converges_under_loss() {
         assert!(p.a.tunnel.is_up() && p.b.tunnel.is_up(), "seed {seed}");
         assert_eq!(p.a.tunnel.ike_spis(), p.b.tunnel.ike_spis(), "seed {seed}");
         assert_eq!(p.a.rec.active().len(), 1, "seed {seed}");
+        assert_eq!(
+            p.a.rec.restarts + p.b.rec.restarts,
+            0,
+            "seed {seed}: a crossing"
+        );
         p.assert_keys_match();
     }
 }
@@ -442,6 +449,11 @@ fn simultaneous_initiation_converges_on_one_ike_sa() {
         assert!(p.a.tunnel.is_up() && p.b.tunnel.is_up(), "seed {seed}");
         assert_eq!(p.a.tunnel.ike_spis(), p.b.tunnel.ike_spis(), "seed {seed}");
         assert_eq!(p.a.rec.active().len(), 1, "seed {seed}");
+        assert_eq!(
+            p.a.rec.restarts + p.b.rec.restarts,
+            0,
+            "seed {seed}: a crossing"
+        );
         p.assert_keys_match();
     }
 }

@@ -273,7 +273,16 @@ impl Daemon {
             }
         }
         for (id, tr) in changes {
-            self.set_up(id, tr == Transition::Up);
+            match tr {
+                Transition::Up => self.set_up(id, true),
+                Transition::Down => self.set_up(id, false),
+                // Its BGP session is gone at the peer: ours would hold the routes until
+                // a keepalive drew a reset, and refuse the peer's new connection meanwhile.
+                Transition::PeerRestarted => {
+                    self.bgp_follow(id, false);
+                    self.bgp_follow(id, true);
+                }
+            }
         }
     }
 

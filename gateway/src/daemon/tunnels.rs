@@ -80,6 +80,8 @@ fn esp_limits(v: &config::ChildVolume, rng: &mut impl RngCore) -> Limits {
 pub enum Transition {
     Up,
     Down,
+    /// Still up, but the peer restarted (see `ike::Action::PeerRestarted`).
+    PeerRestarted,
 }
 
 #[derive(Debug)]
@@ -197,6 +199,10 @@ impl TunnelCtl {
                         tracing::info!(tunnel = %self.cfg.name, peer = %remote, "ESP follows the peer's new address");
                         self.path.peer.store(Some(Arc::new(remote)));
                     }
+                }
+                Action::PeerRestarted => {
+                    tracing::info!(tunnel = %self.cfg.name, peer = %self.cfg.peer, "the peer restarted: its new IKE SA took over, the tunnel stays UP");
+                    transition = Some(Transition::PeerRestarted);
                 }
                 Action::Up => {
                     self.up = true;

@@ -78,6 +78,10 @@ pub enum Action {
         local: SocketAddr,
         remote: SocketAddr,
     },
+    /// The peer lost its state (it restarted): its new IKE SA, with INITIAL_CONTACT,
+    /// replaced ours and our CHILD SAs at once. The tunnel stays up; whatever else ran
+    /// with the peer over it (a BGP session) is gone at the peer and should start afresh.
+    PeerRestarted,
     /// IKE SA and a CHILD SA are established.
     Up,
     /// No usable CHILD SA any more.

@@ -681,6 +681,8 @@ impl Tunnel {
             return;
         }
         let (keep, mut lose, silent) = if initial_contact && !fresh {
+            tracing::info!(peer = %self.cfg.remote, spi_i = %hex8(&sa.spi_i), "the peer restarted (INITIAL_CONTACT): its new IKE SA replaces ours");
+            self.actions.push_back(Action::PeerRestarted);
             (sa, cur, true)
         } else if sa.spi_i < cur.spi_i {
             (sa, cur, false)

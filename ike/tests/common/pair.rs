@@ -47,6 +47,8 @@ pub struct Record {
     pub sent: usize,
     /// Times the last CHILD SA was deleted while the tunnel had been up (a traffic gap).
     pub gaps: usize,
+    /// Times `Action::PeerRestarted` came.
+    pub restarts: usize,
     /// Where `Action::PeerMoved` said the peer went.
     pub moved: Vec<SocketAddr>,
 }
@@ -215,6 +217,7 @@ impl Pair {
                         }
                     }
                     Action::PeerMoved { remote, .. } => side.rec.moved.push(remote),
+                    Action::PeerRestarted => side.rec.restarts += 1,
                     Action::Up => side.rec.ups += 1,
                     Action::Down(r) => side.rec.downs.push(r),
                 }
