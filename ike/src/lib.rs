@@ -49,6 +49,7 @@
 //!             Action::DeleteChildSa { .. } => { /* remove it */ }
 //!             Action::PeerMoved { .. } => { /* send ESP to the new address */ }
 //!             Action::Up | Action::Down(_) => { /* tunnel status, BGP */ }
+//!             Action::PeerRestarted => { /* start the BGP session afresh */ }
 //!         }
 //!     }
 //! #   break;

@@ -136,6 +136,23 @@ impl VpngwConfig {
         }
     }
 
+    /// Routes learned by eBGP instead of static ones: `side`'s ASN of the plan, the other
+    /// side's as the peer, its own site prefix advertised, hold time `hold_time`.
+    pub fn with_plan_bgp(mut self, side: Side, hold_time: &str) -> Self {
+        let (local_asn, peer_asn, prefix) = match side {
+            Side::Customer => (plan::CUSTOMER_ASN, plan::CLOUD_ASN, plan::IDC_PREFIX),
+            Side::Cloud => (plan::CLOUD_ASN, plan::CUSTOMER_ASN, plan::VPC_PREFIX),
+        };
+        self.routes.clear();
+        self.bgp = Some(VpngwBgp {
+            local_asn,
+            peer_asn,
+            advertise: vec![prefix.into()],
+            hold_time: hold_time.into(),
+        });
+        self
+    }
+
     /// [`VpngwConfig::for_plan`] for [`SiteToSite::build_behind_nat`]: the customer
     /// leaves from its private address, identifies itself by the NAT's public address
     /// (which the cloud knows it by) and initiates (the cloud cannot reach it through the

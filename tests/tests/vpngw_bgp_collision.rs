@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use e2e::{plan, skip_unless_root, Psk, Side, SiteToSite, Vpngw, VpngwBgp, VpngwConfig};
+use e2e::{skip_unless_root, Psk, Side, SiteToSite, Vpngw, VpngwConfig};
 
 const UP: Duration = Duration::from_secs(30);
 /// Well inside the 5 s idle hold a failed attempt waits before the next.
@@ -24,19 +24,7 @@ fn config(side: Side) -> VpngwConfig {
         Psk::from("bgp-collision-psk-one"),
         Psk::from("bgp-collision-psk-two"),
     ];
-    let mut cfg = VpngwConfig::for_plan(side, psks);
-    cfg.routes.clear();
-    let (local_asn, peer_asn, prefix) = match side {
-        Side::Customer => (plan::CUSTOMER_ASN, plan::CLOUD_ASN, plan::IDC_PREFIX),
-        Side::Cloud => (plan::CLOUD_ASN, plan::CUSTOMER_ASN, plan::VPC_PREFIX),
-    };
-    cfg.bgp = Some(VpngwBgp {
-        local_asn,
-        peer_asn,
-        advertise: vec![prefix.into()],
-        hold_time: "9s".into(),
-    });
-    cfg
+    VpngwConfig::for_plan(side, psks).with_plan_bgp(side, "9s")
 }
 
 #[test]

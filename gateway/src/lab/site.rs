@@ -10,7 +10,7 @@ use netlab::nat::NAT_PORTS_AFTER_REBOOT;
 use netlab::{
     iperf_client, ping, plan, require, CharonConfig, EndpointOptions, HarnessError, IperfOptions,
     IperfServer, PingOptions, Poll, Psk, Side, SiteToSite, StrongswanEndpoint, Tool, Vpngw,
-    VpngwBgp, VpngwConfig, VpngwLaunch,
+    VpngwConfig, VpngwLaunch,
 };
 
 use super::customer_file::customer_config_text;
@@ -425,29 +425,14 @@ fn plan_config(side: Side, psks: [Psk; 2], nat: bool) -> VpngwConfig {
 /// The lab's topology for the customer gateway (addresses, tunnel names, PSKs, the IDC
 /// prefix, who initiates), written over configs/customer.toml by `customer_config_text`.
 fn customer_plan(psks: [Psk; 2], nat: bool) -> VpngwConfig {
-    let mut cfg = plan_config(Side::Customer, psks, nat);
-    cfg.routes.clear();
-    cfg.bgp = Some(VpngwBgp {
-        local_asn: plan::CUSTOMER_ASN,
-        peer_asn: plan::CLOUD_ASN,
-        advertise: vec![plan::IDC_PREFIX.into()],
-        hold_time: "30s".into(),
-    });
-    cfg
+    plan_config(Side::Customer, psks, nat).with_plan_bgp(Side::Customer, "30s")
 }
 
 /// The cloud border gateway: one local address per tunnel, AS 65000, initiating unless
 /// the customer is behind a NAT.
 fn cloud_config(psks: [Psk; 2], ike: Option<&str>, nat: bool) -> VpngwConfig {
-    let mut cfg = plan_config(Side::Cloud, psks, nat);
+    let mut cfg = plan_config(Side::Cloud, psks, nat).with_plan_bgp(Side::Cloud, "30s");
     set_proposals(&mut cfg, ike.unwrap_or(IKE_PROPOSALS));
-    cfg.routes.clear();
-    cfg.bgp = Some(VpngwBgp {
-        local_asn: plan::CLOUD_ASN,
-        peer_asn: plan::CUSTOMER_ASN,
-        advertise: vec![plan::VPC_PREFIX.into()],
-        hold_time: "30s".into(),
-    });
     cfg
 }
 

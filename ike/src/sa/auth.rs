@@ -127,8 +127,9 @@ impl IkeSa {
             .map(|(i, p)| p.to_wire(i as u8 + 1, child_spi.to_be_bytes(), false))
             .collect();
         let mut payloads = vec![Payload::IdI(ctx.cfg.local_id.to_wire())];
-        // A reauthentication must not make the peer drop the SA it replaces.
-        if !self.reauth {
+        // A reauthentication must not make the peer drop the SA it replaces, nor may any
+        // SA begun while another is up (a simultaneous initiation).
+        if !self.reauth && !ctx.has_ike_sa {
             payloads.push(Payload::Notify(Notify::new(nt::INITIAL_CONTACT, vec![])));
         }
         payloads.extend([

@@ -27,6 +27,10 @@ pub(crate) struct Ctx<'a> {
     pub out: &'a mut VecDeque<Action>,
     /// Why the tunnel went down, if something in this step took it down.
     pub down: Option<DownReason>,
+    /// The tunnel has an established IKE SA besides the one this step is about: our
+    /// IKE_AUTH then carries no INITIAL_CONTACT (RFC 7296 2.4: it asserts the new SA is
+    /// the only one).
+    pub has_ike_sa: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -43,6 +47,7 @@ impl<'a> Ctx<'a> {
             rng,
             out,
             down: None,
+            has_ike_sa: false,
         }
     }
 

@@ -48,10 +48,9 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-/// How much later than our SA was established the peer's IKE_SA_INIT may have arrived and
-/// still belong to a simultaneous initiation: its first request lost and retransmitted
-/// (1 s), or a COOKIE round trip.
-const CROSSING_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+/// How much later than our SA was established the peer's crossing SA may show itself
+/// (datagrams reordered or delayed on the way).
+const CROSSING_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Responder SAs in negotiation kept at most; beyond this the oldest of them is dropped
 /// (never one of our own negotiations). With `Config::init_rate` this is only reached
@@ -323,13 +322,8 @@ impl Tunnel {
         self.admin_down = true;
         self.retry_at = None;
         self.negotiating.clear();
-        let mut ctx = Ctx {
-            cfg: &self.cfg,
-            now,
-            rng,
-            out: &mut self.actions,
-            down: Some(DownReason::LocalDelete),
-        };
+        let mut ctx = Ctx::new(&self.cfg, now, rng, &mut self.actions);
+        ctx.down = Some(DownReason::LocalDelete);
         if let Some(mut sa) = self.ike.take() {
             sa.ike_collision = None;
             sa.remove_all_children(&mut ctx);
@@ -417,6 +411,7 @@ impl Tunnel {
         let was_established = sa.is_established();
         let saved = (sa.local, sa.remote, sa.floated);
         let mut ctx = Ctx::new(&self.cfg, now, &mut *rng, &mut self.actions);
+        ctx.has_ike_sa = self.ike.as_ref().is_some_and(IkeSa::is_established);
         let mut result = if h.exchange == ExchangeType::IkeSaInit {
             Message::decode(bytes)
                 .map_err(IkeError::from)
@@ -633,12 +628,15 @@ impl Tunnel {
             return;
         }
         // Simultaneous initiation: one SA each way, the peer's begun before it could know
-        // ours. A peer that begins an SA later, with INITIAL_CONTACT, has lost its state
-        // (it restarted), however young our SA is.
+        // ours, and, if it carries INITIAL_CONTACT, authenticated so too (a peer sends
+        // that only while it has no other IKE SA with us). A peer's SA with INITIAL_CONTACT
+        // that comes later is a peer that lost its state (it restarted), however young
+        // our SA is.
         let crossing = cur.initiator != sa.initiator
-            && cur
-                .established_at
-                .is_none_or(|t| sa.created <= t + CROSSING_MARGIN);
+            && cur.established_at.is_none_or(|t| {
+                let known = if initial_contact { now } else { sa.created };
+                known <= t + CROSSING_MARGIN
+            });
         let fresh = cur.initiator && crossing;
         if sa.reauth || (!initial_contact && !crossing) {
             let ours = sa.reauth;

@@ -1,0 +1,143 @@
+//! How fast two vpngw with eBGP over both tunnels recover what an event took down.
+//! - A tunnel flap (disabled and enabled again on the initiating side): its BGP session
+//!   is back, with its route, within a second, and stays. (The old session, still saying
+//!   goodbye, held the port, so both sides reset each other's connections and waited out
+//!   the 5 s connect retry; and its end could take the next session's routes with it.)
+//! - The customer gateway crashes seconds after its tunnels came up and restarts,
+//!   initiating: its new IKE SAs (INITIAL_CONTACT) replace the cloud's at once, with no
+//!   DOWN on the cloud side, and BGP is back within a second. (The cloud took each new SA
+//!   for a simultaneous initiation while its own was under a minute old and deleted it
+//!   half the time; and its BGP session to the dead peer refused the new connection.)
+
+use std::time::{Duration, Instant};
+
+use e2e::{plan, skip_unless_root, Psk, Side, SiteToSite, Vpngw, VpngwBgpSession, VpngwConfig};
+
+const UP: Duration = Duration::from_secs(30);
+const BOTH: [&str; 2] = ["tunnel1", "tunnel2"];
+/// Far less than the 5 s connect retry the old code waited out.
+const BACK: Duration = Duration::from_secs(2);
+/// Past the 500 ms an ending session waits for its peer's FIN.
+const SETTLE: Duration = Duration::from_millis(1500);
+const FLAPS: usize = 3;
+
+fn psks() -> [Psk; 2] {
+    [Psk::from("recovery-psk-one"), Psk::from("recovery-psk-two")]
+}
+
+fn config(side: Side) -> VpngwConfig {
+    VpngwConfig::for_plan(side, psks()).with_plan_bgp(side, "9s")
+}
+
+/// Both tunnels UP on both sides and both BGP sessions Established with a route each.
+fn pair(s2s: &SiteToSite, customer: VpngwConfig) -> anyhow::Result<(Vpngw, Vpngw)> {
+    let mut customer = Vpngw::start(s2s.customer_gw(), &customer)?;
+    let mut cloud = Vpngw::start(s2s.cloud_gw(), &config(Side::Cloud))?;
+    cloud.wait_up(&BOTH, UP)?;
+    customer.wait_up(&BOTH, UP)?;
+    for v in [&mut customer, &mut cloud] {
+        v.wait_bgp("both sessions Established with a route", UP, all_learned)?;
+    }
+    Ok((customer, cloud))
+}
+
+fn all_learned(sessions: &[VpngwBgpSession]) -> bool {
+    sessions.len() == 2
+        && sessions
+            .iter()
+            .all(|s| s.state == "Established" && s.prefixes_received == 1)
+}
+
+/// Whether `prefix` is in `v`'s routing table by BGP.
+fn routed_by_bgp(v: &Vpngw, prefix: &str) -> anyhow::Result<bool> {
+    Ok(v.routes()?
+        .routes
+        .iter()
+        .any(|r| r.prefix == prefix && r.source == "bgp" && !r.active.is_empty()))
+}
+
+fn tunnel_cli(v: &Vpngw, action: &str, name: &str) -> anyhow::Result<()> {
+    let out = v.cli(&["tunnel", action, name])?;
+    anyhow::ensure!(
+        out.status.success(),
+        "vpngw tunnel {action} {name}: {out:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_tunnel_flap_brings_its_bgp_session_back_at_once() -> anyhow::Result<()> {
+    if skip_unless_root("a_tunnel_flap_brings_its_bgp_session_back_at_once") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let (_customer, mut cloud) = pair(&s2s, config(Side::Customer))?;
+    for flap in 1..=FLAPS {
+        tunnel_cli(&cloud, "disable", "tunnel1")?;
+        tunnel_cli(&cloud, "enable", "tunnel1")?;
+        let start = Instant::now();
+        cloud
+            .wait_bgp("tunnel1's session back with its route", BACK, all_learned)
+            .map_err(|e| anyhow::anyhow!("flap {flap}: {e}"))?;
+        let took = start.elapsed();
+        // And it stays: the old session's end takes nothing of the new one's.
+        std::thread::sleep(SETTLE);
+        let sessions = cloud.bgp()?;
+        anyhow::ensure!(
+            all_learned(&sessions),
+            "flap {flap}: back after {took:?}, {SETTLE:?} later: {sessions:?}"
+        );
+        anyhow::ensure!(
+            routed_by_bgp(&cloud, plan::IDC_PREFIX)?,
+            "flap {flap}: the IDC prefix left the cloud's routing table: {:?}",
+            cloud.routes()?
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_customer_restarting_right_after_coming_up_is_back_at_once() -> anyhow::Result<()> {
+    if skip_unless_root("a_customer_restarting_right_after_coming_up_is_back_at_once") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let (customer, mut cloud) = pair(&s2s, config(Side::Customer))?;
+    let since: Vec<u64> = BOTH
+        .iter()
+        .map(|n| cloud.status().map(|s| s.tunnel(n).map_or(0, |t| t.since)))
+        .collect::<Result<_, _>>()?;
+    // A crash, a second after the cloud's IKE SAs were made: no DELETE goes out.
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: kill(2) on the daemon this test started.
+    unsafe {
+        libc::kill(customer.pid() as libc::pid_t, libc::SIGKILL);
+    }
+    drop(customer);
+    let mut restarted = config(Side::Customer);
+    for t in &mut restarted.tunnels {
+        t.start_action = "initiate".into();
+    }
+    let start = Instant::now();
+    let mut customer = Vpngw::start(s2s.customer_gw(), &restarted)?;
+    customer.wait_up(&BOTH, BACK)?;
+    for (name, v) in [("customer", &mut customer), ("cloud", &mut cloud)] {
+        v.wait_bgp("both sessions back with a route", BACK, all_learned)
+            .map_err(|e| anyhow::anyhow!("{name} after {:?}: {e}", start.elapsed()))?;
+    }
+    std::thread::sleep(SETTLE);
+    let status = cloud.status()?;
+    for (n, before) in BOTH.iter().zip(since) {
+        let t = status.tunnel(n);
+        anyhow::ensure!(
+            t.is_some_and(|t| t.state == "UP" && t.since == before),
+            "cloud {n} went DOWN or changed state meanwhile:\n{}",
+            status.summary()
+        );
+    }
+    for v in [&customer, &cloud] {
+        let sessions = v.bgp()?;
+        anyhow::ensure!(all_learned(&sessions), "{sessions:?}");
+    }
+    Ok(())
+}
