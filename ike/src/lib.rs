@@ -76,7 +76,14 @@
 //!   IKE_SA_INIT + IKE_AUTH (without INITIAL_CONTACT) builds the new IKE SA and its CHILD
 //!   SAs beside the old one, which is deleted afterwards. A peer's new IKE SA without
 //!   INITIAL_CONTACT replaces ours the same way (the old one stays until the peer deletes
-//!   it); with INITIAL_CONTACT the old one is dropped at once.
+//!   it); with INITIAL_CONTACT the old one is dropped at once and `Action::PeerRestarted`
+//!   tells the caller. We send INITIAL_CONTACT only while no other IKE SA with the peer is
+//!   up (RFC 7296 2.4). Simultaneous initiations (the peer's SA begun, and with
+//!   INITIAL_CONTACT authenticated, before ours was established, give or take a second)
+//!   keep the SA with the smaller SPIi on both sides.
+//! - New responder SAs are rate-limited (`Config::init_rate`), COOKIEs demanded past
+//!   `Config::cookie_threshold` half-open SAs, and at most `Config::max_children` CHILD SAs
+//!   kept per IKE SA.
 
 pub mod crypto;
 pub mod proposal;
