@@ -1,6 +1,7 @@
 //! `vpngw lab` end to end: the binary run as a user would, its summary checked, and
 //! nothing of it left afterwards (namespaces, processes, state file, veth, routes) —
-//! after a clean run, `--keep` + `lab down`, `lab cloud` with a customer vpngw, a
+//! after a clean run, `--keep` + `lab down`, `lab cloud` with a customer vpngw (one
+//! connection, and eight with a customer restart), a
 //! SIGINT while it starts, a peer that never comes up, and the customer behind a NAT.
 
 use std::path::Path;
@@ -255,8 +256,9 @@ fn values<'a>(text: &'a str, label: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// A vpngw customer configured only from what `lab cloud` printed.
-fn customer_from_console(text: &str) -> anyhow::Result<VpngwConfig> {
+/// A vpngw customer configured only from what `lab cloud` printed: one connection of two
+/// tunnels (`c<i>t1`, `c<i>t2`) per VPN connection printed, each with its BGP session.
+fn customers_from_console(text: &str) -> anyhow::Result<Vec<VpngwConfig>> {
     let psks = values(text, "Pre-shared key");
     let peers = values(text, "Cloud endpoint (IKE peer) address");
     let inner = values(text, "Inner address, customer side");
@@ -268,47 +270,51 @@ fn customer_from_console(text: &str) -> anyhow::Result<VpngwConfig> {
         [&peers, &inner, &neighbours, &ike, &esp, &local]
             .iter()
             .all(|v| v.len() == psks.len())
-            && psks.len() == 2,
-        "settings of two tunnels expected:\n{text}"
+            && !psks.is_empty()
+            && psks.len().is_multiple_of(2),
+        "settings of two tunnels per connection expected:\n{text}"
     );
-    let tunnels = (0..2)
-        .map(|i| -> anyhow::Result<VpngwTunnel> {
-            Ok(VpngwTunnel {
-                name: format!("tun{}", i + 1),
-                local_address: None,
-                peer: peers[i].parse()?,
-                psk: Psk::from(psks[i]),
-                ike_proposals: ike[i].into(),
-                esp_proposals: esp[i].into(),
-                start_action: "respond".into(),
-                ike_lifetime: ("21h".into(), "24h".into()),
-                child_lifetime: ("50m".into(), "1h".into()),
-                child_limits: Vec::new(),
-                inner_address: inner[i].into(),
-                inner_peer: neighbours[i].parse()?,
-                mtu: 1400,
-                reauth_time: None,
+    let local_asn = values(text, "BGP customer ASN")
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(65010);
+    let tunnel = |i: usize| -> anyhow::Result<VpngwTunnel> {
+        Ok(VpngwTunnel {
+            name: format!("c{}t{}", i / 2 + 1, i % 2 + 1),
+            local_address: None,
+            peer: peers[i].parse()?,
+            psk: Psk::from(psks[i]),
+            ike_proposals: ike[i].into(),
+            esp_proposals: esp[i].into(),
+            start_action: "respond".into(),
+            ike_lifetime: ("21h".into(), "24h".into()),
+            child_lifetime: ("50m".into(), "1h".into()),
+            child_limits: Vec::new(),
+            inner_address: inner[i].into(),
+            inner_peer: neighbours[i].parse()?,
+            mtu: 1400,
+            reauth_time: None,
+        })
+    };
+    (0..psks.len() / 2)
+        .map(|c| -> anyhow::Result<VpngwConfig> {
+            Ok(VpngwConfig {
+                local_address: local[0].parse()?,
+                local_id: None,
+                tun_name: "vpngw0".into(),
+                connection: format!("to-cloud-{}", c + 1),
+                tunnels: vec![tunnel(2 * c)?, tunnel(2 * c + 1)?],
+                routes: Vec::new(),
+                bgp: Some(VpngwBgp {
+                    local_asn,
+                    peer_asn: 65000,
+                    advertise: vec!["10.10.0.0/24".into()],
+                    hold_time: "30s".into(),
+                }),
+                ecmp: false,
             })
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(VpngwConfig {
-        local_address: local[0].parse()?,
-        local_id: None,
-        tun_name: "vpngw0".into(),
-        connection: "to-cloud".into(),
-        tunnels,
-        routes: Vec::new(),
-        bgp: Some(VpngwBgp {
-            local_asn: values(text, "BGP customer ASN")
-                .first()
-                .and_then(|a| a.parse().ok())
-                .unwrap_or(65010),
-            peer_asn: 65000,
-            advertise: vec!["10.10.0.0/24".into()],
-            hold_time: "30s".into(),
-        }),
-        ecmp: false,
-    })
+        .collect()
 }
 
 fn wait_exit(guard: &mut ProcessGuard, timeout: Duration) -> anyhow::Result<String> {
@@ -364,8 +370,10 @@ fn lab_cloud_serves_a_customer_configured_from_its_printout() -> anyhow::Result<
         values(&settings, "Inner address, customer side") == ["169.254.20.2/30", "169.254.21.6/30"],
         "{settings}"
     );
-    let mut customer = Vpngw::start(&customer_ns, &customer_from_console(&settings)?)?;
-    customer.wait_up(&["tun1", "tun2"], UP)?;
+    let customers = customers_from_console(&settings)?;
+    anyhow::ensure!(customers.len() == 1, "one connection printed:\n{settings}");
+    let mut customer = Vpngw::start(&customer_ns, &customers[0])?;
+    customer.wait_up(&["c1t1", "c1t2"], UP)?;
     customer.wait_bgp("BGP with the lab cloud", UP, |s| {
         s.len() == 2 && s.iter().all(|s| s.state == "Established")
     })?;
@@ -392,6 +400,106 @@ fn lab_cloud_serves_a_customer_configured_from_its_printout() -> anyhow::Result<
     anyhow::ensure!(routes.trim().is_empty(), "route left: {routes}");
     assert_nothing_left(&dirs, pid)?;
     Ok(())
+}
+
+/// `lab cloud --connections 8`: sixteen tunnels in one cloud vpngw and as many in one
+/// customer vpngw configured from the printout, all UP with their BGP sessions. Then the
+/// customer crashes and restarts, initiating every tunnel: all sixteen tunnels and
+/// sessions are back within seconds, and none of the cloud's tunnels went DOWN (its IKE
+/// SAs, seconds old, gave way to the customer's INITIAL_CONTACT).
+#[test]
+fn lab_cloud_with_eight_connections_and_a_customer_that_restarts() -> anyhow::Result<()> {
+    if skip_unless_root("lab_cloud_with_eight_connections_and_a_customer_that_restarts") {
+        return Ok(());
+    }
+    const CONNECTIONS: usize = 8;
+    const BACK: Duration = Duration::from_secs(5);
+    let dirs = Dirs::new()?;
+    let _down = DownOnDrop(&dirs);
+    let customer_ns = Netns::new("lab_many")?;
+    customer_ns.sysctl("net.ipv4.ip_forward", "1")?;
+    let printout = dirs._root.path().join("customer.txt");
+    let log = dirs._root.path().join("lab-cloud.log");
+    let connections = CONNECTIONS.to_string();
+    let printout_arg = printout.display().to_string();
+    let args = [
+        "cloud",
+        "--connections",
+        &connections,
+        "--attach-netns",
+        customer_ns.name(),
+        "--output",
+        &printout_arg,
+    ];
+    let mut cloud = spawn_lab(&dirs, &args, &log)?;
+    let pid = cloud.pid();
+    wait_until("lab cloud to print the settings", UP, || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("running;"))
+            || cloud.check_running().is_err()
+    })?;
+    cloud.check_running()?;
+    let mut configs = customers_from_console(&std::fs::read_to_string(&printout)?)?;
+    anyhow::ensure!(
+        configs.len() == CONNECTIONS,
+        "{} connections",
+        configs.len()
+    );
+    let names: Vec<String> = configs
+        .iter()
+        .flat_map(|c| c.tunnels.iter().map(|t| t.name.clone()))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let all_established = |s: &[e2e::VpngwBgpSession]| {
+        s.len() == names.len()
+            && s.iter()
+                .all(|s| s.state == "Established" && s.prefixes_received == 1)
+    };
+
+    let mut customer = Vpngw::start_text(&customer_ns, &VpngwConfig::render_many(&configs))?;
+    customer.wait_up(&names, UP)?;
+    customer.wait_bgp("every session Established", UP, all_established)?;
+    let p = e2e::ping(
+        &customer_ns,
+        "10.20.0.10".parse()?,
+        &e2e::PingOptions::default(),
+    )?;
+    anyhow::ensure!(p.all_replied(), "{p:?}");
+
+    // A crash a second later (no DELETE goes out), and a restart that initiates.
+    std::thread::sleep(Duration::from_secs(1));
+    let logged_before = std::fs::read_to_string(&log)?.len();
+    // SAFETY: kill(2) on the daemon this test started.
+    unsafe {
+        libc::kill(customer.pid() as libc::pid_t, libc::SIGKILL);
+    }
+    drop(customer);
+    for t in configs.iter_mut().flat_map(|c| c.tunnels.iter_mut()) {
+        t.start_action = "initiate".into();
+    }
+    let mut customer = Vpngw::start_text(&customer_ns, &VpngwConfig::render_many(&configs))?;
+    customer.wait_up(&names, BACK)?;
+    customer.wait_bgp("every session back", BACK, all_established)?;
+    // The cloud's printout of state changes since the crash: every tunnel on new SPIs,
+    // none DOWN on the way.
+    let since = || {
+        std::fs::read_to_string(&log)
+            .map(|out| out.get(logged_before..).unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    wait_until("the cloud to print the new SPIs", BACK, || {
+        since().matches(": UP, ESP").count() >= names.len()
+    })?;
+    let since = since();
+    anyhow::ensure!(
+        !since.contains(": DOWN"),
+        "a cloud tunnel went DOWN on the customer's restart:\n{since}"
+    );
+    drop(customer);
+
+    sigint(pid);
+    let ended = wait_exit(&mut cloud, UP)?;
+    anyhow::ensure!(ended.contains("exit status: 0"), "{ended}");
+    assert_nothing_left(&dirs, pid)
 }
 
 #[test]
