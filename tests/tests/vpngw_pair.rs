@@ -265,3 +265,50 @@ fn reload_renegotiates_only_the_changed_tunnel() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// An underlay whose MTU (1300) is smaller than the ESP datagrams of the tunnel MTU
+/// (1400 inner, about 1440 outer): UDP GSO cannot send such segments, so vpngw sends them
+/// without it and the kernel fragments them (outer DF is never set). Before, every GSO
+/// run of them was refused (EMSGSIZE) and lost: TCP through the tunnel ran at 56 kbit/s.
+#[test]
+fn an_underlay_mtu_below_the_esp_size_leaves_fragmented_esp_not_none() -> anyhow::Result<()> {
+    if skip_unless_root("an_underlay_mtu_below_the_esp_size_leaves_fragmented_esp_not_none") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    for gw in [s2s.customer_gw(), s2s.cloud_gw()] {
+        gw.ip(&["link", "set", "wan0", "mtu", "1300"])?;
+    }
+    let (customer, cloud) = start_pair(&s2s)?;
+    // Full-size inner packets with DF: 1372 bytes of payload + 28 = the tunnel MTU.
+    let vpc = plan::VPC_HOST.to_string();
+    let full = s2s.idc_host().run(&[
+        "ping", "-q", "-n", "-c", "3", "-i", "0.2", "-W", "2", "-M", "do", "-s", "1372", &vpc,
+    ])?;
+    anyhow::ensure!(
+        full.contains(" 0% packet loss"),
+        "IDC -> VPC at the tunnel MTU: {full}"
+    );
+
+    let dir = WorkDir::new("vpngw-pair-small-underlay")?;
+    let server = s2s.iperf_server_on_idc(&dir.join("iperf.log"))?;
+    let tcp = iperf_client(
+        s2s.vpc_host(),
+        server.addr(),
+        server.port(),
+        &IperfOptions {
+            duration: Duration::from_secs(2),
+            ..IperfOptions::default()
+        },
+    )?;
+    let mbits = tcp.received_bits_per_second / 1e6;
+    anyhow::ensure!(mbits > 50.0, "TCP VPC -> IDC at {mbits:.2} Mbit/s: {tcp:?}");
+    let c = cloud.status()?.dataplane;
+    let get = |k: &str| c.get(k).copied().unwrap_or_default();
+    anyhow::ensure!(
+        get("udp_gso_refused") >= 1 && get("udp_send_errors") == 0,
+        "the cloud's sends: {c:?}"
+    );
+    drop(customer);
+    Ok(())
+}

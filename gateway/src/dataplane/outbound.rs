@@ -92,7 +92,9 @@ impl GsoState {
     fn refused(&mut self, e: &std::io::Error) {
         self.refusals += 1;
         self.off_until = Some(Instant::now() + GSO_BACKOFF);
-        if self.refusals == 1 {
+        if self.refusals == 1 && e.raw_os_error() == Some(libc::EMSGSIZE) {
+            tracing::warn!(error = %e, retry_in = ?GSO_BACKOFF, "ESP datagrams are larger than the underlay's path MTU: they leave fragmented, without GSO (lower the tunnel's mtu to avoid it)");
+        } else if self.refusals == 1 {
             tracing::info!(error = %e, retry_in = ?GSO_BACKOFF, "UDP GSO refused; sending datagram batches instead");
         } else {
             tracing::debug!(error = %e, refusals = self.refusals, "UDP GSO refused again");

@@ -69,8 +69,43 @@ fn bind_one(addr: SocketAddr, reuse_port: bool) -> io::Result<UdpSocket> {
     if reuse_port {
         sock.set_reuse_port(true)?;
     }
+    allow_fragments(&sock, addr.is_ipv6())?;
     sock.bind(&addr.into())?;
     Ok(sock.into())
+}
+
+/// Lets the kernel fragment ESP datagrams larger than the underlay's path MTU (outer DF
+/// not set), as kernel ESP and WireGuard do. With the default (DF set, path MTU
+/// discovery) a tunnel MTU that does not fit the underlay lost every full-size packet:
+/// GSO runs of such datagrams are dropped by the kernel after the send has succeeded.
+fn allow_fragments(sock: &impl std::os::fd::AsRawFd, ipv6: bool) -> io::Result<()> {
+    let (level, opt, value) = if ipv6 {
+        (
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_DONT,
+        )
+    } else {
+        (
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_DONT,
+        )
+    };
+    // SAFETY: setsockopt on our own socket with a pointer to a live c_int of the given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            opt,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 impl UnderlaySockets {

@@ -281,11 +281,12 @@ pub fn send_run(fd: RawFd, dst: &SockAddr, parts: &[&[u8]], gso: bool) -> io::Re
 }
 
 /// Whether a GSO send failed because the path cannot segment it (no GSO here, or a
-/// segment above the path MTU): then the run is resent without GSO.
+/// segment above the path MTU: EINVAL on older kernels, EMSGSIZE on newer): then the run
+/// is resent without GSO.
 pub fn gso_unsupported(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT | libc::EOPNOTSUPP)
+        Some(libc::EIO | libc::EINVAL | libc::EMSGSIZE | libc::ENOPROTOOPT | libc::EOPNOTSUPP)
     )
 }
 
