@@ -1,4 +1,5 @@
-//! vpngw under faults: a wrong PSK on one tunnel, an unreachable peer, a bad config.
+//! vpngw under faults: a wrong PSK on one tunnel, an unreachable peer, a bad config, its
+//! TUN device deleted under it.
 
 use std::time::Duration;
 
@@ -135,5 +136,42 @@ fn a_bad_config_is_refused_at_start_with_the_field_and_reason() -> anyhow::Resul
         s2s.customer_gw().ip(&["link", "show", "vpngw0"]).is_err(),
         "vpngw0 exists after a refused start"
     );
+    Ok(())
+}
+
+/// The TUN device is deleted under a running daemon (an operator's `ip link del`, a
+/// network manager): the daemon stops at once with the reason and a failure exit status
+/// (a supervisor starts it again with a new device), and its DELETEs take the peer's
+/// tunnels down now rather than at its DPD timeout. It used to run on with tunnels that
+/// showed UP and carried nothing, logging a failed read ten times a second per worker.
+#[test]
+fn a_deleted_tun_device_stops_the_daemon_and_the_peer_is_told() -> anyhow::Result<()> {
+    if skip_unless_root("a_deleted_tun_device_stops_the_daemon_and_the_peer_is_told") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let (mut customer, cloud) = Vpngw::start_plan_pair(&s2s, psks(), UP)?;
+    s2s.customer_gw().ip(&["link", "del", "vpngw0"])?;
+    let ended = e2e::wait_for("the customer vpngw to stop", Duration::from_secs(5), || {
+        Ok(match customer.check_running() {
+            Ok(()) => e2e::Poll::Pending(customer.log_tail(3)),
+            Err(e) => e2e::Poll::Ready(e.to_string()),
+        })
+    })?;
+    anyhow::ensure!(
+        ended.contains("TUN device vpngw0 is gone") && !ended.contains("exit status: 0"),
+        "{ended}"
+    );
+    e2e::wait_until(
+        "the cloud's tunnels DOWN, deleted by the peer",
+        Duration::from_secs(3),
+        || {
+            cloud.status().is_ok_and(|s| {
+                s.tunnels
+                    .iter()
+                    .all(|t| t.state == "DOWN" && t.reason.as_deref() == Some("peer_delete"))
+            })
+        },
+    )?;
     Ok(())
 }

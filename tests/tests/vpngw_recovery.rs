@@ -56,15 +56,6 @@ fn routed_by_bgp(v: &Vpngw, prefix: &str) -> anyhow::Result<bool> {
         .any(|r| r.prefix == prefix && r.source == "bgp" && !r.active.is_empty()))
 }
 
-fn tunnel_cli(v: &Vpngw, action: &str, name: &str) -> anyhow::Result<()> {
-    let out = v.cli(&["tunnel", action, name])?;
-    anyhow::ensure!(
-        out.status.success(),
-        "vpngw tunnel {action} {name}: {out:?}"
-    );
-    Ok(())
-}
-
 #[test]
 fn a_tunnel_flap_brings_its_bgp_session_back_at_once() -> anyhow::Result<()> {
     if skip_unless_root("a_tunnel_flap_brings_its_bgp_session_back_at_once") {
@@ -73,8 +64,8 @@ fn a_tunnel_flap_brings_its_bgp_session_back_at_once() -> anyhow::Result<()> {
     let s2s = SiteToSite::build()?;
     let (_customer, mut cloud) = pair(&s2s, config(Side::Customer))?;
     for flap in 1..=FLAPS {
-        tunnel_cli(&cloud, "disable", "tunnel1")?;
-        tunnel_cli(&cloud, "enable", "tunnel1")?;
+        cloud.disable("tunnel1")?;
+        cloud.enable("tunnel1")?;
         let start = Instant::now();
         cloud
             .wait_bgp("tunnel1's session back with its route", BACK, all_learned)

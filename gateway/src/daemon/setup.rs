@@ -38,6 +38,8 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    #[error("dataplane: {0}")]
+    Dataplane(String),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
@@ -167,6 +169,7 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
     tracing::info!(tun = %config.tun_name, socket = %socket_path.display(), tunnels = daemon.tunnel_count(), "vpngw running");
 
     let mut next_keepalive = Instant::now() + KEEPALIVE;
+    let mut failed = None;
     loop {
         daemon.drain();
         let now = Instant::now();
@@ -184,6 +187,10 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
             }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
+            reason = shared.failure.wait() => {
+                failed = Some(reason);
+                break;
+            }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
                 let now = Instant::now();
                 daemon.on_timeouts(now);
@@ -207,6 +214,9 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
     }
     workers.stop();
     daemon.finish();
+    if let Some(reason) = failed {
+        return Err(DaemonError::Dataplane(reason));
+    }
     tracing::info!("stopped");
     Ok(())
 }

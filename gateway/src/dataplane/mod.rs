@@ -10,6 +10,7 @@
 //! atomics, see `esp`).
 
 pub mod counters;
+mod failure;
 pub mod gro;
 mod ike_queue;
 mod inbound;
@@ -24,6 +25,7 @@ mod udp_io;
 mod wake;
 
 pub use counters::{Counters, CountersSnapshot};
+pub use failure::Failure;
 pub use ike_queue::{ike_queue, is_init_request, IkeInbox, IkeQueue};
 pub use policy::{is_any as selectors_cover_all, InboundPolicy};
 pub use sa_events::{SaEvent, SaEventKind, SaEvents};
@@ -51,6 +53,8 @@ pub struct Shared {
     pub counters: Counters,
     /// Soft/hard SA lifetime events for the control plane.
     pub sa_events: SaEvents,
+    /// Set when the dataplane cannot go on; the daemon then stops.
+    pub failure: Failure,
     stopped: AtomicBool,
     /// The largest TUN MTU a worker has seen: one that found it raised tells the others,
     /// so they regrow their buffers before a larger packet reaches them too.
@@ -85,6 +89,7 @@ impl Shared {
             tunnels,
             counters: Counters::default(),
             sa_events: SaEvents::default(),
+            failure: Failure::default(),
             stopped: AtomicBool::new(false),
             tun_mtu: AtomicU16::new(0),
             stop: StopEvent::new()?,

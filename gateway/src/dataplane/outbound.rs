@@ -175,6 +175,13 @@ pub fn run(shared: &Shared, queue: usize) {
                     // OS errors are failed reads; others come from splitting a super-packet.
                     if e.raw_os_error().is_some() {
                         bump(&c.tun_read_errors);
+                        if device_gone(&e) {
+                            shared.failure.report(format!(
+                                "TUN device {} is gone (deleted?): {e}",
+                                shared.tun.name()
+                            ));
+                            break BatchEnd::Stop;
+                        }
                         tracing::warn!(error = %e, "TUN receive failed");
                         if shared.stopped() {
                             break BatchEnd::Stop;
@@ -222,6 +229,15 @@ pub fn run(shared: &Shared, queue: usize) {
             }
         }
     }
+}
+
+/// Whether a TUN read failed because the device no longer exists (a queue whose device
+/// was deleted reads EBADFD for ever).
+fn device_gone(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EBADFD | libc::ENODEV | libc::ENXIO)
+    )
 }
 
 /// Where a segment of a super-packet goes once its first segment was looked up.
