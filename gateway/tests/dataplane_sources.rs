@@ -16,23 +16,29 @@ use std::sync::Arc;
 
 const SPI: u32 = 0x3000;
 
+/// A dataplane on TUN device `tun` with one tunnel, which owns inbound SA `SPI`.
+fn tunnel_with_sa(tun: &str) -> (Arc<TunnelPath>, Rig) {
+    let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let inner_peer = IpAddr::V4(Ipv4Addr::new(169, 254, 10, 1));
+    let tunnel = Arc::new(TunnelPath::new("tunnel1", local, 1400, false, inner_peer));
+    let rig = Rig::start(tun, vec![tunnel.clone()]);
+    // Tunnel 0 owns the SA.
+    let cfg = InboundConfig {
+        owner: 0,
+        ..InboundConfig::default()
+    };
+    let sa = InboundSa::new(SPI, SUITE, &keys(), cfg).unwrap();
+    rig.shared.sas.insert(Arc::new(sa));
+    (tunnel, rig)
+}
+
 #[test]
 fn esp_from_a_new_source_is_delivered_and_reported_once() {
     let ns = Netns::new();
     ns.ip(&["link", "set", "lo", "up"]);
     ns.run(|| {
-        let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let inner_peer = IpAddr::V4(Ipv4Addr::new(169, 254, 10, 1));
-        let tunnel = Arc::new(TunnelPath::new("tunnel1", local, 1400, false, inner_peer));
-        let rig = Rig::start("vpngw-s0", vec![tunnel.clone()]);
+        let (tunnel, rig) = tunnel_with_sa("vpngw-s0");
         let shared = rig.shared.clone();
-        // Tunnel 0 owns the SA.
-        let cfg = InboundConfig {
-            owner: 0,
-            ..InboundConfig::default()
-        };
-        let sa = InboundSa::new(SPI, SUITE, &keys(), cfg).unwrap();
-        shared.sas.insert(Arc::new(sa));
 
         let old = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let new = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
@@ -74,17 +80,8 @@ fn replayed_or_forged_esp_from_elsewhere_moves_nothing() {
     let ns = Netns::new();
     ns.ip(&["link", "set", "lo", "up"]);
     ns.run(|| {
-        let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let inner_peer = IpAddr::V4(Ipv4Addr::new(169, 254, 10, 1));
-        let tunnel = Arc::new(TunnelPath::new("tunnel1", local, 1400, false, inner_peer));
-        let rig = Rig::start("vpngw-s1", vec![tunnel.clone()]);
+        let (tunnel, rig) = tunnel_with_sa("vpngw-s1");
         let shared = rig.shared.clone();
-        let cfg = InboundConfig {
-            owner: 0,
-            ..InboundConfig::default()
-        };
-        let sa = InboundSa::new(SPI, SUITE, &keys(), cfg).unwrap();
-        shared.sas.insert(Arc::new(sa));
         let peer = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let attacker = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         tunnel

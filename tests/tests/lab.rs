@@ -333,6 +333,43 @@ fn sigint(pid: u32) {
     }
 }
 
+/// A running `lab cloud` attached to `customer_ns` (forwarding turned on there).
+struct LabCloud {
+    process: ProcessGuard,
+    /// What it printed for the customer device.
+    settings: String,
+    /// Its console output.
+    log: std::path::PathBuf,
+}
+
+/// Starts `lab cloud` for `customer_ns` with `extra` arguments and waits until it runs.
+fn start_lab_cloud(dirs: &Dirs, customer_ns: &Netns, extra: &[&str]) -> anyhow::Result<LabCloud> {
+    customer_ns.sysctl("net.ipv4.ip_forward", "1")?;
+    let printout = dirs._root.path().join("customer.txt");
+    let log = dirs._root.path().join("lab-cloud.log");
+    let printout_arg = printout.display().to_string();
+    let mut args = vec![
+        "cloud",
+        "--attach-netns",
+        customer_ns.name(),
+        "--output",
+        &printout_arg,
+    ];
+    args.extend_from_slice(extra);
+    let mut process = spawn_lab(dirs, &args, &log)?;
+    wait_until("lab cloud to print the settings", UP, || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("running;"))
+            || process.check_running().is_err()
+    })?;
+    process.check_running()?;
+    let settings = std::fs::read_to_string(&printout)?;
+    Ok(LabCloud {
+        process,
+        settings,
+        log,
+    })
+}
+
 #[test]
 fn lab_cloud_serves_a_customer_configured_from_its_printout() -> anyhow::Result<()> {
     if skip_unless_root("lab_cloud_serves_a_customer_configured_from_its_printout") {
@@ -341,31 +378,13 @@ fn lab_cloud_serves_a_customer_configured_from_its_printout() -> anyhow::Result<
     let dirs = Dirs::new()?;
     let _down = DownOnDrop(&dirs);
     let customer_ns = Netns::new("lab_customer")?;
-    customer_ns.sysctl("net.ipv4.ip_forward", "1")?;
-    let printout = dirs._root.path().join("customer.txt");
-    let log = dirs._root.path().join("lab-cloud.log");
-    let mut cloud = spawn_lab(
-        &dirs,
-        &[
-            "cloud",
-            "--attach-netns",
-            customer_ns.name(),
-            "--output",
-            &printout.display().to_string(),
-            "--inner",
-            "169.254.20.0/30",
-            "--inner",
-            "169.254.21.4/30",
-        ],
-        &log,
-    )?;
-    let pid = cloud.pid();
-    wait_until("lab cloud to print the settings", UP, || {
-        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("running;"))
-            || cloud.check_running().is_err()
-    })?;
-    cloud.check_running()?;
-    let settings = std::fs::read_to_string(&printout)?;
+    let extra = ["--inner", "169.254.20.0/30", "--inner", "169.254.21.4/30"];
+    let LabCloud {
+        mut process,
+        settings,
+        log,
+    } = start_lab_cloud(&dirs, &customer_ns, &extra)?;
+    let pid = process.pid();
     anyhow::ensure!(
         values(&settings, "Inner address, customer side") == ["169.254.20.2/30", "169.254.21.6/30"],
         "{settings}"
@@ -389,7 +408,7 @@ fn lab_cloud_serves_a_customer_configured_from_its_printout() -> anyhow::Result<
     })?;
 
     sigint(pid);
-    let ended = wait_exit(&mut cloud, UP)?;
+    let ended = wait_exit(&mut process, UP)?;
     anyhow::ensure!(ended.contains("exit status: 0"), "{ended}");
     let out = std::fs::read_to_string(&log)?;
     anyhow::ensure!(out.contains("done: processes stopped"), "{out}");
@@ -417,28 +436,14 @@ fn lab_cloud_with_eight_connections_and_a_customer_that_restarts() -> anyhow::Re
     let dirs = Dirs::new()?;
     let _down = DownOnDrop(&dirs);
     let customer_ns = Netns::new("lab_many")?;
-    customer_ns.sysctl("net.ipv4.ip_forward", "1")?;
-    let printout = dirs._root.path().join("customer.txt");
-    let log = dirs._root.path().join("lab-cloud.log");
     let connections = CONNECTIONS.to_string();
-    let printout_arg = printout.display().to_string();
-    let args = [
-        "cloud",
-        "--connections",
-        &connections,
-        "--attach-netns",
-        customer_ns.name(),
-        "--output",
-        &printout_arg,
-    ];
-    let mut cloud = spawn_lab(&dirs, &args, &log)?;
-    let pid = cloud.pid();
-    wait_until("lab cloud to print the settings", UP, || {
-        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("running;"))
-            || cloud.check_running().is_err()
-    })?;
-    cloud.check_running()?;
-    let mut configs = customers_from_console(&std::fs::read_to_string(&printout)?)?;
+    let LabCloud {
+        mut process,
+        settings,
+        log,
+    } = start_lab_cloud(&dirs, &customer_ns, &["--connections", &connections])?;
+    let pid = process.pid();
+    let mut configs = customers_from_console(&settings)?;
     anyhow::ensure!(
         configs.len() == CONNECTIONS,
         "{} connections",
@@ -497,7 +502,7 @@ fn lab_cloud_with_eight_connections_and_a_customer_that_restarts() -> anyhow::Re
     drop(customer);
 
     sigint(pid);
-    let ended = wait_exit(&mut cloud, UP)?;
+    let ended = wait_exit(&mut process, UP)?;
     anyhow::ensure!(ended.contains("exit status: 0"), "{ended}");
     assert_nothing_left(&dirs, pid)
 }

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use e2e::{
-    iperf_client, ping, plan, skip_unless_root, IperfOptions, PingOptions, Psk, Side, SiteToSite,
-    Vpngw, VpngwConfig, WorkDir,
+    iperf_client, ping, plan, skip_unless_root, IperfOptions, IperfResult, PingOptions, Psk, Side,
+    SiteToSite, Vpngw, VpngwConfig, WorkDir,
 };
 
 const UP: Duration = Duration::from_secs(30);
@@ -18,6 +18,21 @@ fn psks() -> [Psk; 2] {
 
 fn start_pair(s2s: &SiteToSite) -> anyhow::Result<(Vpngw, Vpngw)> {
     Ok(Vpngw::start_plan_pair(s2s, psks(), UP)?)
+}
+
+/// Two seconds of iperf3 TCP from the VPC host to the IDC host, through the tunnel.
+fn tcp_vpc_to_idc(s2s: &SiteToSite) -> anyhow::Result<IperfResult> {
+    let dir = WorkDir::new("vpngw-pair-iperf")?;
+    let server = s2s.iperf_server_on_idc(&dir.join("iperf.log"))?;
+    Ok(iperf_client(
+        s2s.vpc_host(),
+        server.addr(),
+        server.port(),
+        &IperfOptions {
+            duration: Duration::from_secs(2),
+            ..IperfOptions::default()
+        },
+    )?)
 }
 
 #[test]
@@ -40,17 +55,7 @@ fn vpngw_pair_carries_ping_and_tcp() -> anyhow::Result<()> {
     )?;
     anyhow::ensure!(inner.all_replied(), "inner address of tunnel2: {inner:?}");
 
-    let dir = WorkDir::new("vpngw-pair-iperf")?;
-    let server = s2s.iperf_server_on_idc(&dir.join("iperf.log"))?;
-    let tcp = iperf_client(
-        s2s.vpc_host(),
-        server.addr(),
-        server.port(),
-        &IperfOptions {
-            duration: Duration::from_secs(2),
-            ..IperfOptions::default()
-        },
-    )?;
+    let tcp = tcp_vpc_to_idc(&s2s)?;
     anyhow::ensure!(tcp.received_bytes > 100_000, "{tcp:?}");
     eprintln!(
         "vpngw <-> vpngw (debug build, loaded dev box): {:.0} Mbit/s, {:?} retransmits",
@@ -290,17 +295,7 @@ fn an_underlay_mtu_below_the_esp_size_leaves_fragmented_esp_not_none() -> anyhow
         "IDC -> VPC at the tunnel MTU: {full}"
     );
 
-    let dir = WorkDir::new("vpngw-pair-small-underlay")?;
-    let server = s2s.iperf_server_on_idc(&dir.join("iperf.log"))?;
-    let tcp = iperf_client(
-        s2s.vpc_host(),
-        server.addr(),
-        server.port(),
-        &IperfOptions {
-            duration: Duration::from_secs(2),
-            ..IperfOptions::default()
-        },
-    )?;
+    let tcp = tcp_vpc_to_idc(&s2s)?;
     let mbits = tcp.received_bits_per_second / 1e6;
     anyhow::ensure!(mbits > 50.0, "TCP VPC -> IDC at {mbits:.2} Mbit/s: {tcp:?}");
     let c = cloud.status()?.dataplane;

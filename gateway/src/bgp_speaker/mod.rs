@@ -119,28 +119,26 @@ impl BgpSpeaker {
         Ok(())
     }
 
-    /// Removes `tunnel`'s running session from the table, if any.
-    fn take(&self, tunnel: TunnelId) -> Option<Running> {
-        self.sessions
+    /// Removes `tunnel`'s running session from the table, if any, and tells it to stop:
+    /// its task and generation.
+    fn take_stopping(&self, tunnel: TunnelId) -> Option<(JoinHandle<()>, u16)> {
+        let running = self
+            .sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(&tunnel)
+            .remove(&tunnel)?;
+        // A send error means the task already ended; awaiting it is still right.
+        let _ = running.commands.send(Command::Stop);
+        Some((running.task, running.generation))
     }
 
     /// Stops the session of `tunnel`: Cease to the peer, connection closed, and every
     /// route it taught us withdrawn (the changes are on the channel when this returns).
     /// False if no session ran there.
     pub async fn stop(&self, tunnel: TunnelId) -> bool {
-        let Some(Running {
-            commands,
-            mut task,
-            generation,
-        }) = self.take(tunnel)
-        else {
+        let Some((mut task, generation)) = self.take_stopping(tunnel) else {
             return false;
         };
-        // A send error means the task already ended; awaiting it below is still right.
-        let _ = commands.send(Command::Stop);
         if tokio::time::timeout(STOP_TIMEOUT, &mut task).await.is_err() {
             tracing::warn!(?tunnel, "bgp session did not stop in time; aborted");
             task.abort();
@@ -154,15 +152,9 @@ impl BgpSpeaker {
     /// handler): the session is told to stop now and its routes are withdrawn through
     /// the channel shortly after. False if no session ran there.
     pub fn stop_detached(&self, tunnel: TunnelId) -> bool {
-        let Some(Running {
-            commands,
-            mut task,
-            generation,
-        }) = self.take(tunnel)
-        else {
+        let Some((mut task, generation)) = self.take_stopping(tunnel) else {
             return false;
         };
-        let _ = commands.send(Command::Stop);
         let shared = self.shared.clone();
         // The next session of this tunnel may start before this one has said goodbye;
         // the generation keeps the two apart.
