@@ -333,6 +333,13 @@ fn sigint(pid: u32) {
     }
 }
 
+/// The lab cloud's VPC host answers `ns` (over the tunnels, by the BGP route).
+fn ping_vpc_host(ns: &Netns) -> anyhow::Result<()> {
+    let p = e2e::ping(ns, "10.20.0.10".parse()?, &e2e::PingOptions::default())?;
+    anyhow::ensure!(p.all_replied(), "VPC host from {}: {p:?}", ns.name());
+    Ok(())
+}
+
 /// A running `lab cloud` attached to `customer_ns` (forwarding turned on there).
 struct LabCloud {
     process: ProcessGuard,
@@ -396,13 +403,7 @@ fn lab_cloud_serves_a_customer_configured_from_its_printout() -> anyhow::Result<
     customer.wait_bgp("BGP with the lab cloud", UP, |s| {
         s.len() == 2 && s.iter().all(|s| s.state == "Established")
     })?;
-    // The VPC host behind the cloud answers over the tunnel, by the BGP route.
-    let p = e2e::ping(
-        &customer_ns,
-        "10.20.0.10".parse()?,
-        &e2e::PingOptions::default(),
-    )?;
-    anyhow::ensure!(p.all_replied(), "{p:?}");
+    ping_vpc_host(&customer_ns)?;
     wait_until("lab cloud to log both tunnels UP", UP, || {
         std::fs::read_to_string(&log).is_ok_and(|l| l.matches(": UP, ESP").count() >= 2)
     })?;
@@ -463,12 +464,7 @@ fn lab_cloud_with_eight_connections_and_a_customer_that_restarts() -> anyhow::Re
     let mut customer = Vpngw::start_text(&customer_ns, &VpngwConfig::render_many(&configs))?;
     customer.wait_up(&names, UP)?;
     customer.wait_bgp("every session Established", UP, all_established)?;
-    let p = e2e::ping(
-        &customer_ns,
-        "10.20.0.10".parse()?,
-        &e2e::PingOptions::default(),
-    )?;
-    anyhow::ensure!(p.all_replied(), "{p:?}");
+    ping_vpc_host(&customer_ns)?;
 
     // A crash a second later (no DELETE goes out), and a restart that initiates.
     std::thread::sleep(Duration::from_secs(1));
