@@ -19,8 +19,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// IKE header: exchange type at byte 18, flags at 19 (RFC 7296 3.1).
-
 #[derive(Debug)]
 pub struct Daemon {
     config_path: PathBuf,
