@@ -63,18 +63,16 @@ async fn client(stream: UnixStream, calls: mpsc::Sender<Call>) {
             let _ = send(&mut wr, &Response::err("request too long")).await;
             return;
         }
-        let response = {
-            match serde_json::from_slice::<Request>(line.trim_ascii()) {
-                Ok(req) => {
-                    let (tx, rx) = oneshot::channel();
-                    if calls.send((req, tx)).await.is_err() {
-                        return;
-                    }
-                    rx.await
-                        .unwrap_or_else(|_| Response::err("daemon shutting down"))
+        let response = match serde_json::from_slice::<Request>(line.trim_ascii()) {
+            Ok(req) => {
+                let (tx, rx) = oneshot::channel();
+                if calls.send((req, tx)).await.is_err() {
+                    return;
                 }
-                Err(e) => Response::err(format!("bad request: {e}")),
+                rx.await
+                    .unwrap_or_else(|_| Response::err("daemon shutting down"))
             }
+            Err(e) => Response::err(format!("bad request: {e}")),
         };
         if send(&mut wr, &response).await.is_err() {
             return;

@@ -17,6 +17,16 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 pub(crate) const NON_ESP_MARKER: [u8; 4] = [0; 4];
+
+/// An IKE message as it leaves from `local`: with the non-ESP marker on port 4500.
+pub(crate) fn datagram_from(local: SocketAddr, msg: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(NON_ESP_MARKER.len() + msg.len());
+    if local.port() == NAT_T_PORT {
+        bytes.extend_from_slice(&NON_ESP_MARKER);
+    }
+    bytes.extend_from_slice(msg);
+    bytes
+}
 pub(crate) const NAT_T_PORT: u16 = 4500;
 
 /// What an exchange handler needs from the tunnel.

@@ -584,15 +584,10 @@ impl Tunnel {
 
     /// Sends an unprotected IKE_SA_INIT response (with the non-ESP marker on port 4500).
     fn send_plain(&mut self, local: SocketAddr, remote: SocketAddr, resp: &[u8]) {
-        let mut bytes = Vec::with_capacity(resp.len() + NON_ESP_MARKER.len());
-        if local.port() == NAT_T_PORT {
-            bytes.extend_from_slice(&NON_ESP_MARKER);
-        }
-        bytes.extend_from_slice(resp);
         self.actions.push_back(Action::Send {
             local,
             remote,
-            bytes,
+            bytes: ike_sa::datagram_from(local, resp),
         });
     }
 

@@ -3,7 +3,7 @@
 //! limited number per second. Responses and IKE_SA_INIT are never answered, and no state
 //! is created.
 
-use super::ike_sa::{NAT_T_PORT, NON_ESP_MARKER};
+use super::ike_sa::{datagram_from, NAT_T_PORT, NON_ESP_MARKER};
 use crate::wire::{
     notify as nt, ExchangeType, Header, Message, Notify, Payload, PayloadType, FLAG_RESPONSE,
 };
@@ -50,12 +50,7 @@ pub fn reply(local: SocketAddr, h: &Header) -> Option<Vec<u8>> {
         header,
         payloads: vec![Payload::Notify(Notify::new(nt::INVALID_IKE_SPI, vec![]))],
     };
-    let mut bytes = Vec::new();
-    if local.port() == NAT_T_PORT {
-        bytes.extend_from_slice(&NON_ESP_MARKER);
-    }
-    bytes.extend_from_slice(&msg.encode());
-    Some(bytes)
+    Some(datagram_from(local, &msg.encode()))
 }
 
 /// [`reply`] for a raw datagram as received on `local`: for IKE from an address no
