@@ -10,7 +10,6 @@ use crate::dataplane::{counters, is_init_request, IkeDatagram, SaEventKind, Shar
 use crate::routing::{Rib, TunnelId};
 use crate::sys::{RouteManager, SysError};
 use esp::udp_encap::NAT_KEEPALIVE;
-use ike::sa::unknown_spi::{self, InvalidSpiBudget};
 use ipnet::IpNet;
 use rand_core::OsRng;
 use std::collections::BTreeMap;
@@ -31,8 +30,6 @@ pub struct Daemon {
     /// One eBGP session per UP tunnel of a connection with a `bgp` section.
     bgp: Option<BgpSpeaker>,
     bgp_routes: BgpRouteTable,
-    /// INVALID_IKE_SPI answers to IKE from addresses no tunnel has: one budget for all.
-    unknown_peer_budget: InvalidSpiBudget,
 }
 
 impl Daemon {
@@ -45,7 +42,7 @@ impl Daemon {
         kroutes: RouteManager,
         tun_index: u32,
     ) -> Self {
-        Daemon {
+        let daemon = Daemon {
             config_path,
             config,
             tunnels,
@@ -55,8 +52,9 @@ impl Daemon {
             tun_index,
             bgp: None,
             bgp_routes: BgpRouteTable::new(),
-            unknown_peer_budget: InvalidSpiBudget::default(),
-        }
+        };
+        daemon.publish_peers();
+        daemon
     }
 
     /// Runs BGP sessions from now on (started as tunnels come UP).
@@ -195,7 +193,7 @@ impl Daemon {
             .iter_mut()
             .find(|t| t.cfg.local_address == dg.local.ip() && t.cfg.peer == dg.remote.ip())
         else {
-            self.on_unknown_peer(now, dg);
+            self.on_unknown_peer(dg);
             return;
         };
         if t.disabled && is_init_request(&dg.bytes, dg.local.port()) {
@@ -205,25 +203,20 @@ impl Daemon {
         t.handle_datagram(now, dg.local, dg.remote, &dg.bytes);
     }
 
-    /// IKE from an address no tunnel has: a protected request (the sender may hold an IKE
-    /// SA we forgot, e.g. after a config change) gets an unprotected INVALID_IKE_SPI,
-    /// within a global per-second budget; nothing else is answered, no state is kept.
-    fn on_unknown_peer(&mut self, now: Instant, dg: &IkeDatagram) {
-        let c = &self.shared.counters;
-        counters::bump(&c.ike_unknown_peer);
-        let Some(bytes) = unknown_spi::reply_to_datagram(dg.local, &dg.bytes) else {
-            tracing::debug!(local = %dg.local, remote = %dg.remote, "IKE from an unknown peer dropped");
-            return;
-        };
-        if !self.unknown_peer_budget.take(now) {
-            return;
-        }
-        match self.shared.sockets.send(dg.local, dg.remote, &bytes) {
-            Ok(_) => counters::bump(&c.ike_unknown_peer_invalid_spi),
-            Err(e) => {
-                tracing::debug!(remote = %dg.remote, error = %e, "INVALID_IKE_SPI send failed")
-            }
-        }
+    /// IKE from an address no tunnel has: the workers handle those (`KnownPeers`); one
+    /// gets here only if a reload changed the tunnels' peers while it was queued.
+    fn on_unknown_peer(&mut self, dg: &IkeDatagram) {
+        counters::bump(&self.shared.counters.ike_unknown_peer);
+        tracing::debug!(local = %dg.local, remote = %dg.remote, "IKE from an unknown peer dropped");
+    }
+
+    /// Tells the workers whose IKE the control plane takes: the tunnels' (local, peer).
+    pub fn publish_peers(&self) {
+        self.shared.known_peers.publish(
+            self.tunnels
+                .iter()
+                .map(|t| (t.cfg.local_address, t.cfg.peer)),
+        );
     }
 
     /// Rekeys the CHILD SAs whose lifetime limits the dataplane reported; follows peers
@@ -514,6 +507,7 @@ impl Daemon {
             self.rib.remove_static(*p);
         }
         self.config = new;
+        self.publish_peers();
         self.load_static_routes();
         let new_prefixes = self.static_prefixes();
         for p in old_prefixes.iter().filter(|p| !new_prefixes.contains(p)) {

@@ -12,6 +12,7 @@ use super::ike_queue::IkeQueue;
 use super::parked::Parked;
 use super::sockets::{IkeDatagram, NAT_T_PORT};
 use super::sources::Sources;
+use super::strangers;
 use super::udp_io::{enable_drop_count, enable_gro, RecvBatch, RECV_BATCH};
 use super::{SaEvent, SaEventKind, Shared};
 use crate::sys::tun::MAX_GATHER;
@@ -188,15 +189,7 @@ pub fn run(shared: &Shared, index: usize, ike: &IkeQueue) {
                     };
                     datagram(shared, &sas, local, remote, dg, at, ike, to);
                 } else {
-                    let bytes = dg.to_vec();
-                    ike.push(
-                        IkeDatagram {
-                            local,
-                            remote,
-                            bytes,
-                        },
-                        c,
-                    );
+                    to_control_plane(shared, ike, local, remote, dg);
                 }
             }
         }
@@ -208,6 +201,30 @@ pub fn run(shared: &Shared, index: usize, ike: &IkeQueue) {
             return;
         }
     }
+}
+
+/// Queues an IKE datagram for the control plane if a tunnel has its addresses; a
+/// stranger's is handled here (`strangers`).
+fn to_control_plane(
+    shared: &Shared,
+    ike: &IkeQueue,
+    local: SocketAddr,
+    remote: SocketAddr,
+    bytes: &[u8],
+) {
+    if !shared.known_peers.knows(local.ip(), remote.ip()) {
+        strangers::answer(shared, local, remote, bytes);
+        return;
+    }
+    let bytes = bytes.to_vec();
+    ike.push(
+        IkeDatagram {
+            local,
+            remote,
+            bytes,
+        },
+        &shared.counters,
+    );
 }
 
 /// Where ESP packets of one receive batch go: decrypted into `spans`, or held in
@@ -234,17 +251,7 @@ fn datagram(
     to: Inner,
 ) {
     match classify(payload) {
-        Ok(UdpPayload::Ike(_)) => {
-            let bytes = payload.to_vec();
-            ike.push(
-                IkeDatagram {
-                    local,
-                    remote,
-                    bytes,
-                },
-                &shared.counters,
-            );
-        }
+        Ok(UdpPayload::Ike(_)) => to_control_plane(shared, ike, local, remote, payload),
         Ok(UdpPayload::NatKeepalive) => bump(&shared.counters.keepalives_in),
         Ok(UdpPayload::Esp { .. }) => esp_in(shared, sas, remote, payload, at, to),
         Err(_) => bump(&shared.counters.udp_malformed),

@@ -20,6 +20,7 @@ mod policy;
 mod sa_events;
 mod sockets;
 mod sources;
+mod strangers;
 mod tunnel;
 mod udp_io;
 mod wake;
@@ -30,6 +31,7 @@ pub use ike_queue::{ike_queue, is_init_request, IkeInbox, IkeQueue};
 pub use policy::{is_any as selectors_cover_all, InboundPolicy};
 pub use sa_events::{SaEvent, SaEventKind, SaEvents};
 pub use sockets::{IkeDatagram, UnderlaySockets};
+pub use strangers::KnownPeers;
 pub use tunnel::{Selected, TunnelPath};
 
 use crate::routing::RoutingTable;
@@ -55,6 +57,8 @@ pub struct Shared {
     pub sa_events: SaEvents,
     /// Set when the dataplane cannot go on; the daemon then stops.
     pub failure: Failure,
+    /// Whose IKE goes to the control plane; the rest is the workers' to drop.
+    pub known_peers: KnownPeers,
     stopped: AtomicBool,
     /// The largest TUN MTU a worker has seen: one that found it raised tells the others,
     /// so they regrow their buffers before a larger packet reaches them too.
@@ -90,6 +94,7 @@ impl Shared {
             counters: Counters::default(),
             sa_events: SaEvents::default(),
             failure: Failure::default(),
+            known_peers: KnownPeers::default(),
             stopped: AtomicBool::new(false),
             tun_mtu: AtomicU16::new(0),
             stop: StopEvent::new()?,

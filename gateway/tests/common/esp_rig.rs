@@ -4,7 +4,7 @@
 
 use super::udp4;
 use esp::{IvKey, OutboundConfig, OutboundSa, SaKeys, Suite};
-use gateway::dataplane::{Shared, TunnelPath, UnderlaySockets, Workers};
+use gateway::dataplane::{IkeInbox, Shared, TunnelPath, UnderlaySockets, Workers};
 use gateway::routing::RoutingTable;
 use gateway::sys::{Tun, TunConfig};
 use std::collections::BTreeSet;
@@ -56,6 +56,8 @@ pub struct Rig {
     pub shared: Arc<Shared>,
     pub workers: Option<Workers>,
     pub listener: UdpSocket,
+    /// The control plane's end of the IKE queue.
+    pub ike: IkeInbox,
 }
 
 impl Rig {
@@ -71,7 +73,7 @@ impl Rig {
         let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let sockets = UnderlaySockets::bind(&BTreeSet::from([local]), 1).expect("bind");
         let shared = Arc::new(Shared::new(tun, sockets, RoutingTable::new(), tunnels).unwrap());
-        let (ike_tx, _ike_rx) = gateway::dataplane::ike_queue();
+        let (ike_tx, ike) = gateway::dataplane::ike_queue();
         let workers = Workers::start(shared.clone(), ike_tx).expect("workers");
         let listener = UdpSocket::bind((TUN_ADDR, LISTEN_PORT)).expect("listener");
         listener
@@ -81,6 +83,7 @@ impl Rig {
             shared,
             workers: Some(workers),
             listener,
+            ike,
         }
     }
 
