@@ -235,6 +235,22 @@ impl Suite {
         self.headroom() + self.pad_len(inner_len) + 2 + self.icv_len()
     }
 
+    /// The largest inner packet whose ESP packet (minimal padding) is at most `esp_len`
+    /// bytes: what a tunnel carries unfragmented when `esp_len` is the underlay's room.
+    pub const fn max_inner_len(self, esp_len: usize) -> Option<usize> {
+        let fixed = self.headroom() + 2 + self.icv_len();
+        if esp_len < fixed {
+            return None;
+        }
+        // Whole blocks of payload, pad length and next header fit; the rest is lost.
+        let body = esp_len - self.headroom() - self.icv_len();
+        let aligned = body - body % self.block_size();
+        if aligned < 2 {
+            return None;
+        }
+        Some(aligned - 2)
+    }
+
     /// Smallest valid ESP packet of this suite: header, IV, one aligned block
     /// holding at least pad length and next header, ICV.
     pub(crate) const fn min_packet_len(self) -> usize {
@@ -303,6 +319,24 @@ mod tests {
                 assert_eq!((len + wide + 2) % 16, 0);
             }
         }
+    }
+
+    #[test]
+    fn max_inner_len_is_the_largest_that_fits() {
+        for s in Suite::ALL {
+            for room in 0..200 {
+                let fits = |len: usize| len + s.overhead(len) <= room;
+                match s.max_inner_len(room) {
+                    Some(max) => assert!(fits(max) && !fits(max + 1), "{s} {room}: {max}"),
+                    None => assert!(!fits(0), "{s} {room}"),
+                }
+            }
+        }
+        // 1500-byte underlay, IPv4 and UDP (28 bytes): the usual tunnel MTUs.
+        let gcm = Suite::AesGcm16(AesKeySize::Aes128);
+        assert_eq!(gcm.max_inner_len(1472), Some(1438));
+        let cbc = Suite::AesCbc(AesKeySize::Aes128, Integrity::HmacSha256_128);
+        assert_eq!(cbc.max_inner_len(1472), Some(1422));
     }
 
     #[test]

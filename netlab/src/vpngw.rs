@@ -281,6 +281,9 @@ pub struct VpngwTunnelStatus {
     pub reason: Option<String>,
     pub local: String,
     pub peer: String,
+    /// The inner MTU in force (the configured one, or what the underlay carries).
+    #[serde(default)]
+    pub mtu: u16,
     pub ike: Option<VpngwIkeStatus>,
     pub child_sas: Vec<VpngwChildStatus>,
     pub bytes_in: u64,

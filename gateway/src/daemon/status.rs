@@ -68,6 +68,10 @@ pub struct TunnelStatus {
     pub reason: Option<String>,
     pub local: String,
     pub peer: String,
+    /// The largest inner packet sent now: the configured `mtu`, or less where the
+    /// underlay's path MTU to the peer does not carry it.
+    #[serde(default)]
+    pub mtu: u16,
     pub ike: Option<IkeStatus>,
     pub child_sas: Vec<ChildStatus>,
     pub bytes_in: u64,
@@ -131,19 +135,29 @@ impl Status {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<16} {:<5} {:<20} {:<22} {:<5} {:<10} {:<10} {:>10} {:>10}",
-            "TUNNEL", "STATE", "REASON", "PEER", "NAT", "SPI_IN", "SPI_OUT", "PKTS_IN", "PKTS_OUT"
+            "{:<16} {:<5} {:<20} {:<22} {:<5} {:>5} {:<10} {:<10} {:>10} {:>10}",
+            "TUNNEL",
+            "STATE",
+            "REASON",
+            "PEER",
+            "NAT",
+            "MTU",
+            "SPI_IN",
+            "SPI_OUT",
+            "PKTS_IN",
+            "PKTS_OUT"
         );
         for t in &self.tunnels {
             let child = t.child_sas.last();
             let _ = writeln!(
                 out,
-                "{:<16} {:<5} {:<20} {:<22} {:<5} {:<10} {:<10} {:>10} {:>10}",
+                "{:<16} {:<5} {:<20} {:<22} {:<5} {:>5} {:<10} {:<10} {:>10} {:>10}",
                 t.name,
                 t.state,
                 t.reason.as_deref().unwrap_or("-"),
                 t.peer,
                 t.nat.as_deref().unwrap_or("-"),
+                t.mtu,
                 child.map_or("-", |c| c.spi_in.as_str()),
                 child.map_or("-", |c| c.spi_out.as_str()),
                 t.packets_in,

@@ -255,6 +255,7 @@ impl TunnelCtl {
             .map(|(_, remote)| remote)
             .unwrap_or_else(|| SocketAddr::new(self.cfg.peer, 4500));
         let block_pad_limit = self.block_pad_limit(peer);
+        self.fit_underlay(block_pad_limit.and_then(|room| suite.max_inner_len(room)));
         let built = (|| {
             let in_keys = SaKeys::from_keymat(suite, sa.inbound.keymat().expose())?;
             let out_keys = SaKeys::from_keymat(suite, sa.outbound.keymat().expose())?;
@@ -308,6 +309,22 @@ impl TunnelCtl {
         // Make before break: the new SA carries traffic before the old one goes (once
         // the peer has it too).
         self.publish_outbound();
+    }
+
+    /// Makes the tunnel's MTU what the underlay carries unfragmented (`inner_limit`, for
+    /// the new SA's suite), at most the configured one; says so when that changes it.
+    fn fit_underlay(&self, inner_limit: Option<usize>) {
+        let before = self.path.mtu();
+        let mtu = self.path.fit_underlay(inner_limit);
+        if mtu == before {
+            return;
+        }
+        if mtu < self.path.configured_mtu {
+            tracing::warn!(tunnel = %self.cfg.name, configured = self.path.configured_mtu, mtu,
+                "the tunnel's mtu is too large for the underlay's path MTU to the peer: larger inner packets get ICMP too big (or are fragmented) before ESP; set mtu to at most this");
+        } else {
+            tracing::info!(tunnel = %self.cfg.name, mtu, "the underlay carries the tunnel's configured mtu again");
+        }
     }
 
     /// How large the SA's ESP packets may grow by padding to whole AES blocks: what the
@@ -512,6 +529,7 @@ impl TunnelCtl {
             reason: if self.up { None } else { self.reason.clone() },
             local: SocketAddr::new(self.cfg.local_address, peer.port()).to_string(),
             peer: peer.to_string(),
+            mtu: self.path.mtu(),
             ike,
             child_sas: self
                 .children

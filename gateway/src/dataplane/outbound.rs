@@ -263,7 +263,7 @@ fn forward<'s>(
         return;
     };
     if let Some(d) = cache.as_ref() {
-        if len <= usize::from(d.tunnel.mtu) {
+        if len <= usize::from(d.tunnel.mtu()) {
             if let Some(p) = seal(shared, d, buf, len, i) {
                 w.pending.push(p);
             }
@@ -283,10 +283,11 @@ fn forward<'s>(
         return;
     };
     let ipv6 = pkt.first().is_some_and(|b| b >> 4 == 6);
+    let mtu = tunnel.mtu_for(ipv6);
     if tunnel.mss_clamp {
-        let _ = clamp_mss(pkt, mss_for_mtu(tunnel.mtu, ipv6));
+        let _ = clamp_mss(pkt, mss_for_mtu(mtu, ipv6));
     }
-    if len <= usize::from(tunnel.mtu) {
+    if len <= usize::from(mtu) {
         let Some(d) = destination(shared, tunnel, buf, len) else {
             return;
         };
@@ -296,9 +297,9 @@ fn forward<'s>(
         *cache = Some(d);
         return;
     }
-    if needs_too_big(pkt, tunnel.mtu) {
+    if needs_too_big(pkt, mtu) {
         bump(&c.too_big);
-        match icmp_too_big(pkt, tunnel.mtu, tunnel.icmp_source, &mut w.scratch) {
+        match icmp_too_big(pkt, mtu, tunnel.icmp_source, &mut w.scratch) {
             Ok(n) => {
                 if let Some(reply) = w.scratch.get(..n) {
                     if shared.tun.send(reply).is_err() {
@@ -321,7 +322,7 @@ fn forward<'s>(
     let Some(pkt) = w.big.get(..len) else {
         return;
     };
-    let Ok(mut frags) = Ipv4Fragmenter::new(pkt, tunnel.mtu) else {
+    let Ok(mut frags) = Ipv4Fragmenter::new(pkt, mtu) else {
         bump(&c.bad_inner);
         return;
     };

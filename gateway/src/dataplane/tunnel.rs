@@ -4,7 +4,13 @@ use arc_swap::{ArcSwapOption, Guard};
 use esp::OutboundSa;
 use ike::wire::TrafficSelector;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
+
+/// Below these the MTU is not lowered: the smallest every IPv4 (RFC 791: 576 bytes
+/// reassembled; Linux does not go below 552 either) and IPv6 host accepts.
+const IPV4_MIN_MTU: u16 = 576;
+const IPV6_MIN_MTU: u16 = 1280;
 
 /// The outbound SA of a CHILD SA narrower than the tunnel's default one, for the packets
 /// its traffic selectors cover.
@@ -22,8 +28,10 @@ pub struct TunnelPath {
     pub local: IpAddr,
     /// The peer's ESP-in-UDP address; updated by the control plane on NAT float.
     pub peer: ArcSwapOption<SocketAddr>,
-    /// Largest inner packet the tunnel carries.
-    pub mtu: u16,
+    /// Largest inner packet the tunnel carries, as configured.
+    pub configured_mtu: u16,
+    /// What of it the underlay carries unfragmented (see `fit_underlay`).
+    mtu: AtomicU16,
     pub mss_clamp: bool,
     /// Source of the ICMP errors we write into the TUN device: the tunnel's far inner
     /// address. Our own inner address would be a martian source to the local kernel (a
@@ -50,13 +58,42 @@ impl TunnelPath {
             name: name.to_owned(),
             local,
             peer: ArcSwapOption::empty(),
-            mtu,
+            configured_mtu: mtu,
+            mtu: AtomicU16::new(mtu),
             mss_clamp,
             icmp_source,
             outbound: ArcSwapOption::empty(),
             selected: ArcSwapOption::empty(),
             default_ts: ArcSwapOption::empty(),
         }
+    }
+
+    /// Largest inner packet the tunnel sends now: packets above it get ICMP too big
+    /// (or are fragmented), and TCP MSS is clamped to it.
+    pub fn mtu(&self) -> u16 {
+        self.mtu.load(Ordering::Relaxed)
+    }
+
+    /// `mtu()` for an inner packet of the given family: IPv6 packets of up to 1280
+    /// bytes are always sent (every IPv6 link carries them, RFC 8200 5), fragmented in
+    /// the underlay if it must.
+    pub fn mtu_for(&self, ipv6: bool) -> u16 {
+        if ipv6 {
+            self.mtu().max(IPV6_MIN_MTU.min(self.configured_mtu))
+        } else {
+            self.mtu()
+        }
+    }
+
+    /// Lowers the MTU to `inner_limit`, the largest inner packet whose ESP datagram fits
+    /// the underlay's path MTU to the peer (`None`: unknown, the configured MTU). A
+    /// tunnel MTU too large for the underlay then gets inner path MTU discovery instead
+    /// of fragmented ESP. Returns the MTU now in force.
+    pub fn fit_underlay(&self, inner_limit: Option<usize>) -> u16 {
+        let limit = inner_limit.map_or(u16::MAX, |l| u16::try_from(l).unwrap_or(u16::MAX));
+        let mtu = self.configured_mtu.min(limit.max(IPV4_MIN_MTU));
+        self.mtu.store(mtu, Ordering::Relaxed);
+        mtu
     }
 
     /// The SA for this inner packet: the first CHILD SA whose selectors cover it, else
@@ -213,6 +250,33 @@ mod tests {
         let mut p = v4([10, 1, 0, 5], [10, 2, 0, 9], 17, (5000, 53));
         p[7] = 1;
         assert_eq!(Flow::of(&p).unwrap().ports, None);
+    }
+
+    #[test]
+    fn the_mtu_fits_the_underlay_but_never_exceeds_the_configured_one() {
+        let path = TunnelPath::new(
+            "t",
+            "192.0.2.1".parse().unwrap(),
+            1400,
+            false,
+            "169.254.0.1".parse().unwrap(),
+        );
+        assert_eq!((path.mtu(), path.mtu_for(true)), (1400, 1400));
+        assert_eq!(path.fit_underlay(Some(1238)), 1238);
+        assert_eq!(path.mtu_for(false), 1238);
+        assert_eq!(path.mtu_for(true), 1280, "IPv6 up to 1280 always passes");
+        assert_eq!(
+            path.fit_underlay(Some(100)),
+            576,
+            "not below IPv4's minimum"
+        );
+        assert_eq!(
+            path.fit_underlay(Some(1438)),
+            1400,
+            "never above the configured"
+        );
+        assert_eq!(path.fit_underlay(None), 1400, "unknown path: as configured");
+        assert_eq!(path.fit_underlay(Some(usize::MAX)), 1400);
     }
 
     #[test]
