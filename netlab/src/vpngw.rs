@@ -286,6 +286,9 @@ pub struct VpngwTunnelStatus {
     pub mtu: u16,
     pub ike: Option<VpngwIkeStatus>,
     pub child_sas: Vec<VpngwChildStatus>,
+    /// Inbound SPIs of rekeyed CHILD SAs that still decrypt for a while.
+    #[serde(default)]
+    pub retiring_spis_in: Vec<String>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub packets_in: u64,

@@ -243,7 +243,8 @@ impl Daemon {
     pub fn next_timeout(&self) -> Option<Instant> {
         self.tunnels
             .iter()
-            .filter_map(|t| t.ike.poll_timeout())
+            .flat_map(|t| [t.ike.poll_timeout(), t.next_lingering_expiry()])
+            .flatten()
             .min()
     }
 
@@ -252,6 +253,7 @@ impl Daemon {
             if t.ike.poll_timeout().is_some_and(|d| d <= now) {
                 t.ike.handle_timeout(now, &mut OsRng);
             }
+            t.expire_lingering(now, &self.shared);
         }
     }
 

@@ -3,6 +3,7 @@
 
 use super::clock::unix_now;
 use super::ike_config::selector;
+use super::lingering::{self, Lingering};
 use super::sender::{self, Candidate};
 use super::status::{ChildStatus, IkeStatus, TunnelStatus};
 use crate::config;
@@ -96,6 +97,8 @@ pub struct TunnelCtl {
     reason: Option<String>,
     pub disabled: bool,
     children: Vec<Child>,
+    /// Inbound SAs of rekeyed CHILD SAs that still decrypt for a while.
+    lingering: Lingering,
     retired: Retired,
     last_heard: Option<u64>,
 }
@@ -120,6 +123,7 @@ impl TunnelCtl {
             reason: Some(reason),
             disabled: false,
             children: Vec::new(),
+            lingering: Lingering::default(),
             retired: Retired::default(),
             last_heard: None,
         }
@@ -372,33 +376,59 @@ impl TunnelCtl {
             .store((!others.is_empty()).then(|| Arc::new(others)));
     }
 
+    /// Deletes a CHILD SA. Its outbound SA stops at once; its inbound SA too, unless a
+    /// CHILD SA of the same selectors replaces it (a rekey): that one lingers.
     fn remove(&mut self, shared: &Shared, inbound_spi: u32, outbound_spi: u32) {
-        shared.sas.remove(inbound_spi);
-        shared.policy.remove(inbound_spi);
         let Some(i) = self
             .children
             .iter()
             .position(|c| c.inbound.spi() == inbound_spi || c.outbound.spi() == outbound_spi)
         else {
+            shared.sas.remove(inbound_spi);
+            shared.policy.remove(inbound_spi);
             return;
         };
         let child = self.children.remove(i);
-        self.retire(&child);
+        self.retire_outbound(&child.outbound);
+        let rekeyed = self.children.iter().any(|c| c.same_selectors(&child));
+        if rekeyed {
+            self.lingering.keep(Instant::now(), child.inbound.clone());
+        } else {
+            shared.sas.remove(inbound_spi);
+            shared.policy.remove(inbound_spi);
+            self.retire_inbound(&child.inbound);
+        }
         self.release_held(|c| c.same_selectors(&child));
         self.publish_outbound();
         tracing::info!(tunnel = %self.cfg.name, spi_in = format_args!("{inbound_spi:08x}"),
-            spi_out = format_args!("{outbound_spi:08x}"), "CHILD SA deleted");
+            spi_out = format_args!("{outbound_spi:08x}"), inbound_kept = ?rekeyed.then_some(lingering::GRACE), "CHILD SA deleted");
     }
 
-    fn retire(&mut self, c: &Child) {
-        let i = c.inbound.stats();
-        let o = c.outbound.stats();
+    /// When a rekeyed CHILD SA's inbound SA is due to go.
+    pub fn next_lingering_expiry(&self) -> Option<Instant> {
+        self.lingering.next_expiry()
+    }
+
+    /// Uninstalls the rekeyed inbound SAs whose time is up.
+    pub fn expire_lingering(&mut self, now: Instant, shared: &Shared) {
+        for sa in self.lingering.expire(now, shared) {
+            self.retire_inbound(&sa);
+        }
+    }
+
+    fn retire_inbound(&mut self, sa: &InboundSa) {
+        let i = sa.stats();
         let r = &mut self.retired;
         r.bytes_in += i.bytes;
         r.packets_in += i.packets;
+        add_drops(&mut r.drops, &i.drops);
+    }
+
+    fn retire_outbound(&mut self, sa: &OutboundSa) {
+        let o = sa.stats();
+        let r = &mut self.retired;
         r.bytes_out += o.bytes;
         r.packets_out += o.packets;
-        add_drops(&mut r.drops, &i.drops);
     }
 
     /// Sends on the held SAs of the selector sets `pick` chooses, unless an older SA of
@@ -489,7 +519,11 @@ impl TunnelCtl {
         for c in std::mem::take(&mut self.children) {
             shared.sas.remove(c.inbound.spi());
             shared.policy.remove(c.inbound.spi());
-            self.retire(&c);
+            self.retire_inbound(&c.inbound);
+            self.retire_outbound(&c.outbound);
+        }
+        for sa in self.lingering.clear(shared) {
+            self.retire_inbound(&sa);
         }
     }
 
@@ -502,6 +536,12 @@ impl TunnelCtl {
             t.packets_in += i.packets;
             t.bytes_out += o.bytes;
             t.packets_out += o.packets;
+            add_drops(&mut t.drops, &i.drops);
+        }
+        for sa in self.lingering.iter() {
+            let i = sa.stats();
+            t.bytes_in += i.bytes;
+            t.packets_in += i.packets;
             add_drops(&mut t.drops, &i.drops);
         }
         let ike = self
@@ -547,6 +587,11 @@ impl TunnelCtl {
                         packets_out: o.packets,
                     }
                 })
+                .collect(),
+            retiring_spis_in: self
+                .lingering
+                .iter()
+                .map(|sa| format!("{:08x}", sa.spi()))
                 .collect(),
             bytes_in: t.bytes_in,
             bytes_out: t.bytes_out,
