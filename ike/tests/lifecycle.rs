@@ -49,6 +49,13 @@ fn child_sa_rekeys_with_pfs_and_old_sa_is_deleted() {
     // Never down during the rekeys: the new SA is installed before the old goes.
     assert!(p.a.rec.downs.is_empty() && p.b.rec.downs.is_empty());
     assert_eq!(p.a.rec.ups, 1);
+    // The responder (b, for IKE_AUTH and each rekey) installs each new CHILD SA before its
+    // response leaves: a's ESP on it may come right behind the response.
+    assert!(p.b.rec.installs.len() >= 4);
+    assert_eq!(
+        (p.a.rec.installed_after_send, p.b.rec.installed_after_send),
+        (0, 0)
+    );
 }
 
 #[test]

@@ -295,22 +295,25 @@ fn equal_limits_on_both_sides_rekey_without_a_storm() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// TCP at full speed across CHILD SA rekeys on a byte limit: the peer's ESP sent on the old
-/// SA right before it switched (flushed from its dataplane's batches after the DELETE
-/// exchange) still decrypts, because a rekeyed SA's inbound half lingers. Before, every
-/// rekey lost a few packets to `unknown_spi` and TCP took a retransmit burst.
-#[test]
-fn full_speed_tcp_across_byte_limit_rekeys_loses_no_esp() -> anyhow::Result<()> {
-    if skip_unless_root("full_speed_tcp_across_byte_limit_rekeys_loses_no_esp") {
-        return Ok(());
-    }
+/// TCP at full speed (VPC -> IDC) across CHILD SA rekeys on a byte limit of `limited`'s
+/// SAs. When the customer, the receiver, rekeys: the cloud's ESP sent on the old SA right
+/// before it switched (flushed from its dataplane's batches after the DELETE exchange)
+/// still decrypts, because a rekeyed SA's inbound half lingers. When the cloud, the sender,
+/// rekeys: the customer installs the new SA before its response leaves, so the ESP the
+/// cloud sends on it at once finds it. Before, each rekey lost packets to `unknown_spi`
+/// either way and TCP took a retransmit burst.
+fn tcp_across_byte_limit_rekeys(limited: Side) -> anyhow::Result<()> {
     let s2s = SiteToSite::build()?;
     // A rekey every 20-40 MB of the customer's SAs: several a second even in a debug
     // build, and tens a second in a release build, whose rekeys (a DH exchange) still
     // finish long before the hard limit 40 MB later.
     let limits = [("soft_bytes", 40_000_000), ("hard_bytes", 80_000_000)];
-    let mut customer = Vpngw::start(s2s.customer_gw(), &config(Side::Customer, &limits))?;
-    let mut cloud = Vpngw::start(s2s.cloud_gw(), &config(Side::Cloud, &[]))?;
+    let limits_of = |side| if side == limited { &limits[..] } else { &[] };
+    let mut customer = Vpngw::start(
+        s2s.customer_gw(),
+        &config(Side::Customer, limits_of(Side::Customer)),
+    )?;
+    let mut cloud = Vpngw::start(s2s.cloud_gw(), &config(Side::Cloud, limits_of(Side::Cloud)))?;
     cloud.wait_up(&BOTH, UP)?;
     customer.wait_up(&BOTH, UP)?;
     let dir = WorkDir::new("vpngw-volume-tcp")?;
@@ -377,4 +380,20 @@ fn full_speed_tcp_across_byte_limit_rekeys_loses_no_esp() -> anyhow::Result<()> 
     );
     eprintln!("{rekeys} rekeys, retiring {lingering:?}, {tcp:?}");
     Ok(())
+}
+
+#[test]
+fn full_speed_tcp_across_the_receivers_byte_limit_rekeys_loses_no_esp() -> anyhow::Result<()> {
+    if skip_unless_root("full_speed_tcp_across_the_receivers_byte_limit_rekeys_loses_no_esp") {
+        return Ok(());
+    }
+    tcp_across_byte_limit_rekeys(Side::Customer)
+}
+
+#[test]
+fn full_speed_tcp_across_the_senders_byte_limit_rekeys_loses_no_esp() -> anyhow::Result<()> {
+    if skip_unless_root("full_speed_tcp_across_the_senders_byte_limit_rekeys_loses_no_esp") {
+        return Ok(());
+    }
+    tcp_across_byte_limit_rekeys(Side::Cloud)
 }

@@ -199,9 +199,11 @@ impl IkeSa {
                 payloads.push(Payload::Sa(vec![reply]));
                 payloads.push(Payload::TsI(tsi.clone()));
                 payloads.push(Payload::TsR(tsr.clone()));
-                self.send_response(ctx, ExchangeType::IkeAuth, mid, &payloads)?;
                 let keys = self.child_keys(suite, None, &self.ni.clone(), &self.nr.clone())?;
+                let response = self.seal_response(ctx, ExchangeType::IkeAuth, mid, &payloads)?;
+                // Installed before the response leaves: the peer sends on it at once.
                 self.install_child(ctx, suite, our_spi, peer_spi, keys, false, tsr, tsi);
+                self.transmit(ctx, &response);
             }
             Err(e) => {
                 let ty = match e {

@@ -284,8 +284,8 @@ impl IkeSa {
         }
         payloads.push(Payload::TsI(tsi.clone()));
         payloads.push(Payload::TsR(tsr.clone()));
-        self.send_response(ctx, ex, mid, &payloads)?;
         let keys = self.child_keys(suite, g_ir.as_ref().map(|g| g.expose()), &ni, &nr)?;
+        let response = self.seal_response(ctx, ex, mid, &payloads)?;
         if let Some(old) = old {
             let ours_pending = matches!(
                 &self.outstanding,
@@ -298,7 +298,9 @@ impl IkeSa {
                 c.retiring = true;
             }
         }
+        // Installed before the response leaves: the peer sends on the new SA at once.
         self.install_child(ctx, suite, our_spi, peer_spi, keys, false, tsr, tsi);
+        self.transmit(ctx, &response);
         if old.is_none() {
             self.settle_duplicates(our_spi, ni.min(nr), false);
         }

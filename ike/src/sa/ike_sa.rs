@@ -453,12 +453,27 @@ impl IkeSa {
         mid: u32,
         payloads: &[Payload],
     ) -> Result<(), IkeError> {
+        let packets = self.seal_response(ctx, exchange, mid, payloads)?;
+        self.transmit(ctx, &packets);
+        Ok(())
+    }
+
+    /// Seals the response to request `mid` and keeps it for retransmitted requests, but
+    /// leaves sending it (`transmit`) to the caller: a responder installs the CHILD SA
+    /// the response creates first, as the peer sends ESP on it the moment it has the
+    /// response.
+    pub fn seal_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        exchange: ExchangeType,
+        mid: u32,
+        payloads: &[Payload],
+    ) -> Result<Vec<Vec<u8>>, IkeError> {
         let header = self.header(exchange, mid, true);
         let packets = self.seal(ctx, header, payloads)?;
-        self.transmit(ctx, &packets);
-        self.last_response = Some((mid, packets));
+        self.last_response = Some((mid, packets.clone()));
         self.peer_mid = mid.wrapping_add(1);
-        Ok(())
+        Ok(packets)
     }
 
     /// The window check for an incoming request (RFC 7296 2.3): `Ok(true)` to process,

@@ -51,6 +51,9 @@ pub struct Record {
     pub restarts: usize,
     /// Where `Action::PeerMoved` said the peer went.
     pub moved: Vec<SocketAddr>,
+    /// CHILD SAs made as responder whose install came after a datagram of the same
+    /// event: the response may have left before the SA it creates was installed.
+    pub installed_after_send: usize,
 }
 
 impl Record {
@@ -172,6 +175,7 @@ impl Pair {
     fn collect(&mut self) {
         for which in [true, false] {
             let side = if which { &mut self.a } else { &mut self.b };
+            let mut sent = false;
             while let Some(act) = side.tunnel.poll_action() {
                 match act {
                     Action::Send {
@@ -180,6 +184,7 @@ impl Pair {
                         bytes,
                     } => {
                         side.rec.sent += 1;
+                        sent = true;
                         if which && self.drop_from_a > 0 {
                             self.drop_from_a -= 1;
                             continue;
@@ -209,7 +214,12 @@ impl Pair {
                             });
                         }
                     }
-                    Action::InstallChildSa(i) => side.rec.installs.push(i),
+                    Action::InstallChildSa(i) => {
+                        if sent && !i.we_initiated {
+                            side.rec.installed_after_send += 1;
+                        }
+                        side.rec.installs.push(i);
+                    }
                     Action::DeleteChildSa { inbound_spi, .. } => {
                         side.rec.deleted.push(inbound_spi);
                         if side.tunnel.is_up() && side.rec.active().is_empty() {
