@@ -129,6 +129,7 @@ impl BgpSpeaker {
             .remove(&tunnel)?;
         // A send error means the task already ended; awaiting it is still right.
         let _ = running.commands.send(Command::Stop);
+        self.shared.stopping(tunnel, running.generation);
         Some((running.task, running.generation))
     }
 
@@ -149,8 +150,9 @@ impl BgpSpeaker {
     }
 
     /// `stop` for callers that cannot wait (the daemon's synchronous tunnel DOWN
-    /// handler): the session is told to stop now and its routes are withdrawn through
-    /// the channel shortly after. False if no session ran there.
+    /// handler): the session is told to stop and its routes are withdrawn now (the
+    /// changes are on the channel when this returns); its goodbye goes on in the
+    /// background. False if no session ran there.
     pub fn stop_detached(&self, tunnel: TunnelId) -> bool {
         let Some((mut task, generation)) = self.take_stopping(tunnel) else {
             return false;

@@ -1,6 +1,6 @@
 //! State the session tasks share: the Loc-RIB with its outgoing channel, and the stats.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -17,6 +17,9 @@ struct RibState {
     translator: Translator,
     /// Closed receiver = nobody routes any more; changes are then dropped.
     out: UnboundedSender<BgpRouteChange>,
+    /// Sessions told to stop whose tasks still run (saying goodbye): their routes are
+    /// gone already and what they still report is ignored.
+    stopping: BTreeSet<SessionId>,
 }
 
 pub(crate) struct Shared {
@@ -48,6 +51,7 @@ impl Shared {
                 rib: Rib::new(),
                 translator: Translator::default(),
                 out,
+                stopping: BTreeSet::new(),
             }),
             status: Mutex::new(BTreeMap::new()),
         }
@@ -57,8 +61,23 @@ impl Shared {
     /// so changes leave in the order the Loc-RIB made them.
     pub fn apply(&self, spec: &SessionSpec, event: &SessionEvent) {
         let mut st = lock(&self.rib);
-        st.rib
-            .apply(session_id(spec.tunnel, spec.generation), event);
+        let id = session_id(spec.tunnel, spec.generation);
+        if st.stopping.contains(&id) {
+            return;
+        }
+        st.rib.apply(id, event);
+        Self::publish(&mut st);
+    }
+
+    /// Takes the routes of that session of `tunnel` out of the Loc-RIB now, as it is told
+    /// to stop: its tunnel went down, so nothing it learned carries traffic, and the
+    /// other tunnel's routes must take over at once, not when the session has finished
+    /// saying goodbye (up to half a second of Cease and FIN).
+    pub fn stopping(&self, tunnel: TunnelId, generation: u16) {
+        let mut st = lock(&self.rib);
+        let id = session_id(tunnel, generation);
+        st.stopping.insert(id);
+        st.rib.peer_down(id);
         Self::publish(&mut st);
     }
 
@@ -75,7 +94,9 @@ impl Shared {
     pub fn session_gone(&self, tunnel: TunnelId, generation: u16) {
         {
             let mut st = lock(&self.rib);
-            st.rib.peer_down(session_id(tunnel, generation));
+            let id = session_id(tunnel, generation);
+            st.stopping.remove(&id);
+            st.rib.peer_down(id);
             Self::publish(&mut st);
         }
         if let Some(e) = lock(&self.status)
@@ -223,6 +244,64 @@ mod tests {
         shared.session_gone(new.tunnel, new.generation);
         assert!(shared.best_routes().is_empty());
         assert!(!shared.status()[0].running);
+    }
+
+    fn learn(shared: &Shared, spec: &SessionSpec, prefix: Ipv4Prefix) {
+        let attributes = PathAttributes {
+            next_hop: Some(Ipv4Addr::new(169, 254, 10, 1)),
+            ..PathAttributes::default()
+        };
+        shared.apply(
+            spec,
+            &SessionEvent::RouteLearned {
+                prefix,
+                attributes: Arc::new(attributes),
+            },
+        );
+    }
+
+    /// Tunnel 3 goes down while tunnel 4's session has the same route: the route moves
+    /// to tunnel 4 the moment tunnel 3's session is told to stop, and what that session
+    /// still reports while it says goodbye changes nothing.
+    #[test]
+    fn a_stopping_sessions_routes_go_at_once() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Shared::new(tx);
+        let first = spec(7);
+        let second = SessionSpec {
+            tunnel: TunnelId(4),
+            ..spec(8)
+        };
+        let prefix: Ipv4Prefix = "10.20.0.0/24".parse().unwrap();
+        for s in [&first, &second] {
+            established(&shared, s);
+            learn(&shared, s, prefix);
+        }
+        let best = |shared: &Shared| shared.best_routes().first().map(|r| r.1);
+        assert_eq!(best(&shared), Some(TunnelId(3)));
+        while rx.try_recv().is_ok() {}
+
+        shared.stopping(first.tunnel, first.generation);
+        assert_eq!(best(&shared), Some(TunnelId(4)));
+        let changes: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert!(
+            changes.iter().any(|c| matches!(
+                c,
+                BgpRouteChange::Announce {
+                    tunnel: TunnelId(4),
+                    ..
+                }
+            )),
+            "{changes:?}"
+        );
+        // Still running: a late UPDATE of the stopping session is ignored.
+        learn(&shared, &first, prefix);
+        assert_eq!(best(&shared), Some(TunnelId(4)));
+        assert!(rx.try_recv().is_err());
+        // Its end changes nothing more.
+        shared.session_gone(first.tunnel, first.generation);
+        assert_eq!(best(&shared), Some(TunnelId(4)));
+        assert!(rx.try_recv().is_err());
     }
 
     #[test]

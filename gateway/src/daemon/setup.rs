@@ -146,12 +146,12 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
         tun_index,
     );
     daemon.install_routes()?;
-    let (speaker, mut bgp_rx) =
+    let (speaker, bgp_changes) =
         crate::bgp_speaker::BgpSpeaker::new().map_err(|e| DaemonError::Io {
             what: "bgp speaker".into(),
             source: std::io::Error::other(e),
         })?;
-    daemon.attach_bgp(speaker);
+    daemon.attach_bgp(speaker, bgp_changes);
 
     let (ike_tx, mut ike_rx) = ike_queue();
     let workers = Workers::start(shared.clone(), ike_tx).map_err(io("worker threads"))?;
@@ -180,7 +180,7 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
         tokio::select! {
             Some(dg) = ike_rx.recv() => daemon.on_ike(Instant::now(), &dg),
             () = shared.sa_events.ready() => daemon.on_sa_events(Instant::now()),
-            Some(change) = bgp_rx.recv() => daemon.on_bgp(change),
+            Some(change) = daemon.next_bgp_change() => daemon.on_bgp(change),
             Some((req, reply)) = call_rx.recv() => {
                 let resp = daemon.handle(req, Instant::now());
                 let _ = reply.send(resp);

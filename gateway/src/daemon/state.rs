@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 #[derive(Debug)]
 pub struct Daemon {
@@ -29,6 +30,8 @@ pub struct Daemon {
     tun_index: u32,
     /// One eBGP session per UP tunnel of a connection with a `bgp` section.
     bgp: Option<BgpSpeaker>,
+    /// The route changes the BGP sessions make, in order.
+    bgp_changes: Option<UnboundedReceiver<BgpRouteChange>>,
     bgp_routes: BgpRouteTable,
 }
 
@@ -51,6 +54,7 @@ impl Daemon {
             kroutes,
             tun_index,
             bgp: None,
+            bgp_changes: None,
             bgp_routes: BgpRouteTable::new(),
         };
         daemon.publish_peers();
@@ -58,8 +62,25 @@ impl Daemon {
     }
 
     /// Runs BGP sessions from now on (started as tunnels come UP).
-    pub fn attach_bgp(&mut self, speaker: BgpSpeaker) {
+    pub fn attach_bgp(&mut self, speaker: BgpSpeaker, changes: UnboundedReceiver<BgpRouteChange>) {
         self.bgp = Some(speaker);
+        self.bgp_changes = Some(changes);
+    }
+
+    /// The next BGP route change (never, without BGP).
+    pub async fn next_bgp_change(&mut self) -> Option<BgpRouteChange> {
+        match self.bgp_changes.as_mut() {
+            Some(rx) => rx.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Applies the BGP route changes already made, then publishes the routing table once.
+    fn apply_bgp_changes(&mut self) {
+        while let Some(change) = self.bgp_changes.as_mut().and_then(|rx| rx.try_recv().ok()) {
+            self.apply_bgp(&change);
+        }
+        self.publish();
     }
 
     /// Starts (UP) or stops (DOWN) the BGP session over tunnel `id`, if its connection
@@ -99,7 +120,12 @@ impl Daemon {
 
     /// A best-route change from BGP: routing table, kernel route towards the TUN, FIB.
     pub fn on_bgp(&mut self, change: BgpRouteChange) {
-        let edit = match self.bgp_routes.apply(&change, &mut self.rib) {
+        self.apply_bgp(&change);
+        self.publish();
+    }
+
+    fn apply_bgp(&mut self, change: &BgpRouteChange) {
+        let edit = match self.bgp_routes.apply(change, &mut self.rib) {
             Ok(edit) => edit,
             Err(e) => {
                 tracing::warn!(prefix = %change.prefix(), error = %e, "bgp route not installed");
@@ -117,7 +143,6 @@ impl Daemon {
         if let Err(e) = result {
             tracing::warn!(prefix = %change.prefix(), error = %e, "kernel route for a bgp prefix");
         }
-        self.publish();
     }
 
     pub fn tunnel_count(&self) -> usize {
@@ -183,8 +208,15 @@ impl Daemon {
 
     fn set_up(&mut self, id: TunnelId, up: bool) {
         let _ = self.rib.set_tunnel_up(id, up);
-        self.publish();
-        self.bgp_follow(id, up);
+        if up {
+            self.publish();
+            self.bgp_follow(id, true);
+            return;
+        }
+        // The routes the tunnel's BGP session taught us go with it, and another tunnel's
+        // take over, in the same table the dataplane sees next: no moment without a route.
+        self.bgp_follow(id, false);
+        self.apply_bgp_changes();
     }
 
     pub fn on_ike(&mut self, now: Instant, dg: &IkeDatagram) {
