@@ -3,6 +3,9 @@
 //! arrive after it: its dataplane flushes batches already encrypted, or the path reorders.
 //! Removed at once, each rekey at full speed lost a few packets (to `unknown_spi`) and
 //! TCP took a retransmit burst. strongSwan keeps them 5 s too (`delete_rekeyed_delay`).
+//! The same holds for a tunnel the operator disables: the peer keeps sending on it until
+//! our DELETE reaches it, a window's worth at full speed, which then arrives on the
+//! lingering SAs while our routes already point at the other tunnel.
 
 use crate::dataplane::Shared;
 use esp::InboundSa;

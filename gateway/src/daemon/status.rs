@@ -74,7 +74,7 @@ pub struct TunnelStatus {
     pub mtu: u16,
     pub ike: Option<IkeStatus>,
     pub child_sas: Vec<ChildStatus>,
-    /// Inbound SPIs of rekeyed CHILD SAs, deleted but still decrypting what the peer
+    /// Inbound SPIs of rekeyed CHILD SAs (or of a just disabled tunnel), deleted but still decrypting what the peer
     /// sent on them before it switched (for 5 s).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retiring_spis_in: Vec<String>,

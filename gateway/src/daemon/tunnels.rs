@@ -377,7 +377,8 @@ impl TunnelCtl {
     }
 
     /// Deletes a CHILD SA. Its outbound SA stops at once; its inbound SA too, unless a
-    /// CHILD SA of the same selectors replaces it (a rekey): that one lingers.
+    /// CHILD SA of the same selectors replaces it (a rekey) or the operator disabled the
+    /// tunnel: then it lingers, for what the peer sent before it heard of the change.
     fn remove(&mut self, shared: &Shared, inbound_spi: u32, outbound_spi: u32) {
         let Some(i) = self
             .children
@@ -391,7 +392,8 @@ impl TunnelCtl {
         let child = self.children.remove(i);
         self.retire_outbound(&child.outbound);
         let rekeyed = self.children.iter().any(|c| c.same_selectors(&child));
-        if rekeyed {
+        let linger = rekeyed || self.disabled;
+        if linger {
             self.lingering.keep(Instant::now(), child.inbound.clone());
         } else {
             shared.sas.remove(inbound_spi);
@@ -401,7 +403,7 @@ impl TunnelCtl {
         self.release_held(|c| c.same_selectors(&child));
         self.publish_outbound();
         tracing::info!(tunnel = %self.cfg.name, spi_in = format_args!("{inbound_spi:08x}"),
-            spi_out = format_args!("{outbound_spi:08x}"), inbound_kept = ?rekeyed.then_some(lingering::GRACE), "CHILD SA deleted");
+            spi_out = format_args!("{outbound_spi:08x}"), inbound_kept = ?linger.then_some(lingering::GRACE), "CHILD SA deleted");
     }
 
     /// When a rekeyed CHILD SA's inbound SA is due to go.
