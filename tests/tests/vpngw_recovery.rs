@@ -147,7 +147,7 @@ fn disabling_the_tunnel_under_full_speed_tcp_loses_nothing() -> anyhow::Result<(
         return Ok(());
     }
     let s2s = SiteToSite::build()?;
-    let (mut customer, cloud) = pair(&s2s, config(Side::Customer))?;
+    let (customer, cloud) = pair(&s2s, config(Side::Customer))?;
     // The kernel's own IPv6 chatter on the new TUN device (MLD reports, DAD) has no route
     // in this IPv4 plan and would count as `no_route` at random moments.
     let tun = format!(
