@@ -3,9 +3,10 @@
 //! arrive after it: its dataplane flushes batches already encrypted, or the path reorders.
 //! Removed at once, each rekey at full speed lost a few packets (to `unknown_spi`) and
 //! TCP took a retransmit burst. strongSwan keeps them 5 s too (`delete_rekeyed_delay`).
-//! The same holds for a tunnel the operator disables: the peer keeps sending on it until
-//! our DELETE reaches it, a window's worth at full speed, which then arrives on the
-//! lingering SAs while our routes already point at the other tunnel.
+//! The same holds for a tunnel whose SAs we delete ourselves (disabled, or renegotiated
+//! after a reload): the peer keeps sending on it until our DELETE reaches it, a window's
+//! worth at full speed, which then arrives on the lingering SAs while our routes already
+//! point at the other tunnel.
 
 use crate::dataplane::Shared;
 use esp::InboundSa;
@@ -42,17 +43,6 @@ impl Lingering {
             .partition(|(at, _)| *at <= now);
         self.sas = keep;
         due.into_iter()
-            .map(|(_, sa)| {
-                uninstall(shared, &sa);
-                sa
-            })
-            .collect()
-    }
-
-    /// Uninstalls all of them now (the tunnel went down); returns them.
-    pub fn clear(&mut self, shared: &Shared) -> Vec<Arc<InboundSa>> {
-        std::mem::take(&mut self.sas)
-            .into_iter()
             .map(|(_, sa)| {
                 uninstall(shared, &sa);
                 sa

@@ -443,9 +443,9 @@ impl Daemon {
                 if let Some(t) = self.tunnels.get_mut(i) {
                     tracing::info!(tunnel = name, "disabled by operator");
                     t.set_disabled_reason();
-                    t.ike.delete(now, &mut OsRng);
+                    // Its DOWN: the routes moved already.
+                    let _ = t.delete_locally(now, &self.shared);
                 }
-                self.drain();
                 Ok(())
             }
             TunnelAction::Enable => {
@@ -523,14 +523,15 @@ impl Daemon {
         let mut changed = Vec::new();
         for (i, (engine, t)) in engines.into_iter().zip(new_tunnels).enumerate() {
             let Some(engine) = engine else { continue };
+            let Some(id) = self.tunnels.get(i).map(|c| c.id) else {
+                continue;
+            };
+            // As for a disable: routes (static and BGP) off the tunnel first.
+            self.set_up(id, false);
             let Some(ctl) = self.tunnels.get_mut(i) else {
                 continue;
             };
-            let id = ctl.id;
-            let _ = self.rib.set_tunnel_up(id, false);
-            self.shared.routing.publish_rib(&self.rib);
-            ctl.ike.delete(now, &mut OsRng);
-            let _ = ctl.drain(&self.shared);
+            let _ = ctl.delete_locally(now, &self.shared);
             ctl.clear_sas(&self.shared);
             ctl.restart(engine, t);
             changed.push(ctl.cfg.name.clone());

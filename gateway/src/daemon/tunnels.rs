@@ -99,6 +99,9 @@ pub struct TunnelCtl {
     children: Vec<Child>,
     /// Inbound SAs of rekeyed CHILD SAs that still decrypt for a while.
     lingering: Lingering,
+    /// We are deleting the tunnel's SAs ourselves (disable, reload): its inbound SAs
+    /// linger too.
+    deleting: bool,
     retired: Retired,
     last_heard: Option<u64>,
 }
@@ -124,6 +127,7 @@ impl TunnelCtl {
             disabled: false,
             children: Vec::new(),
             lingering: Lingering::default(),
+            deleting: false,
             retired: Retired::default(),
             last_heard: None,
         }
@@ -377,8 +381,8 @@ impl TunnelCtl {
     }
 
     /// Deletes a CHILD SA. Its outbound SA stops at once; its inbound SA too, unless a
-    /// CHILD SA of the same selectors replaces it (a rekey) or the operator disabled the
-    /// tunnel: then it lingers, for what the peer sent before it heard of the change.
+    /// CHILD SA of the same selectors replaces it (a rekey) or we delete the tunnel's SAs
+    /// ourselves: then it lingers, for what the peer sent before it heard of the change.
     fn remove(&mut self, shared: &Shared, inbound_spi: u32, outbound_spi: u32) {
         let Some(i) = self
             .children
@@ -392,7 +396,7 @@ impl TunnelCtl {
         let child = self.children.remove(i);
         self.retire_outbound(&child.outbound);
         let rekeyed = self.children.iter().any(|c| c.same_selectors(&child));
-        let linger = rekeyed || self.disabled;
+        let linger = rekeyed || self.deleting;
         if linger {
             self.lingering.keep(Instant::now(), child.inbound.clone());
         } else {
@@ -404,6 +408,16 @@ impl TunnelCtl {
         self.publish_outbound();
         tracing::info!(tunnel = %self.cfg.name, spi_in = format_args!("{inbound_spi:08x}"),
             spi_out = format_args!("{outbound_spi:08x}"), inbound_kept = ?linger.then_some(lingering::GRACE), "CHILD SA deleted");
+    }
+
+    /// Deletes the IKE SA and its CHILD SAs on our side (the peer is told), keeping the
+    /// inbound SAs decrypting for a while; the caller has moved the routes away already.
+    pub fn delete_locally(&mut self, now: Instant, shared: &Shared) -> Option<Transition> {
+        self.deleting = true;
+        self.ike.delete(now, &mut OsRng);
+        let transition = self.drain(shared);
+        self.deleting = false;
+        transition
     }
 
     /// When a rekeyed CHILD SA's inbound SA is due to go.
@@ -524,9 +538,8 @@ impl TunnelCtl {
             self.retire_inbound(&c.inbound);
             self.retire_outbound(&c.outbound);
         }
-        for sa in self.lingering.clear(shared) {
-            self.retire_inbound(&sa);
-        }
+        // Lingering inbound SAs run out on their own: what they decrypt is still the
+        // peer's traffic from before.
     }
 
     pub fn status(&self) -> TunnelStatus {
