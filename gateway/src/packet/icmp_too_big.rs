@@ -29,7 +29,10 @@ pub fn needs_too_big(pkt: &[u8], mtu: u16) -> bool {
 }
 
 /// Writes into `out` the ICMP error telling the sender of `pkt` to use `mtu`, sent from
-/// `from` (an address of ours of the same family). Returns its length.
+/// `from` (the tunnel's far inner address). A tunnel with inner addresses of one family
+/// carries the other too, and has no address of it to answer from: the error then comes
+/// from the packet's destination, as if the far end had answered (never from one of our
+/// own addresses, which the local kernel would drop as martian). Returns its length.
 pub fn icmp_too_big(
     pkt: &[u8],
     mtu: u16,
@@ -40,9 +43,32 @@ pub fn icmp_too_big(
     match (first >> 4, from) {
         (4, IpAddr::V4(from)) => frag_needed_v4(pkt, mtu, from, out),
         (6, IpAddr::V6(from)) => packet_too_big_v6(pkt, mtu, from, out),
-        (4 | 6, _) => Err(PacketError::NoIcmpAllowed(
-            "reply source of the wrong family",
-        )),
+        (4, IpAddr::V6(_)) => {
+            let dst: [u8; 4] = pkt
+                .get(16..20)
+                .and_then(|d| d.try_into().ok())
+                .ok_or(PacketError::Truncated)?;
+            let dst = Ipv4Addr::from(dst);
+            if dst.is_multicast() || dst.is_broadcast() || dst.is_unspecified() {
+                return Err(PacketError::NoIcmpAllowed(
+                    "no unicast address to answer from",
+                ));
+            }
+            frag_needed_v4(pkt, mtu, dst, out)
+        }
+        (6, IpAddr::V4(_)) => {
+            let dst: [u8; 16] = pkt
+                .get(24..40)
+                .and_then(|d| d.try_into().ok())
+                .ok_or(PacketError::Truncated)?;
+            let dst = Ipv6Addr::from(dst);
+            if dst.is_multicast() || dst.is_unspecified() {
+                return Err(PacketError::NoIcmpAllowed(
+                    "no unicast address to answer from",
+                ));
+            }
+            packet_too_big_v6(pkt, mtu, dst, out)
+        }
         _ => Err(PacketError::NotIp),
     }
 }
@@ -202,6 +228,35 @@ mod tests {
         assert!(l4_sum_ok(r), "ICMPv6 checksum with pseudo-header");
     }
 
+    /// IPv6 through a tunnel with IPv4 inner addresses (and the other way round): the
+    /// error comes from the packet's destination rather than not at all.
+    #[test]
+    fn a_tunnel_of_the_other_family_answers_from_the_destination() {
+        let mut out = [0u8; 1500];
+        let v4_gw: IpAddr = "169.254.10.1".parse().unwrap();
+        let v6 = first("udp6_2000");
+        let n = icmp_too_big(&v6, 1300, v4_gw, &mut out).unwrap();
+        let r = &out[..n];
+        assert_eq!((r[6], r[40]), (58, 2), "ICMPv6 Packet Too Big");
+        assert_eq!(&r[8..24], &v6[24..40], "from the destination");
+        assert_eq!(&r[24..40], &v6[8..24], "to the sender");
+        assert!(l4_sum_ok(r));
+        let v4 = first("udp4_df_2000");
+        let n = icmp_too_big(&v4, 1300, "fd00::1".parse().unwrap(), &mut out).unwrap();
+        let r = &out[..n];
+        assert_eq!((r[20], r[21]), (3, 4));
+        assert_eq!(&r[12..16], &v4[16..20], "from the destination");
+        assert_eq!(checksum(&r[..20]), 0);
+        let mut mc = v6.clone();
+        mc[24] = 0xff;
+        assert_eq!(
+            icmp_too_big(&mc, 1300, v4_gw, &mut out),
+            Err(PacketError::NoIcmpAllowed(
+                "no unicast address to answer from"
+            ))
+        );
+    }
+
     #[test]
     fn small_packets_are_quoted_whole() {
         let pkt = first("tcp4_syn");
@@ -231,10 +286,6 @@ mod tests {
         let mut mc = first("udp4_df_2000");
         mc[12] = 224;
         assert!(icmp_too_big(&mc, 1000, gw, &mut out).is_err());
-        assert!(
-            icmp_too_big(&first("udp6_2000"), 1000, gw, &mut out).is_err(),
-            "family"
-        );
         assert_eq!(
             icmp_too_big(&first("udp4_df_2000"), 1000, gw, &mut [0u8; 100]),
             Err(PacketError::BufferTooSmall { need: 576 })
