@@ -309,6 +309,10 @@ impl Daemon {
                 }
             }
         }
+        // A tunnel that went DOWN drops its outbound SAs only now, with its routes moved.
+        for t in &mut self.tunnels {
+            t.publish_stale_outbound();
+        }
     }
 
     pub fn send_keepalives(&self) {

@@ -102,6 +102,9 @@ pub struct TunnelCtl {
     /// We are deleting the tunnel's SAs ourselves (disable, reload): its inbound SAs
     /// linger too.
     deleting: bool,
+    /// A CHILD SA went and the packet path still has it as the outbound SA: published at
+    /// the end of the drain, or, when the tunnel goes DOWN, once its routes moved away.
+    outbound_stale: bool,
     retired: Retired,
     last_heard: Option<u64>,
 }
@@ -128,6 +131,7 @@ impl TunnelCtl {
             children: Vec::new(),
             lingering: Lingering::default(),
             deleting: false,
+            outbound_stale: false,
             retired: Retired::default(),
             last_heard: None,
         }
@@ -230,6 +234,10 @@ impl TunnelCtl {
                     transition = Some(Transition::Down);
                 }
             }
+        }
+        // Going DOWN: the caller moves the routes first, then publishes.
+        if transition != Some(Transition::Down) {
+            self.publish_stale_outbound();
         }
         transition
     }
@@ -405,7 +413,9 @@ impl TunnelCtl {
             self.retire_inbound(&child.inbound);
         }
         self.release_held(|c| c.same_selectors(&child));
-        self.publish_outbound();
+        // Until the routes moved, packets keep going out on it: the peer that deleted it
+        // may still take them (vpngw does, for 5 s); without an SA they are lost here.
+        self.outbound_stale = true;
         tracing::info!(tunnel = %self.cfg.name, spi_in = format_args!("{inbound_spi:08x}"),
             spi_out = format_args!("{outbound_spi:08x}"), inbound_kept = ?linger.then_some(lingering::GRACE), "CHILD SA deleted");
     }
@@ -417,7 +427,15 @@ impl TunnelCtl {
         self.ike.delete(now, &mut OsRng);
         let transition = self.drain(shared);
         self.deleting = false;
+        self.publish_stale_outbound();
         transition
+    }
+
+    /// Publishes the outbound SAs if a CHILD SA went since the last time.
+    pub fn publish_stale_outbound(&mut self) {
+        if std::mem::take(&mut self.outbound_stale) {
+            self.publish_outbound();
+        }
     }
 
     /// When a rekeyed CHILD SA's inbound SA is due to go.
