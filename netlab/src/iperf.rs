@@ -57,6 +57,19 @@ impl IperfServer {
     pub fn process(&mut self) -> &mut ProcessGuard {
         &mut self.process
     }
+
+    /// One TCP stream of `duration` from `client` to this server.
+    pub fn tcp_from(&self, client: &Netns, duration: Duration) -> Result<IperfResult> {
+        iperf_client(
+            client,
+            self.addr,
+            self.port,
+            &IperfOptions {
+                duration,
+                ..IperfOptions::default()
+            },
+        )
+    }
 }
 
 /// What the client should send.

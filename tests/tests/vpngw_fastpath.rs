@@ -33,17 +33,7 @@ fn tcp_uses_offloads_and_batches_and_sigterm_under_load_is_clean() -> anyhow::Re
     let server = s2s.iperf_server_on_idc(&dir.join("iperf.log"))?;
     // VPC -> IDC: the cloud gateway encrypts, the customer gateway decrypts.
     std::thread::scope(|scope| -> anyhow::Result<()> {
-        let client = scope.spawn(|| {
-            iperf_client(
-                s2s.vpc_host(),
-                server.addr(),
-                server.port(),
-                &IperfOptions {
-                    duration: Duration::from_secs(6),
-                    ..IperfOptions::default()
-                },
-            )
-        });
+        let client = scope.spawn(|| server.tcp_from(s2s.vpc_host(), Duration::from_secs(6)));
         std::thread::sleep(Duration::from_secs(3));
         let tx = cloud.status()?;
         let rx = customer.status()?;

@@ -7,10 +7,7 @@
 
 use std::time::Duration;
 
-use e2e::{
-    iperf_client, skip_unless_root, IperfOptions, IperfServer, Psk, Side, SiteToSite, Vpngw,
-    VpngwConfig, WorkDir,
-};
+use e2e::{skip_unless_root, IperfServer, Psk, Side, SiteToSite, Vpngw, VpngwConfig, WorkDir};
 
 const UP: Duration = Duration::from_secs(30);
 const BOTH: [&str; 2] = ["tunnel1", "tunnel2"];
@@ -95,15 +92,7 @@ fn ipv6_crosses_the_ipv4_tunnels() -> anyhow::Result<()> {
 
     let dir = WorkDir::new("vpngw-ipv6-inner")?;
     let server = IperfServer::start(s2s.idc_host(), IDC6.parse()?, 5201, &dir.join("iperf.log"))?;
-    let tcp = iperf_client(
-        s2s.vpc_host(),
-        server.addr(),
-        server.port(),
-        &IperfOptions {
-            duration: Duration::from_secs(2),
-            ..IperfOptions::default()
-        },
-    )?;
+    let tcp = server.tcp_from(s2s.vpc_host(), Duration::from_secs(2))?;
     anyhow::ensure!(tcp.received_bytes > 1_000_000, "TCP VPC -> IDC: {tcp:?}");
     let t1 = customer.status()?;
     anyhow::ensure!(

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use e2e::{
-    iperf_client, ping, plan, skip_unless_root, IperfOptions, IperfResult, PingOptions, Psk, Side,
-    SiteToSite, Vpngw, VpngwConfig, WorkDir,
+    ping, plan, skip_unless_root, IperfResult, PingOptions, Psk, Side, SiteToSite, Vpngw,
+    VpngwConfig, WorkDir,
 };
 
 const UP: Duration = Duration::from_secs(30);
@@ -24,15 +24,7 @@ fn start_pair(s2s: &SiteToSite) -> anyhow::Result<(Vpngw, Vpngw)> {
 fn tcp_vpc_to_idc(s2s: &SiteToSite) -> anyhow::Result<IperfResult> {
     let dir = WorkDir::new("vpngw-pair-iperf")?;
     let server = s2s.iperf_server_on_idc(&dir.join("iperf.log"))?;
-    Ok(iperf_client(
-        s2s.vpc_host(),
-        server.addr(),
-        server.port(),
-        &IperfOptions {
-            duration: Duration::from_secs(2),
-            ..IperfOptions::default()
-        },
-    )?)
+    Ok(server.tcp_from(s2s.vpc_host(), Duration::from_secs(2))?)
 }
 
 #[test]

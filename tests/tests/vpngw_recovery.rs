@@ -18,8 +18,7 @@
 use std::time::{Duration, Instant};
 
 use e2e::{
-    iperf_client, plan, skip_unless_root, IperfOptions, Psk, Side, SiteToSite, Vpngw,
-    VpngwBgpSession, VpngwConfig, WorkDir,
+    plan, skip_unless_root, Psk, Side, SiteToSite, Vpngw, VpngwBgpSession, VpngwConfig, WorkDir,
 };
 
 const UP: Duration = Duration::from_secs(30);
@@ -191,17 +190,7 @@ fn maintenance_under_full_speed_tcp(
     let dir = WorkDir::new("vpngw-recovery-iperf")?;
     let server = s2s.iperf_server_on_idc(&dir.join("iperf.log"))?;
     let tcp = std::thread::scope(|scope| -> anyhow::Result<_> {
-        let client = scope.spawn(|| {
-            iperf_client(
-                s2s.vpc_host(),
-                server.addr(),
-                server.port(),
-                &IperfOptions {
-                    duration: Duration::from_secs(3),
-                    ..IperfOptions::default()
-                },
-            )
-        });
+        let client = scope.spawn(|| server.tcp_from(s2s.vpc_host(), Duration::from_secs(3)));
         std::thread::sleep(Duration::from_millis(1500));
         maintenance(&customer)?;
         client

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use e2e::{
-    iperf_client, ping, plan, skip_unless_root, IperfOptions, PingOptions, PingStats, Psk, Side,
-    SiteToSite, Vpngw, VpngwConfig, VpngwStatus, WorkDir,
+    ping, plan, skip_unless_root, PingOptions, PingStats, Psk, Side, SiteToSite, Vpngw,
+    VpngwConfig, VpngwStatus, WorkDir,
 };
 
 const UP: Duration = Duration::from_secs(30);
@@ -318,15 +318,7 @@ fn tcp_across_byte_limit_rekeys(limited: Side) -> anyhow::Result<()> {
     customer.wait_up(&BOTH, UP)?;
     let dir = WorkDir::new("vpngw-volume-tcp")?;
     let server = s2s.iperf_server_on_idc(&dir.join("iperf.log"))?;
-    let tcp = iperf_client(
-        s2s.vpc_host(),
-        server.addr(),
-        server.port(),
-        &IperfOptions {
-            duration: Duration::from_secs(5),
-            ..IperfOptions::default()
-        },
-    )?;
+    let tcp = server.tcp_from(s2s.vpc_host(), Duration::from_secs(5))?;
     // Right after the traffic, the last rekeys' old inbound SAs still decrypt; a few
     // seconds later they are gone.
     let retiring = |st: &VpngwStatus| -> Vec<String> {

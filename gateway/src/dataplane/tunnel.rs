@@ -252,15 +252,20 @@ mod tests {
         assert_eq!(Flow::of(&p).unwrap().ports, None);
     }
 
-    #[test]
-    fn the_mtu_fits_the_underlay_but_never_exceeds_the_configured_one() {
-        let path = TunnelPath::new(
+    /// A tunnel of MTU 1400.
+    fn path() -> TunnelPath {
+        TunnelPath::new(
             "t",
             "192.0.2.1".parse().unwrap(),
             1400,
             false,
             "169.254.0.1".parse().unwrap(),
-        );
+        )
+    }
+
+    #[test]
+    fn the_mtu_fits_the_underlay_but_never_exceeds_the_configured_one() {
+        let path = path();
         assert_eq!((path.mtu(), path.mtu_for(true)), (1400, 1400));
         assert_eq!(path.fit_underlay(Some(1238)), 1238);
         assert_eq!(path.mtu_for(false), 1238);
@@ -281,13 +286,7 @@ mod tests {
 
     #[test]
     fn a_narrow_default_sa_refuses_packets_outside_its_selectors() {
-        let path = TunnelPath::new(
-            "t",
-            "192.0.2.1".parse().unwrap(),
-            1400,
-            false,
-            "169.254.0.1".parse().unwrap(),
-        );
+        let path = path();
         let inside = v4([10, 1, 0, 5], [10, 2, 0, 9], 17, (5000, 53));
         let outside = v4([10, 1, 0, 5], [10, 9, 0, 9], 17, (5000, 53));
         // any/any (no default_ts): everything goes to the default SA, garbage included.
