@@ -288,7 +288,7 @@ fn too_many_prefixes_end_the_session() -> anyhow::Result<()> {
     })
     .map_err(|e| anyhow::anyhow!("{e}; BIRD: {:?}", lab.bird_protocol_info()))?;
     // The daemon's synchronous stop: the task finishes on its own.
-    ensure!(speaker.stop_detached(TUNNEL));
+    ensure!(speaker.stop_detached(TUNNEL, true));
     wait_state(&speaker, "session task ended", |s| {
         !s.running && s.state == "Idle"
     })?;

@@ -18,7 +18,8 @@
 use std::time::{Duration, Instant};
 
 use e2e::{
-    plan, skip_unless_root, Psk, Side, SiteToSite, Vpngw, VpngwBgpSession, VpngwConfig, WorkDir,
+    ping, plan, skip_unless_root, PingOptions, Psk, Side, SiteToSite, Vpngw, VpngwBgpSession,
+    VpngwConfig, WorkDir,
 };
 
 const UP: Duration = Duration::from_secs(30);
@@ -47,6 +48,17 @@ fn pair(s2s: &SiteToSite, customer: VpngwConfig) -> anyhow::Result<(Vpngw, Vpngw
         v.wait_bgp("both sessions Established with a route", UP, all_learned)?;
     }
     Ok((customer, cloud))
+}
+
+/// The kernel's own IPv6 chatter on the cloud's new TUN device (MLD reports, DAD) has no
+/// route in this IPv4 plan and would count as `no_route` at random moments: IPv6 off there.
+fn quiet_ipv6(s2s: &SiteToSite) -> anyhow::Result<()> {
+    let tun = format!(
+        "net.ipv6.conf.{}.disable_ipv6=1",
+        config(Side::Cloud).tun_name
+    );
+    s2s.cloud_gw().run(&["sysctl", "-q", "-w", &tun])?;
+    Ok(())
 }
 
 fn all_learned(sessions: &[VpngwBgpSession]) -> bool {
@@ -102,6 +114,8 @@ fn a_customer_restarting_right_after_coming_up_is_back_at_once() -> anyhow::Resu
     }
     let s2s = SiteToSite::build()?;
     let (customer, mut cloud) = pair(&s2s, config(Side::Customer))?;
+    quiet_ipv6(&s2s)?;
+    let no_route_before = cloud.status()?.dataplane.get("no_route").copied();
     let since: Vec<u64> = BOTH
         .iter()
         .map(|n| cloud.status().map(|s| s.tunnel(n).map_or(0, |t| t.since)))
@@ -117,14 +131,40 @@ fn a_customer_restarting_right_after_coming_up_is_back_at_once() -> anyhow::Resu
     for t in &mut restarted.tunnels {
         t.start_action = "initiate".into();
     }
-    let start = Instant::now();
-    let mut customer = Vpngw::start(s2s.customer_gw(), &restarted)?;
-    customer.wait_up(&BOTH, BACK)?;
-    for (name, v) in [("customer", &mut customer), ("cloud", &mut cloud)] {
-        v.wait_bgp("both sessions back with a route", BACK, all_learned)
-            .map_err(|e| anyhow::anyhow!("{name} after {:?}: {e}", start.elapsed()))?;
-    }
+    // VPC -> IDC pings all along: the cloud keeps its routes (its tunnels stay UP) while
+    // the BGP sessions are replaced.
+    let pings = std::thread::scope(|scope| -> anyhow::Result<_> {
+        let pinger = scope.spawn(|| {
+            ping(
+                s2s.vpc_host(),
+                plan::IDC_HOST.into(),
+                &PingOptions {
+                    count: 250,
+                    interval: Duration::from_millis(10),
+                    wait: Duration::from_secs(1),
+                    ..PingOptions::default()
+                },
+            )
+        });
+        let start = Instant::now();
+        let mut customer = Vpngw::start(s2s.customer_gw(), &restarted)?;
+        customer.wait_up(&BOTH, BACK)?;
+        for (name, v) in [("customer", &mut customer), ("cloud", &mut cloud)] {
+            v.wait_bgp("both sessions back with a route", BACK, all_learned)
+                .map_err(|e| anyhow::anyhow!("{name} after {:?}: {e}", start.elapsed()))?;
+        }
+        let pings = pinger
+            .join()
+            .map_err(|_| anyhow::anyhow!("ping thread panicked"))??;
+        Ok((customer, pings))
+    })?;
+    let (customer, pings) = pings;
     std::thread::sleep(SETTLE);
+    let no_route = cloud.status()?.dataplane.get("no_route").copied();
+    anyhow::ensure!(
+        no_route == no_route_before,
+        "the cloud lost its routes while the BGP sessions were replaced: no_route {no_route_before:?} -> {no_route:?}, {pings:?}"
+    );
     let status = cloud.status()?;
     for (n, before) in BOTH.iter().zip(since) {
         let t = status.tunnel(n);
@@ -176,13 +216,7 @@ fn maintenance_under_full_speed_tcp(
 ) -> anyhow::Result<()> {
     let s2s = SiteToSite::build()?;
     let (customer, cloud) = pair(&s2s, config(Side::Customer))?;
-    // The kernel's own IPv6 chatter on the new TUN device (MLD reports, DAD) has no route
-    // in this IPv4 plan and would count as `no_route` at random moments.
-    let tun = format!(
-        "net.ipv6.conf.{}.disable_ipv6=1",
-        config(Side::Cloud).tun_name
-    );
-    s2s.cloud_gw().run(&["sysctl", "-q", "-w", &tun])?;
+    quiet_ipv6(&s2s)?;
     let counter = |v: &Vpngw, k: &str| -> anyhow::Result<u64> {
         Ok(v.status()?.dataplane.get(k).copied().unwrap_or(0))
     };

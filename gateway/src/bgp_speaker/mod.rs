@@ -120,8 +120,9 @@ impl BgpSpeaker {
     }
 
     /// Removes `tunnel`'s running session from the table, if any, and tells it to stop:
-    /// its task and generation.
-    fn take_stopping(&self, tunnel: TunnelId) -> Option<(JoinHandle<()>, u16)> {
+    /// its task and generation. `withdraw_now`: its routes leave the Loc-RIB now, else
+    /// when the session has ended.
+    fn take_stopping(&self, tunnel: TunnelId, withdraw_now: bool) -> Option<(JoinHandle<()>, u16)> {
         let running = self
             .sessions
             .lock()
@@ -129,7 +130,9 @@ impl BgpSpeaker {
             .remove(&tunnel)?;
         // A send error means the task already ended; awaiting it is still right.
         let _ = running.commands.send(Command::Stop);
-        self.shared.stopping(tunnel, running.generation);
+        if withdraw_now {
+            self.shared.stopping(tunnel, running.generation);
+        }
         Some((running.task, running.generation))
     }
 
@@ -137,7 +140,7 @@ impl BgpSpeaker {
     /// route it taught us withdrawn (the changes are on the channel when this returns).
     /// False if no session ran there.
     pub async fn stop(&self, tunnel: TunnelId) -> bool {
-        let Some((mut task, generation)) = self.take_stopping(tunnel) else {
+        let Some((mut task, generation)) = self.take_stopping(tunnel, true) else {
             return false;
         };
         if tokio::time::timeout(STOP_TIMEOUT, &mut task).await.is_err() {
@@ -150,11 +153,13 @@ impl BgpSpeaker {
     }
 
     /// `stop` for callers that cannot wait (the daemon's synchronous tunnel DOWN
-    /// handler): the session is told to stop and its routes are withdrawn now (the
-    /// changes are on the channel when this returns); its goodbye goes on in the
-    /// background. False if no session ran there.
-    pub fn stop_detached(&self, tunnel: TunnelId) -> bool {
-        let Some((mut task, generation)) = self.take_stopping(tunnel) else {
+    /// handler): the session is told to stop and its goodbye goes on in the background.
+    /// Its routes are withdrawn now (the changes are on the channel when this returns)
+    /// if `withdraw_now`, else when the goodbye is over: for a session replaced over a
+    /// tunnel that stays UP (the peer restarted), whose routes still carry traffic until
+    /// the next session has learned them again. False if no session ran there.
+    pub fn stop_detached(&self, tunnel: TunnelId, withdraw_now: bool) -> bool {
+        let Some((mut task, generation)) = self.take_stopping(tunnel, withdraw_now) else {
             return false;
         };
         let shared = self.shared.clone();

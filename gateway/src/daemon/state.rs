@@ -88,7 +88,8 @@ impl Daemon {
     fn bgp_follow(&self, id: TunnelId, up: bool) {
         let Some(speaker) = &self.bgp else { return };
         if !up {
-            speaker.stop_detached(id);
+            // The tunnel is down: nothing the session learned carries traffic now.
+            speaker.stop_detached(id, true);
             return;
         }
         let Some(t) = self.tunnels.iter().find(|t| t.id == id) else {
@@ -304,7 +305,11 @@ impl Daemon {
                 // Its BGP session is gone at the peer: ours would hold the routes until
                 // a keepalive drew a reset, and refuse the peer's new connection meanwhile.
                 Transition::PeerRestarted => {
-                    self.bgp_follow(id, false);
+                    // Its routes stay until the goodbye is over: the tunnel still carries
+                    // them, and the next session learns them again meanwhile.
+                    if let Some(speaker) = &self.bgp {
+                        speaker.stop_detached(id, false);
+                    }
                     self.bgp_follow(id, true);
                 }
             }
@@ -568,7 +573,7 @@ impl Daemon {
             let _ = self.rib.set_tunnel_up(t.id, false);
             // Cease to the BGP peer while the tunnel still carries it.
             if let Some(b) = &self.bgp {
-                b.stop_detached(t.id);
+                b.stop_detached(t.id, true);
             }
             t.disabled = true;
             t.ike.delete(now, &mut OsRng);
