@@ -40,37 +40,37 @@ pub fn icmp_too_big(
     out: &mut [u8],
 ) -> Result<usize, PacketError> {
     let first = *pkt.first().ok_or(PacketError::Truncated)?;
+    let from = match (first >> 4, from) {
+        (4, IpAddr::V6(_)) | (6, IpAddr::V4(_)) => unicast_destination(pkt)?,
+        _ => from,
+    };
     match (first >> 4, from) {
         (4, IpAddr::V4(from)) => frag_needed_v4(pkt, mtu, from, out),
         (6, IpAddr::V6(from)) => packet_too_big_v6(pkt, mtu, from, out),
-        (4, IpAddr::V6(_)) => {
-            let dst: [u8; 4] = pkt
-                .get(16..20)
-                .and_then(|d| d.try_into().ok())
-                .ok_or(PacketError::Truncated)?;
-            let dst = Ipv4Addr::from(dst);
-            if dst.is_multicast() || dst.is_broadcast() || dst.is_unspecified() {
-                return Err(PacketError::NoIcmpAllowed(
-                    "no unicast address to answer from",
-                ));
-            }
-            frag_needed_v4(pkt, mtu, dst, out)
-        }
-        (6, IpAddr::V4(_)) => {
-            let dst: [u8; 16] = pkt
-                .get(24..40)
-                .and_then(|d| d.try_into().ok())
-                .ok_or(PacketError::Truncated)?;
-            let dst = Ipv6Addr::from(dst);
-            if dst.is_multicast() || dst.is_unspecified() {
-                return Err(PacketError::NoIcmpAllowed(
-                    "no unicast address to answer from",
-                ));
-            }
-            packet_too_big_v6(pkt, mtu, dst, out)
-        }
         _ => Err(PacketError::NotIp),
     }
+}
+
+/// The destination of IP packet `pkt`, if it is a unicast address an error may come from.
+fn unicast_destination(pkt: &[u8]) -> Result<IpAddr, PacketError> {
+    let dst = match pkt.first().map(|b| b >> 4) {
+        Some(4) => pkt
+            .get(16..20)
+            .and_then(|d| <[u8; 4]>::try_from(d).ok())
+            .map(IpAddr::from),
+        _ => pkt
+            .get(24..40)
+            .and_then(|d| <[u8; 16]>::try_from(d).ok())
+            .map(IpAddr::from),
+    }
+    .ok_or(PacketError::Truncated)?;
+    let broadcast = matches!(dst, IpAddr::V4(a) if a.is_broadcast());
+    if dst.is_multicast() || dst.is_unspecified() || broadcast {
+        return Err(PacketError::NoIcmpAllowed(
+            "no unicast address to answer from",
+        ));
+    }
+    Ok(dst)
 }
 
 fn frag_needed_v4(
