@@ -59,6 +59,21 @@ struct Retired {
     drops: DropCounts,
 }
 
+impl Retired {
+    fn add_inbound(&mut self, sa: &InboundSa) {
+        let i = sa.stats();
+        self.bytes_in += i.bytes;
+        self.packets_in += i.packets;
+        add_drops(&mut self.drops, &i.drops);
+    }
+
+    fn add_outbound(&mut self, sa: &OutboundSa) {
+        let o = sa.stats();
+        self.bytes_out += o.bytes;
+        self.packets_out += o.packets;
+    }
+}
+
 /// The dataplane's soft/hard counters for one CHILD SA of the configured volume. As in
 /// strongSwan, each soft limit is lowered by a random amount of up to the gap to its hard
 /// limit (at most half of it), so the two peers, whose SAs carry the same traffic, do not
@@ -402,7 +417,7 @@ impl TunnelCtl {
             return;
         };
         let child = self.children.remove(i);
-        self.retire_outbound(&child.outbound);
+        self.retired.add_outbound(&child.outbound);
         let rekeyed = self.children.iter().any(|c| c.same_selectors(&child));
         let linger = rekeyed || self.deleting;
         if linger {
@@ -410,7 +425,7 @@ impl TunnelCtl {
         } else {
             shared.sas.remove(inbound_spi);
             shared.policy.remove(inbound_spi);
-            self.retire_inbound(&child.inbound);
+            self.retired.add_inbound(&child.inbound);
         }
         self.release_held(|c| c.same_selectors(&child));
         // Until the routes moved, packets keep going out on it: the peer that deleted it
@@ -446,23 +461,8 @@ impl TunnelCtl {
     /// Uninstalls the rekeyed inbound SAs whose time is up.
     pub fn expire_lingering(&mut self, now: Instant, shared: &Shared) {
         for sa in self.lingering.expire(now, shared) {
-            self.retire_inbound(&sa);
+            self.retired.add_inbound(&sa);
         }
-    }
-
-    fn retire_inbound(&mut self, sa: &InboundSa) {
-        let i = sa.stats();
-        let r = &mut self.retired;
-        r.bytes_in += i.bytes;
-        r.packets_in += i.packets;
-        add_drops(&mut r.drops, &i.drops);
-    }
-
-    fn retire_outbound(&mut self, sa: &OutboundSa) {
-        let o = sa.stats();
-        let r = &mut self.retired;
-        r.bytes_out += o.bytes;
-        r.packets_out += o.packets;
     }
 
     /// Sends on the held SAs of the selector sets `pick` chooses, unless an older SA of
@@ -553,8 +553,8 @@ impl TunnelCtl {
         for c in std::mem::take(&mut self.children) {
             shared.sas.remove(c.inbound.spi());
             shared.policy.remove(c.inbound.spi());
-            self.retire_inbound(&c.inbound);
-            self.retire_outbound(&c.outbound);
+            self.retired.add_inbound(&c.inbound);
+            self.retired.add_outbound(&c.outbound);
         }
         // Lingering inbound SAs run out on their own: what they decrypt is still the
         // peer's traffic from before.
@@ -563,19 +563,11 @@ impl TunnelCtl {
     pub fn status(&self) -> TunnelStatus {
         let mut t = self.retired;
         for c in &self.children {
-            let i = c.inbound.stats();
-            let o = c.outbound.stats();
-            t.bytes_in += i.bytes;
-            t.packets_in += i.packets;
-            t.bytes_out += o.bytes;
-            t.packets_out += o.packets;
-            add_drops(&mut t.drops, &i.drops);
+            t.add_inbound(&c.inbound);
+            t.add_outbound(&c.outbound);
         }
         for sa in self.lingering.iter() {
-            let i = sa.stats();
-            t.bytes_in += i.bytes;
-            t.packets_in += i.packets;
-            add_drops(&mut t.drops, &i.drops);
+            t.add_inbound(sa);
         }
         let ike = self
             .ike
