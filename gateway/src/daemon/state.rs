@@ -443,18 +443,12 @@ impl Daemon {
             .ok_or_else(|| format!("no tunnel named `{name}`"))?;
         match action {
             TunnelAction::Disable => {
-                let Some(t) = self.tunnels.get(i) else {
+                let Some(t) = self.tunnels.get_mut(i) else {
                     return Err(format!("no tunnel named `{name}`"));
                 };
-                // Routes first, so traffic is on the other tunnel before the SAs go.
-                let id = t.id;
-                self.set_up(id, false);
-                if let Some(t) = self.tunnels.get_mut(i) {
-                    tracing::info!(tunnel = name, "disabled by operator");
-                    t.set_disabled_reason();
-                    // Its DOWN: the routes moved already.
-                    let _ = t.delete_locally(now, &self.shared);
-                }
+                tracing::info!(tunnel = name, "disabled by operator");
+                t.set_disabled_reason();
+                self.take_down(i, now);
                 Ok(())
             }
             TunnelAction::Enable => {
@@ -470,6 +464,20 @@ impl Daemon {
                 tracing::info!(tunnel = name, "enabled by operator");
                 Ok(())
             }
+        }
+    }
+
+    /// Takes tunnel `i` down ourselves (disable, a reload that changed it): its routes,
+    /// static and BGP, move to the other tunnel first, then its SAs are deleted (the peer
+    /// told), their inbound halves lingering for what the peer still had in flight.
+    fn take_down(&mut self, i: usize, now: Instant) {
+        let Some(id) = self.tunnels.get(i).map(|t| t.id) else {
+            return;
+        };
+        self.set_up(id, false);
+        if let Some(t) = self.tunnels.get_mut(i) {
+            // Its DOWN: the routes moved already.
+            let _ = t.delete_locally(now, &self.shared);
         }
     }
 
@@ -532,15 +540,10 @@ impl Daemon {
         let mut changed = Vec::new();
         for (i, (engine, t)) in engines.into_iter().zip(new_tunnels).enumerate() {
             let Some(engine) = engine else { continue };
-            let Some(id) = self.tunnels.get(i).map(|c| c.id) else {
-                continue;
-            };
-            // As for a disable: routes (static and BGP) off the tunnel first.
-            self.set_up(id, false);
+            self.take_down(i, now);
             let Some(ctl) = self.tunnels.get_mut(i) else {
                 continue;
             };
-            let _ = ctl.delete_locally(now, &self.shared);
             ctl.clear_sas(&self.shared);
             ctl.restart(engine, t);
             changed.push(ctl.cfg.name.clone());
