@@ -13,7 +13,7 @@ use esp::InboundSa;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long a rekeyed CHILD SA still decrypts.
+/// How long a rekeyed or locally deleted CHILD SA still decrypts.
 pub const GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Default)]

@@ -74,8 +74,8 @@ pub struct TunnelStatus {
     pub mtu: u16,
     pub ike: Option<IkeStatus>,
     pub child_sas: Vec<ChildStatus>,
-    /// Inbound SPIs of rekeyed CHILD SAs (or of a just disabled tunnel), deleted but still decrypting what the peer
-    /// sent on them before it switched (for 5 s).
+    /// Inbound SPIs of CHILD SAs deleted by a rekey, a disable or a reload, still
+    /// decrypting (for 5 s) what the peer sent on them before it switched.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retiring_spis_in: Vec<String>,
     pub bytes_in: u64,

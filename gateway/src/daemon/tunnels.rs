@@ -112,7 +112,7 @@ pub struct TunnelCtl {
     reason: Option<String>,
     pub disabled: bool,
     children: Vec<Child>,
-    /// Inbound SAs of rekeyed CHILD SAs that still decrypt for a while.
+    /// Inbound SAs of rekeyed or locally deleted CHILD SAs that still decrypt a while.
     lingering: Lingering,
     /// We are deleting the tunnel's SAs ourselves (disable, reload): its inbound SAs
     /// linger too.
@@ -453,12 +453,12 @@ impl TunnelCtl {
         }
     }
 
-    /// When a rekeyed CHILD SA's inbound SA is due to go.
+    /// When the next lingering inbound SA is due to go.
     pub fn next_lingering_expiry(&self) -> Option<Instant> {
         self.lingering.next_expiry()
     }
 
-    /// Uninstalls the rekeyed inbound SAs whose time is up.
+    /// Uninstalls the lingering inbound SAs whose time is up.
     pub fn expire_lingering(&mut self, now: Instant, shared: &Shared) {
         for sa in self.lingering.expire(now, shared) {
             self.retired.add_inbound(&sa);
