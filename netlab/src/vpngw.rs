@@ -342,6 +342,11 @@ impl VpngwStatus {
         self.tunnels.iter().find(|t| t.name == name)
     }
 
+    /// A dataplane counter by name (0 when the daemon did not report it).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.dataplane.get(name).copied().unwrap_or(0)
+    }
+
     /// One line per tunnel, for timeout messages.
     pub fn summary(&self) -> String {
         self.tunnels

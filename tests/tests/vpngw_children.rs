@@ -151,10 +151,6 @@ fn with_tunnel_lines(text: &str, tunnel: &str, lines: &str) -> anyhow::Result<St
     Ok(format!("{}{lines}{}", &text[..end], &text[end..]))
 }
 
-fn counter(v: &Vpngw, name: &str) -> anyhow::Result<u64> {
-    Ok(v.status()?.dataplane.get(name).copied().unwrap_or_default())
-}
-
 /// RFC 4301 outbound policy: the cloud vpngw narrows tunnel1 to VPC <-> IDC host while its
 /// routes send all of the IDC prefix to tunnel1. It sends what the selectors cover, and
 /// drops and counts the rest instead of sending it (the peer's inbound check, which would
@@ -182,12 +178,12 @@ fn packets_outside_the_child_sa_selectors_are_not_sent_and_counted() -> anyhow::
     let mut cloud = Vpngw::start_text(s2s.cloud_gw(), &text)?;
     cloud.wait_up(&["tunnel1", "tunnel2"], UP)?;
     customer.wait_up(&["tunnel1", "tunnel2"], UP)?;
-    let sent_before = counter(&cloud, "ts_dropped_out")?;
-    let received_before = counter(&customer, "ts_dropped")?;
+    let sent_before = cloud.status()?.counter("ts_dropped_out");
+    let received_before = customer.status()?.counter("ts_dropped");
     // Covered: VPC host <-> IDC host.
     ping_vpc_to(&s2s, plan::IDC_HOST)?;
     anyhow::ensure!(
-        counter(&cloud, "ts_dropped_out")? == sent_before,
+        cloud.status()?.counter("ts_dropped_out") == sent_before,
         "covered packets dropped"
     );
     // Not covered: the customer gateway's LAN address is outside remote_ts.
@@ -202,10 +198,10 @@ fn packets_outside_the_child_sa_selectors_are_not_sent_and_counted() -> anyhow::
         },
     )?;
     anyhow::ensure!(stats.received == 0, "uncovered pings answered: {stats:?}");
-    let dropped = counter(&cloud, "ts_dropped_out")? - sent_before;
+    let dropped = cloud.status()?.counter("ts_dropped_out") - sent_before;
     anyhow::ensure!(dropped >= 5, "only {dropped} counted in ts_dropped_out");
     anyhow::ensure!(
-        counter(&customer, "ts_dropped")? == received_before,
+        customer.status()?.counter("ts_dropped") == received_before,
         "uncovered packets reached the customer"
     );
     Ok(())

@@ -17,10 +17,6 @@ fn psks() -> [Psk; 2] {
     [Psk::from("fastpath-e2e-one"), Psk::from("fastpath-e2e-two")]
 }
 
-fn counter(s: &e2e::VpngwStatus, name: &str) -> u64 {
-    s.dataplane.get(name).copied().unwrap_or(0)
-}
-
 #[test]
 fn tcp_uses_offloads_and_batches_and_sigterm_under_load_is_clean() -> anyhow::Result<()> {
     if skip_unless_root("tcp_uses_offloads_and_batches_and_sigterm_under_load_is_clean") {
@@ -38,30 +34,30 @@ fn tcp_uses_offloads_and_batches_and_sigterm_under_load_is_clean() -> anyhow::Re
         let tx = cloud.status()?;
         let rx = customer.status()?;
         let summary = format!("cloud {:?}\ncustomer {:?}", tx.dataplane, rx.dataplane);
-        anyhow::ensure!(counter(&tx, "tun_offload") == 1, "{summary}");
+        anyhow::ensure!(tx.counter("tun_offload") == 1, "{summary}");
         // The kernel's drops at the TUN queue are read from the gateway's namespace.
         anyhow::ensure!(
             tx.dataplane.contains_key("tun_queue_drops")
                 && rx.dataplane.contains_key("tun_queue_drops"),
             "{summary}"
         );
-        anyhow::ensure!(counter(&tx, "workers") >= 1, "{summary}");
+        anyhow::ensure!(tx.counter("workers") >= 1, "{summary}");
         // Super-packets were split: more segments than reads.
         anyhow::ensure!(
-            counter(&tx, "tun_segments") > counter(&tx, "tun_reads"),
+            tx.counter("tun_segments") > tx.counter("tun_reads"),
             "{summary}"
         );
         // Several ESP datagrams per send call, and per receive call on the far side.
         anyhow::ensure!(
-            counter(&tx, "udp_datagrams_out") > counter(&tx, "udp_sends"),
+            tx.counter("udp_datagrams_out") > tx.counter("udp_sends"),
             "{summary}"
         );
         anyhow::ensure!(
-            counter(&rx, "udp_datagrams_in") > counter(&rx, "udp_recvs"),
+            rx.counter("udp_datagrams_in") > rx.counter("udp_recvs"),
             "{summary}"
         );
         anyhow::ensure!(
-            counter(&rx, "tun_packets_out") > counter(&rx, "tun_writes"),
+            rx.counter("tun_packets_out") > rx.counter("tun_writes"),
             "{summary}"
         );
         for stage in [
@@ -70,8 +66,8 @@ fn tcp_uses_offloads_and_batches_and_sigterm_under_load_is_clean() -> anyhow::Re
             "udp_send_errors",
             "tun_write_errors",
         ] {
-            anyhow::ensure!(counter(&tx, stage) == 0, "{stage}: {summary}");
-            anyhow::ensure!(counter(&rx, stage) == 0, "{stage}: {summary}");
+            anyhow::ensure!(tx.counter(stage) == 0, "{stage}: {summary}");
+            anyhow::ensure!(rx.counter(stage) == 0, "{stage}: {summary}");
         }
         // SIGTERM while the stream is still running: exit 0 within the harness's grace.
         let t0 = Instant::now();
@@ -119,9 +115,9 @@ fn udp_coalesces_into_gso_writes_and_arrives_intact() -> anyhow::Result<()> {
     )?;
     let rx = customer.status()?;
     let summary = format!("customer {:?}\niperf {result:?}", rx.dataplane);
-    anyhow::ensure!(counter(&rx, "tun_udp_offload") == 1, "{summary}");
-    let packets = counter(&rx, "tun_packets_out") - counter(&before, "tun_packets_out");
-    let writes = counter(&rx, "tun_writes") - counter(&before, "tun_writes");
+    anyhow::ensure!(rx.counter("tun_udp_offload") == 1, "{summary}");
+    let packets = rx.counter("tun_packets_out") - before.counter("tun_packets_out");
+    let writes = rx.counter("tun_writes") - before.counter("tun_writes");
     eprintln!(
         "UDP: {packets} packets in {writes} TUN writes, {:?}% lost",
         result.lost_percent
@@ -135,6 +131,6 @@ fn udp_coalesces_into_gso_writes_and_arrives_intact() -> anyhow::Result<()> {
     // lose a little at the receiving socket when a burst arrives at once.
     let lost = result.lost_percent.unwrap_or(100.0);
     anyhow::ensure!(lost < 20.0, "{lost}% lost: {summary}");
-    anyhow::ensure!(counter(&rx, "tun_write_errors") == 0, "{summary}");
+    anyhow::ensure!(rx.counter("tun_write_errors") == 0, "{summary}");
     Ok(())
 }

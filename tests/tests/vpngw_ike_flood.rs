@@ -376,10 +376,6 @@ fn tunnel_ike_counter(status: &VpngwStatus, tunnel: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn dataplane_counter(status: &VpngwStatus, name: &str) -> u64 {
-    status.dataplane.get(name).copied().unwrap_or(0)
-}
-
 fn joined<T>(handle: ScopedJoinHandle<'_, anyhow::Result<T>>, what: &str) -> anyhow::Result<T> {
     handle
         .join()
@@ -519,8 +515,8 @@ fn an_ike_sa_init_flood_from_the_peer_address_costs_bounded_memory_and_cpu() -> 
     let status = customer.status()?;
     let cookies_sent = tunnel_ike_counter(&status, TUNNELS[0], TUNNEL_COOKIES_SENT);
     let init_refused = tunnel_ike_counter(&status, TUNNELS[0], TUNNEL_INIT_REFUSED);
-    let dropped_busy = dataplane_counter(&status, GW_IKE_DROPPED_BUSY);
-    let init_dropped_busy = dataplane_counter(&status, GW_IKE_INIT_DROPPED_BUSY);
+    let dropped_busy = status.counter(GW_IKE_DROPPED_BUSY);
+    let init_dropped_busy = status.counter(GW_IKE_INIT_DROPPED_BUSY);
     anyhow::ensure!(
         cookies_sent > 0 && init_refused > 0,
         "flood not counted: tunnel1 {TUNNEL_COOKIES_SENT}={cookies_sent} \

@@ -87,7 +87,7 @@ fn check_followed(s2s: &SiteToSite, cloud: &Vpngw, within: Duration) -> anyhow::
         "tunnel1: cloud still sends to {peer}"
     );
     let s = cloud.status()?;
-    let reported = s.dataplane.get("esp_new_source").copied().unwrap_or(0);
+    let reported = s.counter("esp_new_source");
     anyhow::ensure!(
         reported >= 1,
         "the cloud's dataplane reported no new source: {s:?}"

@@ -31,7 +31,7 @@ fn up_tunnels_exchange_nat_keepalives() -> anyhow::Result<()> {
     })?;
     for v in [&customer, &cloud] {
         let s = v.status()?;
-        let malformed = s.dataplane.get("udp_malformed").copied().unwrap_or(0);
+        let malformed = s.counter("udp_malformed");
         anyhow::ensure!(malformed == 0, "keepalives counted as malformed: {s:?}");
         anyhow::ensure!(
             s.tunnels.iter().all(|t| t.state == "UP"),

@@ -155,11 +155,7 @@ fn tunnel_mtu_fragments_plain_packets_and_answers_df_with_frag_needed() -> anyho
     let plain = e2e::PingStats::parse(&plain)?;
     anyhow::ensure!(plain.all_replied(), "{plain:?}");
     let st = customer.status()?;
-    anyhow::ensure!(
-        st.dataplane.get("fragmented").copied().unwrap_or(0) >= 3,
-        "{:?}",
-        st.dataplane
-    );
+    anyhow::ensure!(st.counter("fragmented") >= 3, "{:?}", st.dataplane);
     // The same size with DF: ICMP fragmentation needed (mtu 1300) back to the sender.
     let out = s2s.idc_host().output(&[
         "ping", "-n", "-c", "1", "-W", "2", "-M", "do", "-s", "1350", &vpc,
@@ -170,16 +166,12 @@ fn tunnel_mtu_fragments_plain_packets_and_answers_df_with_frag_needed() -> anyho
         "no frag-needed: {text}"
     );
     let st = customer.status()?;
-    anyhow::ensure!(
-        st.dataplane.get("too_big").copied().unwrap_or(0) >= 1,
-        "{:?}",
-        st.dataplane
-    );
+    anyhow::ensure!(st.counter("too_big") >= 1, "{:?}", st.dataplane);
     // An operator raises the TUN MTU past what the workers' buffers were sized for: the
     // first larger packet is lost (counted; two workers may each meet one before they
     // hear of it), the buffers regrow, the rest are fragmented to fit tunnel1 as before. (From the gateway itself: the IDC host has learnt a path
     // MTU of 1300 above and would fragment for vpngw.)
-    let fragmented = st.dataplane.get("fragmented").copied().unwrap_or(0);
+    let fragmented = st.counter("fragmented");
     let gw = s2s.customer_gw();
     gw.ip(&["link", "set", "dev", &cfg.tun_name, "mtu", "3000"])?;
     let big = gw.output(&[
@@ -187,15 +179,18 @@ fn tunnel_mtu_fragments_plain_packets_and_answers_df_with_frag_needed() -> anyho
     ])?;
     let big = e2e::PingStats::parse(&String::from_utf8_lossy(&big.stdout))?;
     let st = customer.status()?;
-    let get = |k: &str| st.dataplane.get(k).copied().unwrap_or(0);
     let lost = u64::from(big.transmitted.saturating_sub(big.received));
     anyhow::ensure!(
-        big.received >= 3 && lost <= get("workers").max(1),
+        big.received >= 3 && lost <= st.counter("workers").max(1),
         "{big:?} {:?}",
         st.dataplane
     );
-    anyhow::ensure!(get("gso_split_errors") <= lost, "{:?}", st.dataplane);
-    anyhow::ensure!(get("fragmented") >= fragmented + 3, "{:?}", st.dataplane);
+    anyhow::ensure!(st.counter("gso_split_errors") <= lost, "{:?}", st.dataplane);
+    anyhow::ensure!(
+        st.counter("fragmented") >= fragmented + 3,
+        "{:?}",
+        st.dataplane
+    );
     Ok(())
 }
 
@@ -324,9 +319,8 @@ fn an_underlay_mtu_below_the_esp_size_lowers_the_tunnel_mtu() -> anyhow::Result<
     );
 
     let sends = |gw: &Vpngw| -> anyhow::Result<(u64, u64)> {
-        let c = gw.status()?.dataplane;
-        let get = |k: &str| c.get(k).copied().unwrap_or_default();
-        Ok((get("udp_gso_refused"), get("udp_send_errors")))
+        let st = gw.status()?;
+        Ok((st.counter("udp_gso_refused"), st.counter("udp_send_errors")))
     };
     let tcp = tcp_vpc_to_idc(&s2s)?;
     let mbits = tcp.received_bits_per_second / 1e6;

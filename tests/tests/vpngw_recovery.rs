@@ -115,7 +115,7 @@ fn a_customer_restarting_right_after_coming_up_is_back_at_once() -> anyhow::Resu
     let s2s = SiteToSite::build()?;
     let (customer, mut cloud) = pair(&s2s, config(Side::Customer))?;
     quiet_ipv6(&s2s)?;
-    let no_route_before = cloud.status()?.dataplane.get("no_route").copied();
+    let no_route_before = cloud.status()?.counter("no_route");
     let since: Vec<u64> = BOTH
         .iter()
         .map(|n| cloud.status().map(|s| s.tunnel(n).map_or(0, |t| t.since)))
@@ -160,10 +160,10 @@ fn a_customer_restarting_right_after_coming_up_is_back_at_once() -> anyhow::Resu
     })?;
     let (customer, pings) = pings;
     std::thread::sleep(SETTLE);
-    let no_route = cloud.status()?.dataplane.get("no_route").copied();
+    let no_route = cloud.status()?.counter("no_route");
     anyhow::ensure!(
         no_route == no_route_before,
-        "the cloud lost its routes while the BGP sessions were replaced: no_route {no_route_before:?} -> {no_route:?}, {pings:?}"
+        "the cloud lost its routes while the BGP sessions were replaced: no_route {no_route_before} -> {no_route}, {pings:?}"
     );
     let status = cloud.status()?;
     for (n, before) in BOTH.iter().zip(since) {
@@ -217,10 +217,7 @@ fn maintenance_under_full_speed_tcp(
     let s2s = SiteToSite::build()?;
     let (customer, cloud) = pair(&s2s, config(Side::Customer))?;
     quiet_ipv6(&s2s)?;
-    let counter = |v: &Vpngw, k: &str| -> anyhow::Result<u64> {
-        Ok(v.status()?.dataplane.get(k).copied().unwrap_or(0))
-    };
-    let no_route_before = counter(&cloud, "no_route")?;
+    let no_route_before = cloud.status()?.counter("no_route");
     let dir = WorkDir::new("vpngw-recovery-iperf")?;
     let server = s2s.iperf_server_on_idc(&dir.join("iperf.log"))?;
     let tcp = std::thread::scope(|scope| -> anyhow::Result<_> {
@@ -247,15 +244,14 @@ fn maintenance_under_full_speed_tcp(
     // The ending BGP session of tunnel1 still says goodbye to its peer's inner address
     // (Cease, FIN, a retransmit): those few have no route on purpose. The TCP stream
     // lost 30-300 packets here while the route waited for that goodbye to end.
-    let no_route = counter(&cloud, "no_route")? - no_route_before;
+    let no_route = cloud.status()?.counter("no_route") - no_route_before;
     anyhow::ensure!(
         tcp.received_bytes > 0 && no_route <= 12,
         "the cloud had no route for {no_route} packets:\n{context}"
     );
     for (side, st) in [("customer", &c), ("cloud", &k)] {
-        let get = |key: &str| st.dataplane.get(key).copied().unwrap_or(0);
         anyhow::ensure!(
-            get("unknown_spi") == 0 && get("esp_dropped") == 0,
+            st.counter("unknown_spi") == 0 && st.counter("esp_dropped") == 0,
             "{side} dropped ESP in flight on tunnel1:\n{context}"
         );
     }

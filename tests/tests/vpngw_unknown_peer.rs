@@ -41,10 +41,6 @@ fn send_from(ns: &str, to: SocketAddr, msgs: Vec<Vec<u8>>) -> anyhow::Result<Vec
     .map_err(|_| anyhow::anyhow!("sender thread panicked"))?
 }
 
-fn counter(v: &Vpngw, name: &str) -> anyhow::Result<u64> {
-    Ok(v.status()?.dataplane.get(name).copied().unwrap_or_default())
-}
-
 #[test]
 fn ike_from_unknown_addresses_gets_rate_limited_invalid_ike_spi() -> anyhow::Result<()> {
     if skip_unless_root("ike_from_unknown_addresses_gets_rate_limited_invalid_ike_spi") {
@@ -104,8 +100,8 @@ fn ike_from_unknown_addresses_gets_rate_limited_invalid_ike_spi() -> anyhow::Res
         "{} answers to a burst of 30",
         burst.len()
     );
-    let seen = counter(&gw, "ike_unknown_peer")?;
-    let sent = counter(&gw, "ike_unknown_peer_invalid_spi")?;
+    let seen = gw.status()?.counter("ike_unknown_peer");
+    let sent = gw.status()?.counter("ike_unknown_peer_invalid_spi");
     anyhow::ensure!(seen == 34, "ike_unknown_peer = {seen}");
     anyhow::ensure!(
         sent == 1 + burst.len() as u64,

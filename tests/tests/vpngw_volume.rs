@@ -184,7 +184,7 @@ fn flood(limits: &[(&str, u64)], cloud_limits: &[(&str, u64)]) -> anyhow::Result
         seen,
         started,
         cloud_started,
-        unknown_spi: after.dataplane.get("unknown_spi").copied().unwrap_or(0),
+        unknown_spi: after.counter("unknown_spi"),
         customer_log,
         context,
     })
@@ -344,9 +344,8 @@ fn tcp_across_byte_limit_rekeys(limited: Side) -> anyhow::Result<()> {
         "only {rekeys} rekeys (the limit was not reached):\n{context}"
     );
     for (side, st) in [("customer", &after), ("cloud", &cloud_after)] {
-        let get = |k: &str| st.dataplane.get(k).copied().unwrap_or(0);
         anyhow::ensure!(
-            get("unknown_spi") == 0 && get("esp_dropped") == 0,
+            st.counter("unknown_spi") == 0 && st.counter("esp_dropped") == 0,
             "{side} dropped ESP across {rekeys} rekeys:\n{context}"
         );
     }
