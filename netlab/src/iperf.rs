@@ -109,6 +109,8 @@ pub struct IperfResult {
     pub retransmits: Option<u64>,
     /// UDP only.
     pub lost_percent: Option<f64>,
+    /// UDP only: datagrams the server never received.
+    pub lost_packets: Option<u64>,
     /// UDP only.
     pub jitter_ms: Option<f64>,
 }
@@ -133,6 +135,7 @@ struct Sum {
     bits_per_second: f64,
     retransmits: Option<u64>,
     lost_percent: Option<f64>,
+    lost_packets: Option<u64>,
     jitter_ms: Option<f64>,
 }
 
@@ -162,6 +165,7 @@ impl IperfResult {
             received_bytes: received.bytes,
             retransmits: sent.retransmits,
             lost_percent: udp.as_ref().and_then(|s| s.lost_percent),
+            lost_packets: udp.as_ref().and_then(|s| s.lost_packets),
             jitter_ms: udp.as_ref().and_then(|s| s.jitter_ms),
         })
     }
@@ -224,6 +228,7 @@ mod tests {
         assert!((r.received_bits_per_second - 49_952_051.349_986_754).abs() < 1.0);
         assert_eq!(r.retransmits, None);
         assert_eq!(r.lost_percent, Some(0.0));
+        assert_eq!(r.lost_packets, Some(0));
         assert!((r.jitter_ms.unwrap() - 0.011_621).abs() < 1e-6);
     }
 

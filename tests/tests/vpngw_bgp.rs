@@ -193,3 +193,101 @@ fn bgp_ecmp_uses_both_tunnels_for_an_equal_cost_prefix() -> anyhow::Result<()> {
     })?;
     Ok(())
 }
+
+/// Disabling a tunnel for maintenance: vpngw ends its BGP session over that tunnel
+/// (Cease) while the tunnel still carries it, then deletes the SAs. BIRD hears the
+/// shutdown at once and moves the IDC prefix to the other tunnel; the cloud's traffic
+/// loses nothing. (Before, vpngw moved its routes first: the Cease had no route, and
+/// BIRD kept the session and its route into the deleted SAs until its hold timer ran
+/// out, which a peer that routes by BGP rather than by IKE policy would have
+/// black-holed.) Stopping vpngw does the same for the other tunnel.
+#[test]
+fn disabling_a_tunnel_tells_bird_before_its_sas_go() -> anyhow::Result<()> {
+    if skip_unless_root("disabling_a_tunnel_tells_bird_before_its_sas_go") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let (vpngw, mut cloud) = bgp_up(&s2s, false)?;
+    let bird = bird(&mut cloud)?;
+    for t in ["tunnel1", "tunnel2"] {
+        bird.wait_route(plan::IDC_PREFIX, t, UP)?;
+    }
+    let dir = WorkDir::new("bgp-disable")?;
+    let server = s2s.iperf_server_on_idc(&dir.join("iperf3.log"))?;
+    let received = |t: &str| {
+        vpngw
+            .status()
+            .ok()
+            .and_then(|s| s.tunnel(t).map(|t| t.packets_in))
+            .unwrap_or(0)
+    };
+    // 5000 datagrams a second VPC -> IDC, well within what strongSwan carries here.
+    let stream = IperfOptions {
+        duration: Duration::from_secs(4),
+        udp_bitrate: Some(40_000_000),
+        length: Some(1000),
+        ..IperfOptions::default()
+    };
+    let (udp, disabled, took) = std::thread::scope(|scope| -> anyhow::Result<_> {
+        let client =
+            scope.spawn(|| iperf_client(s2s.vpc_host(), server.addr(), server.port(), &stream));
+        let before = [received("tunnel1"), received("tunnel2")];
+        std::thread::sleep(Duration::from_millis(1500));
+        let after = [received("tunnel1"), received("tunnel2")];
+        // The tunnel the cloud sends on.
+        let busy = if after[0] - before[0] >= after[1] - before[1] {
+            "tunnel1"
+        } else {
+            "tunnel2"
+        };
+        let start = std::time::Instant::now();
+        vpngw.disable(busy)?;
+        let took = start.elapsed();
+        let udp = client
+            .join()
+            .map_err(|_| anyhow::anyhow!("iperf thread panicked"))??;
+        Ok((udp, busy, took))
+    })?;
+    // BIRD heard the Cease (it would say "Hold timer expired" seconds later otherwise).
+    let p = bird.protocols()?;
+    let session = p.iter().find(|p| p.name == disabled);
+    anyhow::ensure!(
+        session.is_some_and(|p| !p.is_established() && p.info.contains("Administrative shutdown")),
+        "BIRD's session over {disabled} after the disable: {session:?}"
+    );
+    anyhow::ensure!(
+        !bird
+            .routes()?
+            .iter()
+            .any(|r| r.prefix.to_string() == plan::IDC_PREFIX && r.protocol == disabled),
+        "BIRD still routes the IDC prefix over {disabled}"
+    );
+    let lost = udp.lost_packets.unwrap_or(u64::MAX);
+    anyhow::ensure!(
+        udp.received_bytes > 0 && lost <= 5,
+        "{lost} datagrams lost when {disabled} was disabled: {udp:?}"
+    );
+    // The goodbye takes a round trip, at most a second.
+    anyhow::ensure!(took < Duration::from_secs(3), "disable took {took:?}");
+    let st = vpngw.status()?;
+    let t = st
+        .tunnel(disabled)
+        .ok_or_else(|| anyhow::anyhow!("no {disabled} in status"))?;
+    anyhow::ensure!(t.state != "UP" && t.child_sas.is_empty(), "{t:?}");
+
+    // Stopping vpngw ends the other tunnel's session the same way.
+    let other = if disabled == "tunnel1" {
+        "tunnel2"
+    } else {
+        "tunnel1"
+    };
+    let mut vpngw = vpngw;
+    anyhow::ensure!(vpngw.stop(), "vpngw did not exit cleanly");
+    let p = bird.protocols()?;
+    let session = p.iter().find(|p| p.name == other);
+    anyhow::ensure!(
+        session.is_some_and(|p| !p.is_established() && p.info.contains("Administrative shutdown")),
+        "BIRD's session over {other} after vpngw stopped: {session:?}"
+    );
+    Ok(())
+}

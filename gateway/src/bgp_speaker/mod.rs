@@ -159,9 +159,29 @@ impl BgpSpeaker {
     /// tunnel that stays UP (the peer restarted), whose routes still carry traffic until
     /// the next session has learned them again. False if no session ran there.
     pub fn stop_detached(&self, tunnel: TunnelId, withdraw_now: bool) -> bool {
-        let Some((mut task, generation)) = self.take_stopping(tunnel, withdraw_now) else {
-            return false;
-        };
+        self.stop_in_background(tunnel, withdraw_now, None)
+            .is_some()
+    }
+
+    /// `stop_detached` with its routes withdrawn now, and `(tunnel, generation)` sent on
+    /// `said` once the goodbye is over (Cease written and the connection closed, or cut
+    /// off): for a tunnel that stays UP until its peer has been told. The session's
+    /// generation, or `None` if no session ran there.
+    pub fn stop_and_report(
+        &self,
+        tunnel: TunnelId,
+        said: UnboundedSender<(TunnelId, u16)>,
+    ) -> Option<u16> {
+        self.stop_in_background(tunnel, true, Some(said))
+    }
+
+    fn stop_in_background(
+        &self,
+        tunnel: TunnelId,
+        withdraw_now: bool,
+        said: Option<UnboundedSender<(TunnelId, u16)>>,
+    ) -> Option<u16> {
+        let (mut task, generation) = self.take_stopping(tunnel, withdraw_now)?;
         let shared = self.shared.clone();
         // The next session of this tunnel may start before this one has said goodbye;
         // the generation keeps the two apart.
@@ -170,8 +190,11 @@ impl BgpSpeaker {
                 task.abort();
             }
             shared.session_gone(tunnel, generation);
+            if let Some(said) = said {
+                let _ = said.send((tunnel, generation));
+            }
         });
-        true
+        Some(generation)
     }
 
     /// Replaces the prefixes `tunnel`'s session advertises. False if it does not run.

@@ -5,6 +5,7 @@
 mod clock;
 mod control;
 mod ike_config;
+mod leaving;
 mod lingering;
 mod sender;
 mod setup;

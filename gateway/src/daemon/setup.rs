@@ -2,6 +2,7 @@
 
 use super::control::{self, Call, SocketFile};
 use super::ike_config::{ike_config, IkeConfigError};
+use super::leaving::GOODBYE_MAX;
 use super::state::Daemon;
 use super::tunnels::TunnelCtl;
 use crate::config::{Config, ConfigError};
@@ -180,11 +181,8 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
         tokio::select! {
             Some(dg) = ike_rx.recv() => daemon.on_ike(Instant::now(), &dg),
             () = shared.sa_events.ready() => daemon.on_sa_events(Instant::now()),
-            Some(change) = daemon.next_bgp_change() => daemon.on_bgp(change),
-            Some((req, reply)) = call_rx.recv() => {
-                let resp = daemon.handle(req, Instant::now());
-                let _ = reply.send(resp);
-            }
+            event = daemon.next_bgp_event() => daemon.on_bgp_event(event, Instant::now()),
+            Some((req, reply)) = call_rx.recv() => daemon.handle(req, reply, Instant::now()),
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
             reason = shared.failure.wait() => {
@@ -202,6 +200,20 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
         }
     }
 
+    tracing::info!("shutting down: ending BGP sessions");
+    daemon.leave_all(Instant::now());
+    let goodbye = Instant::now() + GOODBYE_MAX;
+    while daemon.leaving() && Instant::now() < goodbye {
+        daemon.drain();
+        let wake = daemon.next_timeout().map_or(goodbye, |t| t.min(goodbye));
+        tokio::select! {
+            Some(dg) = ike_rx.recv() => daemon.on_ike(Instant::now(), &dg),
+            event = daemon.next_bgp_event() => daemon.on_bgp_event(event, Instant::now()),
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
+                daemon.on_timeouts(Instant::now());
+            }
+        }
+    }
     tracing::info!("shutting down: deleting IKE SAs");
     daemon.delete_all(Instant::now());
     daemon.drain();

@@ -2,6 +2,7 @@
 //! control requests). Owned by the main loop; never touched by the dataplane threads.
 
 use super::ike_config::ike_config;
+use super::leaving::{Leavings, Then};
 use super::status::{Request, Response, RouteStatus, Routes, Status, TunnelAction};
 use super::tunnels::{Transition, TunnelCtl};
 use crate::bgp_speaker::{BgpRouteChange, BgpRouteTable, BgpSpeaker, KernelEdit, SessionSpec};
@@ -18,6 +19,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::oneshot;
+
+/// What the BGP side has for the main loop.
+#[derive(Debug)]
+pub enum BgpEvent {
+    Change(BgpRouteChange),
+    /// The tunnel's session has ended, as it was told to (see `leaving`).
+    Goodbye(TunnelId),
+}
 
 #[derive(Debug)]
 pub struct Daemon {
@@ -33,6 +43,8 @@ pub struct Daemon {
     /// The route changes the BGP sessions make, in order.
     bgp_changes: Option<UnboundedReceiver<BgpRouteChange>>,
     bgp_routes: BgpRouteTable,
+    /// Tunnels we take down once their BGP peer has been told.
+    leavings: Leavings,
 }
 
 impl Daemon {
@@ -56,6 +68,7 @@ impl Daemon {
             bgp: None,
             bgp_changes: None,
             bgp_routes: BgpRouteTable::new(),
+            leavings: Leavings::default(),
         };
         daemon.publish_peers();
         daemon
@@ -67,12 +80,38 @@ impl Daemon {
         self.bgp_changes = Some(changes);
     }
 
-    /// The next BGP route change (never, without BGP).
-    pub async fn next_bgp_change(&mut self) -> Option<BgpRouteChange> {
-        match self.bgp_changes.as_mut() {
-            Some(rx) => rx.recv().await,
-            None => std::future::pending().await,
+    /// The next BGP route change, or a tunnel whose BGP goodbye is over (never, without
+    /// BGP).
+    pub async fn next_bgp_event(&mut self) -> BgpEvent {
+        let changes = async {
+            match self.bgp_changes.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            Some(change) = changes => BgpEvent::Change(change),
+            Some(id) = self.leavings.next_goodbye() => BgpEvent::Goodbye(id),
+            // Both channels closed: there is no more news.
+            else => std::future::pending().await,
         }
+    }
+
+    pub fn on_bgp_event(&mut self, event: BgpEvent, now: Instant) {
+        match event {
+            BgpEvent::Change(change) => self.on_bgp(change),
+            BgpEvent::Goodbye(id) => self.on_goodbye(id, now),
+        }
+    }
+
+    /// Tunnel `id` has said goodbye to its BGP peer: down it goes, in a moment.
+    fn on_goodbye(&mut self, id: TunnelId, now: Instant) {
+        self.leavings.said(id, now);
+    }
+
+    /// Whether some tunnel still waits for its BGP goodbye.
+    pub fn leaving(&self) -> bool {
+        self.leavings.any()
     }
 
     /// Applies the BGP route changes already made, then publishes the routing table once.
@@ -87,6 +126,10 @@ impl Daemon {
     /// has a `bgp` section.
     fn bgp_follow(&self, id: TunnelId, up: bool) {
         let Some(speaker) = &self.bgp else { return };
+        if up && self.leavings.is_leaving(id) {
+            // Its session ended on purpose: the tunnel is on its way down.
+            return;
+        }
         if !up {
             // The tunnel is down: nothing the session learned carries traffic now.
             speaker.stop_detached(id, true);
@@ -120,7 +163,7 @@ impl Daemon {
     }
 
     /// A best-route change from BGP: routing table, kernel route towards the TUN, FIB.
-    pub fn on_bgp(&mut self, change: BgpRouteChange) {
+    fn on_bgp(&mut self, change: BgpRouteChange) {
         self.apply_bgp(&change);
         self.publish();
     }
@@ -278,6 +321,7 @@ impl Daemon {
             .iter()
             .flat_map(|t| [t.ike.poll_timeout(), t.next_lingering_expiry()])
             .flatten()
+            .chain(self.leavings.next_deadline())
             .min()
     }
 
@@ -288,6 +332,16 @@ impl Daemon {
             }
             t.expire_lingering(now, &self.shared);
         }
+        for (id, then, said) in self.leavings.due(now) {
+            if !said {
+                tracing::warn!(
+                    tunnel = self.name_of(id),
+                    "BGP session did not end in time; taking the tunnel down anyway"
+                );
+            }
+            self.finish_leaving(id, then, now);
+        }
+        self.leavings.answer_ready();
     }
 
     /// Carries out every tunnel's pending actions and follows UP/DOWN in the routing table.
@@ -329,29 +383,38 @@ impl Daemon {
         }
     }
 
-    pub fn handle(&mut self, req: Request, now: Instant) -> Response {
+    /// Answers a control request on `reply`: at once, or for a request that takes tunnels
+    /// down, once they are down (after their BGP goodbye).
+    pub fn handle(&mut self, req: Request, reply: oneshot::Sender<Response>, now: Instant) {
         let json = |v: Result<serde_json::Value, serde_json::Error>| match v {
             Ok(v) => Response::ok(v),
             Err(e) => Response::err(format!("serialise: {e}")),
         };
-        match req {
-            Request::Status => json(serde_json::to_value(self.status())),
-            Request::Routes => json(serde_json::to_value(self.routes())),
-            Request::Bgp => json(serde_json::to_value(
-                self.bgp
-                    .as_ref()
-                    .map(BgpSpeaker::status)
-                    .unwrap_or_default(),
-            )),
+        let (response, waits_for) = match req {
+            Request::Status => (json(serde_json::to_value(self.status())), Vec::new()),
+            Request::Routes => (json(serde_json::to_value(self.routes())), Vec::new()),
+            Request::Bgp => (
+                json(serde_json::to_value(
+                    self.bgp
+                        .as_ref()
+                        .map(BgpSpeaker::status)
+                        .unwrap_or_default(),
+                )),
+                Vec::new(),
+            ),
             Request::Tunnel { action, name } => match self.tunnel_action(action, &name, now) {
-                Ok(()) => Response::ok(serde_json::json!({ "tunnel": name })),
-                Err(e) => Response::err(e),
+                Ok(ids) => (Response::ok(serde_json::json!({ "tunnel": name })), ids),
+                Err(e) => (Response::err(e), Vec::new()),
             },
             Request::Reload => match self.reload(now) {
-                Ok(changed) => Response::ok(serde_json::json!({ "renegotiated": changed })),
-                Err(e) => Response::err(e),
+                Ok((changed, ids)) => (
+                    Response::ok(serde_json::json!({ "renegotiated": changed })),
+                    ids,
+                ),
+                Err(e) => (Response::err(e), Vec::new()),
             },
-        }
+        };
+        self.leavings.answer_when_down(waits_for, response, reply);
     }
 
     pub fn status(&self) -> Status {
@@ -435,7 +498,7 @@ impl Daemon {
         action: TunnelAction,
         name: &str,
         now: Instant,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<TunnelId>, String> {
         let i = self
             .tunnels
             .iter()
@@ -448,10 +511,16 @@ impl Daemon {
                 };
                 tracing::info!(tunnel = name, "disabled by operator");
                 t.set_disabled_reason();
-                self.take_down(i, now);
-                Ok(())
+                let id = t.id;
+                self.leave(i, now, Then::StayDown);
+                Ok(vec![id])
             }
             TunnelAction::Enable => {
+                // A tunnel still saying its BGP goodbye goes down first.
+                let id = self.tunnels.get(i).map(|t| t.id);
+                if let Some((id, then)) = id.and_then(|id| Some((id, self.leavings.take(id)?))) {
+                    self.finish_leaving(id, then, now);
+                }
                 let Some(t) = self.tunnels.get_mut(i) else {
                     return Err(format!("no tunnel named `{name}`"));
                 };
@@ -462,9 +531,67 @@ impl Daemon {
                 t.clear_sas(&self.shared);
                 t.restart(engine, cfg);
                 tracing::info!(tunnel = name, "enabled by operator");
-                Ok(())
+                Ok(Vec::new())
             }
         }
+    }
+
+    /// Takes tunnel `i` down ourselves, with `then` to follow, once its BGP peer has been
+    /// told (see `leaving`): its session ends now while the tunnel still carries the
+    /// Cease, the routes it taught us move to the other tunnel at once, and the tunnel
+    /// goes down when the goodbye is over. At once without a session or when not UP.
+    fn leave(&mut self, i: usize, now: Instant, then: Then) {
+        let Some((id, up)) = self.tunnels.get(i).map(|t| (t.id, t.is_up())) else {
+            return;
+        };
+        if self.leavings.is_leaving(id) {
+            if matches!(then, Then::StayDown) {
+                self.leavings.stay_down(id);
+            }
+            return;
+        }
+        let generation = self
+            .bgp
+            .as_ref()
+            .filter(|_| up)
+            .and_then(|b| b.stop_and_report(id, self.leavings.reports()));
+        let Some(generation) = generation else {
+            self.finish_leaving(id, then, now);
+            return;
+        };
+        tracing::info!(
+            tunnel = self.name_of(id),
+            "ending its BGP session before the tunnel goes down"
+        );
+        self.apply_bgp_changes();
+        self.leavings.start(id, generation, now, then);
+    }
+
+    /// Tunnel `id` is down and what was to follow it follows.
+    fn finish_leaving(&mut self, id: TunnelId, then: Then, now: Instant) {
+        let Some(i) = self.tunnels.iter().position(|t| t.id == id) else {
+            return;
+        };
+        match then {
+            // Shutdown deletes every IKE SA itself.
+            Then::Shutdown => {}
+            Then::StayDown => self.take_down(i, now),
+            Then::Restart(next) => {
+                self.take_down(i, now);
+                let (engine, cfg) = *next;
+                if let Some(ctl) = self.tunnels.get_mut(i) {
+                    ctl.clear_sas(&self.shared);
+                    ctl.restart(engine, cfg);
+                }
+            }
+        }
+    }
+
+    fn name_of(&self, id: TunnelId) -> &str {
+        self.tunnels
+            .iter()
+            .find(|t| t.id == id)
+            .map_or("?", |t| t.cfg.name.as_str())
     }
 
     /// Takes tunnel `i` down ourselves (disable, a reload that changed it): its routes,
@@ -485,7 +612,8 @@ impl Daemon {
     /// unchanged ones keep their SAs. Adding, removing or re-addressing tunnels, or
     /// changing `workers`, needs a restart (the TUN device, its queues and the sockets
     /// are set up once).
-    fn reload(&mut self, now: Instant) -> Result<Vec<String>, String> {
+    /// Returns the tunnels renegotiated (names, and ids for the answer to wait for).
+    fn reload(&mut self, now: Instant) -> Result<(Vec<String>, Vec<TunnelId>), String> {
         let new = Config::load(&self.config_path).map_err(|e| e.lines().join("; "))?;
         // The mode is fixed at start too: the routing table and the BGP multipath groups
         // take it from the tunnels' registration.
@@ -524,6 +652,11 @@ impl Daemon {
             .iter()
             .flat_map(|c| c.tunnels.iter().cloned())
             .collect();
+        // Tunnels still saying goodbye go down now: the new config is compared with what
+        // they were to run next.
+        for (id, then) in self.leavings.take_all() {
+            self.finish_leaving(id, then, now);
+        }
         // Build every engine first: a bad tunnel refuses the whole reload.
         let mut engines = Vec::new();
         for (old, t) in self.tunnels.iter().zip(&new_tunnels) {
@@ -538,15 +671,15 @@ impl Daemon {
             }
         }
         let mut changed = Vec::new();
+        let mut ids = Vec::new();
         for (i, (engine, t)) in engines.into_iter().zip(new_tunnels).enumerate() {
             let Some(engine) = engine else { continue };
-            self.take_down(i, now);
-            let Some(ctl) = self.tunnels.get_mut(i) else {
+            let Some((id, name)) = self.tunnels.get(i).map(|c| (c.id, c.cfg.name.clone())) else {
                 continue;
             };
-            ctl.clear_sas(&self.shared);
-            ctl.restart(engine, t);
-            changed.push(ctl.cfg.name.clone());
+            self.leave(i, now, Then::Restart(Box::new((engine, t))));
+            changed.push(name);
+            ids.push(id);
         }
         // Static routes may have changed too.
         let old_prefixes = self.static_prefixes();
@@ -567,14 +700,25 @@ impl Daemon {
         }
         self.publish();
         tracing::info!(?changed, "config reloaded");
-        Ok(changed)
+        Ok((changed, ids))
     }
 
-    /// Shutdown, step 1: withdraw routes and send DELETE for every IKE SA.
+    /// Shutdown, step 1: every BGP session ends (Cease over its tunnel), so that the peers
+    /// stop routing into the tunnels before their SAs go; see `leaving`.
+    pub fn leave_all(&mut self, now: Instant) {
+        for i in 0..self.tunnels.len() {
+            self.leave(i, now, Then::Shutdown);
+        }
+    }
+
+    /// Shutdown, step 2: withdraw routes and send DELETE for every IKE SA.
     pub fn delete_all(&mut self, now: Instant) {
+        // A goodbye not over by now is cut short; a disable waiting for it is answered.
+        drop(self.leavings.take_all());
+        self.leavings.answer_ready();
         for t in &mut self.tunnels {
             let _ = self.rib.set_tunnel_up(t.id, false);
-            // Cease to the BGP peer while the tunnel still carries it.
+            // A session leave_all did not end (it has come UP since).
             if let Some(b) = &self.bgp {
                 b.stop_detached(t.id, true);
             }
