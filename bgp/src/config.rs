@@ -12,6 +12,9 @@ pub const DEFAULT_PEER_ASN: u32 = 65000;
 
 /// Upper bound of the configurable waits (keeps deadline arithmetic far from overflow).
 const MAX_TIMER: Duration = Duration::from_secs(86_400);
+/// Most extra copies of our AS in the paths we advertise: a few already outweigh any
+/// other path to one provider, and some routers refuse very long AS_PATHs.
+pub const MAX_PREPEND: u8 = 16;
 
 /// Settings of one eBGP session (one per IPsec tunnel).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +42,9 @@ pub struct SessionConfig {
     pub enforce_first_as: bool,
     /// Prefixes we advertise (the IDC prefixes on the customer side).
     pub local_prefixes: Vec<Ipv4Prefix>,
+    /// Extra copies of our AS in front of the AS_PATH we advertise (0: none), so that
+    /// the peer prefers the routes another session gives it (a standby tunnel's).
+    pub as_path_prepend: u8,
 }
 
 impl SessionConfig {
@@ -62,6 +68,7 @@ impl SessionConfig {
             max_prefixes: None,
             enforce_first_as: true,
             local_prefixes: Vec::new(),
+            as_path_prepend: 0,
         }
     }
 
@@ -80,6 +87,9 @@ impl SessionConfig {
         }
         if self.hold_time == 1 || self.hold_time == 2 {
             return Err(ConfigError::HoldTime(self.hold_time));
+        }
+        if self.as_path_prepend > MAX_PREPEND {
+            return Err(ConfigError::Prepend(self.as_path_prepend));
         }
         for (field, d) in [
             ("connect_retry_time", self.connect_retry_time),
@@ -106,6 +116,8 @@ pub enum ConfigError {
     HoldTime(u16),
     #[error("{0} must be between 1 ms and 1 day")]
     Timer(&'static str),
+    #[error("as_path_prepend {0} is too long: at most {MAX_PREPEND}")]
+    Prepend(u8),
 }
 
 #[cfg(test)]
@@ -140,5 +152,10 @@ mod tests {
         assert_eq!(c.validate(), Err(ConfigError::Timer("idle_hold_time")));
         c.idle_hold_time = Duration::ZERO;
         assert_eq!(c.validate(), Err(ConfigError::Timer("idle_hold_time")));
+        let mut c = base();
+        c.as_path_prepend = MAX_PREPEND;
+        assert_eq!(c.validate(), Ok(()));
+        c.as_path_prepend = MAX_PREPEND + 1;
+        assert_eq!(c.validate(), Err(ConfigError::Prepend(MAX_PREPEND + 1)));
     }
 }

@@ -68,7 +68,7 @@ pub mod session;
 pub mod stats;
 pub mod wire;
 
-pub use config::{ConfigError, SessionConfig, DEFAULT_PEER_ASN};
+pub use config::{ConfigError, SessionConfig, DEFAULT_PEER_ASN, MAX_PREPEND};
 pub use fsm::State;
 pub use prefix::{Ipv4Prefix, PrefixError};
 pub use rib::{BestRoute, LocRibChange, Rib, SessionId};

@@ -339,3 +339,26 @@ fn idle_hold_backs_off_while_failing() {
     // 5 s, 10 s, 20 s, then capped at 40 s.
     assert_eq!(&gaps[..5], &[5, 10, 20, 40, 40], "downs at {downs:?}");
 }
+
+#[test]
+fn a_prepending_session_advertises_its_as_that_many_more_times() {
+    let mut customer = customer_config();
+    customer.as_path_prepend = 2;
+    let asn = customer.local_asn;
+    let mut pair = Pair::new(customer, cloud_config());
+    pair.start();
+    assert!(pair.both(State::Established));
+    let events = pair.b.take_events();
+    let paths: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::RouteLearned { attributes, .. } => attributes.as_path.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(paths.len(), 2, "{events:?}");
+    for path in paths {
+        assert_eq!(path, AsPath::sequence(vec![asn; 3]));
+        assert_eq!(path.path_len(), 3);
+    }
+}

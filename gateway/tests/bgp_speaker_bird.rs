@@ -109,6 +109,7 @@ impl Lab {
             session,
             port: gateway::bgp_speaker::BGP_PORT,
             multipath_group: None,
+            rank: 0,
             generation: 0,
         })
     }

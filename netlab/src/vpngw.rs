@@ -53,6 +53,8 @@ pub struct VpngwBgp {
     pub advertise: Vec<String>,
     /// In the config's duration syntax, e.g. `"9s"`.
     pub hold_time: String,
+    /// `standby_prepend`; `None` leaves vpngw's default.
+    pub standby_prepend: Option<u8>,
 }
 
 /// A whole vpngw config: one connection with two tunnels, static routes and optional BGP.
@@ -149,6 +151,7 @@ impl VpngwConfig {
             peer_asn,
             advertise: vec![prefix.into()],
             hold_time: hold_time.into(),
+            standby_prepend: None,
         });
         self
     }
@@ -259,6 +262,9 @@ impl VpngwConfig {
                 advertise.join(", "),
                 q(&b.hold_time)
             ));
+            if let Some(n) = b.standby_prepend {
+                out.push_str(&format!("standby_prepend = {n}\n"));
+            }
         }
         out
     }

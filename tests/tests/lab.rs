@@ -310,6 +310,7 @@ fn customers_from_console(text: &str) -> anyhow::Result<Vec<VpngwConfig>> {
                     peer_asn: 65000,
                     advertise: vec!["10.10.0.0/24".into()],
                     hold_time: "30s".into(),
+                    standby_prepend: None,
                 }),
                 ecmp: false,
             })

@@ -1,6 +1,7 @@
 //! vpngw (customer, AS 65010) with eBGP over both tunnels to strongSwan + BIRD as the
-//! cloud border gateway (AS 65000): routes exchanged both ways over IPsec, and traffic
-//! moving to tunnel 2 when BIRD shuts the session of tunnel 1.
+//! cloud border gateway (AS 65000): routes exchanged both ways over IPsec (over the
+//! standby tunnel with our AS prepended), and traffic moving to tunnel 2 when BIRD shuts
+//! the session of tunnel 1.
 //! vpngw starts with BGP and no static routes: every route it uses is learned. In ECMP
 //! mode a prefix learned over both tunnels at equal cost uses both.
 
@@ -26,6 +27,7 @@ fn bgp() -> VpngwBgp {
         peer_asn: plan::CLOUD_ASN,
         advertise: vec![plan::IDC_PREFIX.into()],
         hold_time: "9s".into(),
+        standby_prepend: None,
     }
 }
 
@@ -93,11 +95,18 @@ fn bgp_over_both_tunnels_with_bird_and_failover() -> anyhow::Result<()> {
     let (vpngw, mut cloud) = bgp_up(&s2s, false)?;
     let bird = bird(&mut cloud)?;
 
-    // Our prefix at BIRD over both tunnels, AS path 65010; BIRD's in our routing table.
-    for t in ["tunnel1", "tunnel2"] {
-        let r = bird.wait_route(plan::IDC_PREFIX, t, UP)?;
-        anyhow::ensure!(r.as_path == [plan::CUSTOMER_ASN], "{r:?}");
-    }
+    // Our prefix at BIRD over both tunnels, AS path 65010, prepended twice over the
+    // standby tunnel2, so BIRD prefers tunnel1 as we do; BIRD's in our routing table.
+    let one = bird.wait_route(plan::IDC_PREFIX, "tunnel1", UP)?;
+    anyhow::ensure!(
+        one.as_path == [plan::CUSTOMER_ASN] && one.primary,
+        "{one:?}"
+    );
+    let two = bird.wait_route(plan::IDC_PREFIX, "tunnel2", UP)?;
+    anyhow::ensure!(
+        two.as_path == [plan::CUSTOMER_ASN; 3] && !two.primary,
+        "{two:?}"
+    );
     e2e::wait_until("VPC prefix from BGP in vpngw routes", UP, || {
         !bgp_active(&vpngw, plan::VPC_PREFIX).is_empty()
     })?;

@@ -6,8 +6,10 @@
 //! 2. lowest ORIGIN (IGP < EGP < INCOMPLETE),
 //! 3. lowest MED, compared between all candidates whatever their neighbouring AS
 //!    ("always-compare-med"); a missing MED counts as 0,
-//! 4. lowest peer BGP identifier,
-//! 5. lowest peer address.
+//! 4. lowest local rank of the session (local policy, 0 by default: the gateway ranks
+//!    an active-standby connection's tunnels by their order),
+//! 5. lowest peer BGP identifier,
+//! 6. lowest peer address.
 
 use std::cmp::Ordering;
 use std::net::Ipv4Addr;
@@ -21,20 +23,24 @@ pub struct PeerInfo {
     pub address: Ipv4Addr,
 }
 
+/// One candidate route: its attributes, the session's local rank and its peer.
+pub type Candidate<'a> = (&'a PathAttributes, u16, &'a PeerInfo);
+
 /// The ordering key: smaller is better.
-fn key(attrs: &PathAttributes, peer: &PeerInfo) -> (usize, Origin, u32, Ipv4Addr, Ipv4Addr) {
+fn key((attrs, rank, peer): Candidate<'_>) -> (usize, Origin, u32, u16, Ipv4Addr, Ipv4Addr) {
     (
         attrs.as_path.as_ref().map_or(0, |p| p.path_len()),
         attrs.origin.unwrap_or(Origin::Incomplete),
         attrs.med.unwrap_or(0),
+        rank,
         peer.router_id,
         peer.address,
     )
 }
 
 /// Compares two candidates; `Ordering::Less` means `a` is preferred.
-pub fn compare(a: (&PathAttributes, &PeerInfo), b: (&PathAttributes, &PeerInfo)) -> Ordering {
-    key(a.0, a.1).cmp(&key(b.0, b.1))
+pub fn compare(a: Candidate<'_>, b: Candidate<'_>) -> Ordering {
+    key(a).cmp(&key(b))
 }
 
 /// Whether two routes may share a prefix's traffic (multipath, ECMP): equal up to the
@@ -71,26 +77,28 @@ mod tests {
     fn each_step_decides() {
         let p1 = peer(1, 1);
         let p2 = peer(2, 2);
-        // 1. shorter AS path wins even against worse origin and MED.
+        // 1. shorter AS path wins even against worse origin, MED and rank.
         let short = attrs(vec![65000], Origin::Incomplete, Some(100));
         let long = attrs(vec![65000, 65010], Origin::Igp, Some(0));
-        assert_eq!(compare((&short, &p2), (&long, &p1)), Ordering::Less);
+        assert_eq!(compare((&short, 1, &p2), (&long, 0, &p1)), Ordering::Less);
         // 2. origin.
         let igp = attrs(vec![65000], Origin::Igp, Some(100));
         let egp = attrs(vec![65000], Origin::Egp, Some(0));
-        assert_eq!(compare((&igp, &p2), (&egp, &p1)), Ordering::Less);
+        assert_eq!(compare((&igp, 1, &p2), (&egp, 0, &p1)), Ordering::Less);
         // 3. MED, missing counts as 0.
         let med5 = attrs(vec![65000], Origin::Igp, Some(5));
         let none = attrs(vec![65000], Origin::Igp, None);
-        assert_eq!(compare((&none, &p2), (&med5, &p1)), Ordering::Less);
-        // 4. router id.
-        assert_eq!(compare((&med5, &p1), (&med5, &p2)), Ordering::Less);
-        // 5. peer address.
+        assert_eq!(compare((&none, 1, &p2), (&med5, 0, &p1)), Ordering::Less);
+        // 4. local rank, before the peer's identity.
+        assert_eq!(compare((&med5, 0, &p2), (&med5, 1, &p1)), Ordering::Less);
+        // 5. router id.
+        assert_eq!(compare((&med5, 0, &p1), (&med5, 0, &p2)), Ordering::Less);
+        // 6. peer address.
         assert_eq!(
-            compare((&med5, &peer(1, 1)), (&med5, &peer(1, 9))),
+            compare((&med5, 0, &peer(1, 1)), (&med5, 0, &peer(1, 9))),
             Ordering::Less
         );
-        assert_eq!(compare((&med5, &p1), (&med5, &p1)), Ordering::Equal);
+        assert_eq!(compare((&med5, 0, &p1), (&med5, 0, &p1)), Ordering::Equal);
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct Rib {
     peers: BTreeMap<SessionId, PeerInfo>,
     /// Sessions that may share prefixes with the others of their group.
     multipath: BTreeMap<SessionId, u32>,
+    /// Local ranks of sessions (absent: 0), a tie-break before the peer's identifier.
+    ranks: BTreeMap<SessionId, u16>,
     candidates: BTreeMap<Ipv4Prefix, BTreeMap<SessionId, Arc<PathAttributes>>>,
     best: BTreeMap<Ipv4Prefix, BestRoute>,
     changes: VecDeque<LocRibChange>,
@@ -101,6 +103,20 @@ impl Rib {
         };
     }
 
+    /// Gives session `id` a local rank: among routes equal by their attributes, the
+    /// session with the lowest rank wins before the peers' identifiers decide (0, the
+    /// default, for all: identifiers alone). E.g. an active-standby VPN connection's
+    /// tunnels by their order, so that our traffic takes the tunnel the peer is told to
+    /// prefer. Takes effect for routes learned from then on (set it before the session
+    /// comes up).
+    pub fn set_rank(&mut self, id: SessionId, rank: u16) {
+        if rank == 0 {
+            self.ranks.remove(&id);
+        } else {
+            self.ranks.insert(id, rank);
+        }
+    }
+
     pub fn learn(&mut self, id: SessionId, prefix: Ipv4Prefix, attributes: Arc<PathAttributes>) {
         self.candidates
             .entry(prefix)
@@ -118,6 +134,13 @@ impl Rib {
                 self.reselect(prefix);
             }
         }
+    }
+
+    /// A session that has ended for good: its routes go, and its group and rank.
+    pub fn forget(&mut self, id: SessionId) {
+        self.peer_down(id);
+        self.multipath.remove(&id);
+        self.ranks.remove(&id);
     }
 
     /// Removes every route of a session that went down.
@@ -159,11 +182,19 @@ impl Rib {
         self.peers.get(&id).unwrap_or(&UNKNOWN_PEER)
     }
 
+    fn rank(&self, id: SessionId) -> u16 {
+        self.ranks.get(&id).copied().unwrap_or(0)
+    }
+
     fn reselect(&mut self, prefix: Ipv4Prefix) {
         let winner = self.candidates.get(&prefix).and_then(|c| {
             let usable = || c.iter().filter(|(_, a)| a.next_hop.is_some());
-            let (id, a) = usable()
-                .min_by(|(ia, a), (ib, b)| compare((a, self.peer(**ia)), (b, self.peer(**ib))))?;
+            let (id, a) = usable().min_by(|(ia, a), (ib, b)| {
+                compare(
+                    (a, self.rank(**ia), self.peer(**ia)),
+                    (b, self.rank(**ib), self.peer(**ib)),
+                )
+            })?;
             let group = self.multipath.get(id);
             let multipath = usable()
                 .filter(|(other, b)| {
@@ -267,6 +298,34 @@ mod tests {
         // A withdraw of something unknown changes nothing.
         rib.withdraw(s2, p);
         assert!(drain(&mut rib).is_empty());
+    }
+
+    #[test]
+    fn a_lower_rank_wins_equal_routes_but_not_better_ones() {
+        let mut rib = Rib::new();
+        let (s1, s2) = (SessionId(1), SessionId(2));
+        for (s, id) in [(s1, 9), (s2, 1)] {
+            rib.peer_up(
+                s,
+                PeerInfo {
+                    router_id: Ipv4Addr::new(id, id, id, id),
+                    address: Ipv4Addr::new(169, 254, id, 1),
+                },
+            );
+        }
+        rib.set_rank(s2, 1);
+        let p: Ipv4Prefix = "172.16.0.0/16".parse().unwrap();
+        rib.learn(s1, p, attrs(vec![65000], [169, 254, 9, 1]));
+        rib.learn(s2, p, attrs(vec![65000], [169, 254, 1, 1]));
+        // Session 2's peer has the lower identifier, but session 1 ranks first.
+        assert_eq!(rib.best(&p).map(|b| b.session), Some(s1));
+        // A shorter path still beats the rank.
+        rib.learn(s1, p, attrs(vec![65000, 65001], [169, 254, 9, 1]));
+        assert_eq!(rib.best(&p).map(|b| b.session), Some(s2));
+        // Forgotten, a session's rank is gone with it.
+        rib.forget(s2);
+        assert!(rib.ranks.is_empty());
+        assert_eq!(rib.best(&p).map(|b| b.session), Some(s1));
     }
 
     #[test]

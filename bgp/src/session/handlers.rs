@@ -371,11 +371,13 @@ impl Session {
         }
     }
 
-    /// The attributes of our own routes: IGP origin, our AS, our tunnel address.
+    /// The attributes of our own routes: IGP origin, our AS (prepended as configured),
+    /// our tunnel address.
     fn local_attributes(&self) -> PathAttributes {
+        let copies = 1 + usize::from(self.config.as_path_prepend);
         PathAttributes {
             origin: Some(Origin::Igp),
-            as_path: Some(AsPath::sequence(vec![self.config.local_asn])),
+            as_path: Some(AsPath::sequence(vec![self.config.local_asn; copies])),
             next_hop: Some(self.config.local_address),
             ..Default::default()
         }

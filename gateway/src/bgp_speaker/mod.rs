@@ -99,11 +99,11 @@ impl BgpSpeaker {
                 tunnel: spec.name.clone(),
                 source,
             })?;
-        tracing::info!(tunnel = %spec.name, local = %spec.local_address(), peer = %spec.peer_address(), "bgp session starting");
+        tracing::info!(tunnel = %spec.name, local = %spec.local_address(), peer = %spec.peer_address(), as_path_prepend = spec.session.as_path_prepend, "bgp session starting");
         let tunnel = spec.tunnel;
         spec.generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let generation = spec.generation;
-        self.shared.set_multipath_group(&spec);
+        self.shared.set_selection(&spec);
         self.shared.set_status(&spec, session.stats(), true);
         let (commands, rx) = mpsc::unbounded_channel();
         let task = SessionTask::new(spec, session, self.shared.clone(), rx);

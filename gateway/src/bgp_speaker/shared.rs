@@ -81,12 +81,13 @@ impl Shared {
         Self::publish(&mut st);
     }
 
-    /// See [`bgp::Rib::set_multipath_group`].
-    pub fn set_multipath_group(&self, spec: &SessionSpec) {
-        lock(&self.rib).rib.set_multipath_group(
-            session_id(spec.tunnel, spec.generation),
-            spec.multipath_group,
-        );
+    /// The session's multipath group and rank: see [`bgp::Rib::set_multipath_group`] and
+    /// [`bgp::Rib::set_rank`].
+    pub fn set_selection(&self, spec: &SessionSpec) {
+        let id = session_id(spec.tunnel, spec.generation);
+        let rib = &mut lock(&self.rib).rib;
+        rib.set_multipath_group(id, spec.multipath_group);
+        rib.set_rank(id, spec.rank);
     }
 
     /// Forgets every route of that session of `tunnel` (it ended), and shows it stopped
@@ -96,7 +97,7 @@ impl Shared {
             let mut st = lock(&self.rib);
             let id = session_id(tunnel, generation);
             st.stopping.remove(&id);
-            st.rib.peer_down(id);
+            st.rib.forget(id);
             Self::publish(&mut st);
         }
         if let Some(e) = lock(&self.status)
@@ -176,6 +177,7 @@ mod tests {
             session: SessionConfig::new(65010, local, local, peer),
             port: 179,
             multipath_group: None,
+            rank: 0,
             generation,
         }
     }

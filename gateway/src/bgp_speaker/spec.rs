@@ -31,6 +31,8 @@ pub struct SessionSpec {
     /// Sessions of one group share prefixes they learn at equal cost (multipath): the
     /// tunnels of a connection in ECMP mode. `None`: the best route alone.
     pub multipath_group: Option<u32>,
+    /// Local rank among the connection's tunnels (see `bgp::Rib::set_rank`).
+    pub rank: u16,
     /// Which of the tunnel's sessions this is (the speaker numbers them as it starts
     /// them): a stopped session may still be saying goodbye when the next one starts, and
     /// must not touch the newer one's routes or status.
@@ -76,6 +78,7 @@ impl SessionSpec {
             session,
             port: BGP_PORT,
             multipath_group: None,
+            rank: 0,
             generation: 0,
         })
     }

@@ -166,6 +166,10 @@ pub struct BgpConfig {
     pub advertise: Vec<IpNet>,
     pub max_prefix: u32,
     pub hold_time: Duration,
+    /// Active-standby: extra copies of our AS on the routes advertised over the k-th
+    /// tunnel after the first, k times this, so that the peer sends back over the tunnel
+    /// we send on.
+    pub standby_prepend: u8,
 }
 
 pub mod defaults {
@@ -185,6 +189,7 @@ pub mod defaults {
     pub const DPD_TIMEOUT: Duration = Duration::from_secs(150);
     pub const BGP_HOLD_TIME: Duration = Duration::from_secs(90);
     pub const MAX_PREFIX: u32 = 100;
+    pub const STANDBY_PREPEND: u8 = 2;
     pub const IKE_PROPOSALS: &str = "aes128gcm16-prfsha256-modp2048";
     pub const ESP_PROPOSALS: &str = "aes128gcm16-modp2048";
 

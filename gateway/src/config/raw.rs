@@ -122,6 +122,7 @@ pub struct RawBgp {
     pub advertise: Vec<String>,
     pub max_prefix: Option<i64>,
     pub hold_time: Option<String>,
+    pub standby_prepend: Option<i64>,
 }
 
 impl<'de> Deserialize<'de> for Secret {

@@ -124,11 +124,18 @@ impl Config {
                 let adv: Vec<String> = b.advertise.iter().map(|p| p.to_string()).collect();
                 let _ = writeln!(
                     out,
-                    "  bgp AS{} <-> AS{}, advertise [{}], max-prefix {}",
+                    "  bgp AS{} <-> AS{}, advertise [{}], max-prefix {}{}",
                     b.local_asn,
                     b.peer_asn,
                     adv.join(", "),
-                    b.max_prefix
+                    b.max_prefix,
+                    match c.mode {
+                        SelectionMode::ActiveStandby if b.standby_prepend > 0 => format!(
+                            ", standby tunnels prepend AS{} x{}",
+                            b.local_asn, b.standby_prepend
+                        ),
+                        _ => String::new(),
+                    }
                 );
             }
         }

@@ -100,8 +100,13 @@ fn good_config_and_defaults() {
     assert_eq!(conn.routes[0].via, vec!["tun1", "tun2"]);
     let bgp = conn.bgp.as_ref().unwrap();
     assert_eq!(
-        (bgp.local_asn, bgp.peer_asn, bgp.max_prefix),
-        (65001, 65000, 100)
+        (
+            bgp.local_asn,
+            bgp.peer_asn,
+            bgp.max_prefix,
+            bgp.standby_prepend
+        ),
+        (65001, 65000, 100, 2)
     );
 }
 
@@ -719,19 +724,33 @@ fn bgp_rules() {
         "at least 1",
     );
     refused(
+        &with(
+            "local_asn = 65001",
+            "local_asn = 65001\nstandby_prepend = 17",
+        ),
+        "connections[0].bgp.standby_prepend",
+        "between 0 and 16",
+    );
+    refused(
         &with("local_asn = 65001", "local_asn = 65001\nhold_time = \"2s\""),
         "connections[0].bgp.hold_time",
         "3s",
     );
     let c = parse(&with(
         "local_asn = 65001",
-        "local_asn = 4200000001\npeer_asn = 64512\nmax_prefix = 500\nhold_time = \"30s\"",
+        "local_asn = 4200000001\npeer_asn = 64512\nmax_prefix = 500\nhold_time = \"30s\"\nstandby_prepend = 0",
     ))
     .unwrap();
     let b = c.connections[0].bgp.as_ref().unwrap();
     assert_eq!(
-        (b.local_asn, b.peer_asn, b.max_prefix, b.hold_time),
-        (4200000001, 64512, 500, Duration::from_secs(30))
+        (
+            b.local_asn,
+            b.peer_asn,
+            b.max_prefix,
+            b.hold_time,
+            b.standby_prepend
+        ),
+        (4200000001, 64512, 500, Duration::from_secs(30), 0)
     );
 }
 

@@ -149,11 +149,26 @@ impl Daemon {
             return;
         };
         // ECMP spreads BGP routes too: over the connection's tunnels that learned a
-        // prefix at equal cost.
+        // prefix at equal cost. Active-standby keeps both directions on one tunnel: the
+        // k-th standby advertises our AS k * standby_prepend more times, so the peer
+        // prefers the tunnels in their order, and ranks its routes k-th among equals, so
+        // that we do too.
         let group =
             (conn.mode == SelectionMode::Ecmp).then(|| u32::try_from(index).unwrap_or(u32::MAX));
+        let position = conn
+            .tunnels
+            .iter()
+            .position(|x| x.name == t.cfg.name)
+            .unwrap_or(0);
+        let standby = conn.mode == SelectionMode::ActiveStandby;
         let spec = SessionSpec::from_config(id, &t.cfg, bgp).map(|mut s| {
             s.multipath_group = group;
+            if standby {
+                s.rank = u16::try_from(position).unwrap_or(u16::MAX);
+                let prepend = position.saturating_mul(usize::from(bgp.standby_prepend));
+                s.session.as_path_prepend =
+                    u8::try_from(prepend.min(usize::from(bgp::MAX_PREPEND))).unwrap_or(0);
+            }
             s
         });
         match spec.and_then(|s| speaker.start(s)) {

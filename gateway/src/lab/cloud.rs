@@ -398,6 +398,9 @@ fn vpngw_configs(plan: &CloudPlan, opts: &CloudOpts) -> Vec<VpngwConfig> {
                     peer_asn: plan.customer_asn,
                     advertise: vec![plan.vpc_prefix.clone()],
                     hold_time: "30s".into(),
+                    // Like a cloud's border gateway: no preference of its own, it
+                    // sends back over the tunnel the customer's AS paths prefer.
+                    standby_prepend: Some(0),
                 }),
                 ecmp: false,
             }

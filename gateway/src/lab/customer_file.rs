@@ -116,6 +116,7 @@ mod tests {
             peer_asn: 65000,
             advertise: vec!["10.10.0.0/24".into()],
             hold_time: "30s".into(),
+            standby_prepend: None,
         });
         cfg
     }

@@ -102,6 +102,16 @@ pub fn bgp(ctx: &mut Ctx, p: &str, raw: RawBgp) -> Option<BgpConfig> {
             ),
         },
     };
+    let standby_prepend = match raw.standby_prepend {
+        None => Some(defaults::STANDBY_PREPEND),
+        Some(v) => match u8::try_from(v) {
+            Ok(n) if n <= bgp::MAX_PREPEND => Some(n),
+            _ => ctx.fail(
+                &format!("{p}.standby_prepend"),
+                format!("{v}: must be between 0 and {}", bgp::MAX_PREPEND),
+            ),
+        },
+    };
     let hold_time = match raw.hold_time.as_deref() {
         None => Some(defaults::BGP_HOLD_TIME),
         Some(s) => ctx
@@ -124,5 +134,6 @@ pub fn bgp(ctx: &mut Ctx, p: &str, raw: RawBgp) -> Option<BgpConfig> {
         advertise: advertise?,
         max_prefix: max_prefix?,
         hold_time: hold_time?,
+        standby_prepend: standby_prepend?,
     })
 }
