@@ -8,12 +8,14 @@
 //!   DOWN on the cloud side, and BGP is back within a second. (The cloud took each new SA
 //!   for a simultaneous initiation while its own was under a minute old and deleted it
 //!   half the time; and its BGP session to the dead peer refused the new connection.)
+//! - Enabling a tunnel that runs leaves it alone.
 //! - Maintenance under full-speed TCP: the customer disables the tunnel carrying it, or a
-//!   reload renegotiates it. The
-//!   cloud's route moves to the other tunnel the moment the tunnel goes down (it waited
-//!   for the BGP session's goodbye, half a second without a route), and what the cloud
-//!   had in flight on the disabled tunnel still decrypts (its SAs were removed at once):
-//!   no packet lost either way.
+//!   reload renegotiates it. The customer ends the tunnel's BGP session first, while the
+//!   tunnel still carries its Cease and FINs, so the cloud's route moves to the other
+//!   tunnel before the SAs go (it waited for that goodbye once, half a second without a
+//!   route; then the goodbye itself had no route), and what the cloud had in flight on
+//!   the disabled tunnel still decrypts (its SAs were removed at once): no packet lost
+//!   either way, and neither side ever without a route.
 
 use std::time::{Duration, Instant};
 
@@ -103,6 +105,39 @@ fn a_tunnel_flap_brings_its_bgp_session_back_at_once() -> anyhow::Result<()> {
             cloud.routes()?
         );
     }
+    Ok(())
+}
+
+/// Enabling a tunnel that is not disabled leaves it alone. (It restarted the tunnel's IKE
+/// engine and dropped its SAs without a DELETE: the tunnel stayed UP without an SA, the
+/// peer kept sending on its own, until DPD gave up minutes later.)
+#[test]
+fn enabling_a_running_tunnel_leaves_its_sas_alone() -> anyhow::Result<()> {
+    if skip_unless_root("enabling_a_running_tunnel_leaves_its_sas_alone") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let (customer, _cloud) = pair(&s2s, config(Side::Customer))?;
+    let spis = |t: &str| -> anyhow::Result<Vec<String>> {
+        let s = customer.status()?;
+        Ok(s.tunnel(t)
+            .map(|t| t.child_sas.iter().map(|c| c.spi_in.clone()).collect())
+            .unwrap_or_default())
+    };
+    let before = spis("tunnel1")?;
+    customer.enable("tunnel1")?;
+    std::thread::sleep(Duration::from_millis(500));
+    let after = spis("tunnel1")?;
+    anyhow::ensure!(
+        !before.is_empty() && before == after,
+        "enabling a running tunnel touched its SAs: {before:?} -> {after:?}"
+    );
+    let p = ping(
+        s2s.idc_host(),
+        plan::VPC_HOST.into(),
+        &PingOptions::default(),
+    )?;
+    anyhow::ensure!(p.all_replied(), "IDC -> VPC after enabling tunnel1: {p:?}");
     Ok(())
 }
 

@@ -216,3 +216,52 @@ fn vpngw_initiates_to_a_responding_strongswan() -> anyhow::Result<()> {
     ping_both_ways(&s2s)?;
     Ok(())
 }
+
+/// Maintenance with strongSwan initiating (`close_action = start`: it tries again the
+/// moment our DELETE arrives, and keeps retransmitting while we ignore it): vpngw, the
+/// responder, disables tunnel1, then enables it, and strongSwan's next retransmission
+/// brings it back: one IKE SA and one CHILD SA for tunnel1, the same on both sides, and
+/// traffic flows. (A responder that initiated itself on enable crossed strongSwan's
+/// pending attempt, and both ends kept two IKE SAs: strongSwan's looks to us like a
+/// reauthentication whose old SA the peer never deletes.)
+#[test]
+fn disable_and_enable_against_a_strongswan_that_keeps_initiating() -> anyhow::Result<()> {
+    if skip_unless_root("disable_and_enable_against_a_strongswan_that_keeps_initiating") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let mut vpngw = Vpngw::start(
+        s2s.customer_gw(),
+        &VpngwConfig::for_plan(Side::Customer, psks()),
+    )?;
+    let mut cloud = StrongswanEndpoint::start(&s2s, Side::Cloud, psks(), &no_bgp())?;
+    cloud.charon.wait_up(&["tunnel1", "tunnel2"], UP)?;
+    vpngw.wait_up(&["tunnel1", "tunnel2"], UP)?;
+
+    vpngw.disable("tunnel1")?;
+    // strongSwan's new attempt and a retransmission or two of it go unanswered.
+    std::thread::sleep(Duration::from_secs(3));
+    vpngw.enable("tunnel1")?;
+    vpngw.wait_up(&["tunnel1"], UP)?;
+    // Past strongSwan's next retransmissions: no second IKE SA comes of them.
+    std::thread::sleep(Duration::from_secs(5));
+    let theirs = cloud.charon.list_sas()?;
+    let t1: Vec<&IkeSa> = theirs.iter().filter(|sa| sa.name == "tunnel1").collect();
+    anyhow::ensure!(
+        t1.len() == 1 && t1.iter().all(|sa| sa.installed_children().count() == 1),
+        "strongSwan's tunnel1 SAs:\n{}\nours: {}\n{}",
+        summary(&theirs),
+        vpngw.status()?.summary(),
+        vpngw.log_tail(30)
+    );
+    let ours = vpngw.status()?;
+    anyhow::ensure!(
+        ours.tunnel("tunnel1")
+            .is_some_and(|t| t.child_sas.len() == 1),
+        "{}",
+        ours.summary()
+    );
+    check_sas_match(&ours, &theirs)?;
+    ping_both_ways(&s2s)?;
+    Ok(())
+}

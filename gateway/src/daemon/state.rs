@@ -539,6 +539,11 @@ impl Daemon {
                 let Some(t) = self.tunnels.get_mut(i) else {
                     return Err(format!("no tunnel named `{name}`"));
                 };
+                if !t.disabled {
+                    // Restarting its engine would drop running SAs without telling the peer.
+                    tracing::info!(tunnel = name, "enable: not disabled, nothing to do");
+                    return Ok(Vec::new());
+                }
                 let cfg = t.cfg.clone();
                 let engine = ike_config(&cfg).map_err(|e| e.to_string()).and_then(|c| {
                     ike::Tunnel::new(c, now, &mut OsRng).map_err(|e| e.to_string())
