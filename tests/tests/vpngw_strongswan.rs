@@ -222,8 +222,8 @@ fn vpngw_initiates_to_a_responding_strongswan() -> anyhow::Result<()> {
 /// responder, disables tunnel1, then enables it, and strongSwan's next retransmission
 /// brings it back: one IKE SA and one CHILD SA for tunnel1, the same on both sides, and
 /// traffic flows. (A responder that initiated itself on enable crossed strongSwan's
-/// pending attempt, and both ends kept two IKE SAs: strongSwan's looks to us like a
-/// reauthentication whose old SA the peer never deletes.)
+/// pending attempt, and both ends kept two IKE SAs for 30 s: strongSwan's looks to us
+/// like a reauthentication, whose old SA we delete only when the peer has not.)
 #[test]
 fn disable_and_enable_against_a_strongswan_that_keeps_initiating() -> anyhow::Result<()> {
     if skip_unless_root("disable_and_enable_against_a_strongswan_that_keeps_initiating") {
