@@ -390,6 +390,18 @@ pub struct VpngwRoute {
     pub active: Vec<String>,
 }
 
+impl VpngwRoutes {
+    /// The tunnels that carry `prefix` now by its route from `source` (`static`, `bgp`,
+    /// `connected`): empty if there is none or no tunnel of it is UP.
+    pub fn active(&self, prefix: &str, source: &str) -> Vec<String> {
+        self.routes
+            .iter()
+            .filter(|r| r.prefix == prefix && r.source == source)
+            .flat_map(|r| r.active.iter().cloned())
+            .collect()
+    }
+}
+
 /// One session of `vpngw bgp --json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct VpngwBgpSession {
@@ -716,6 +728,14 @@ impl Vpngw {
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
         let total = ticks(11) + ticks(12);
         Ok(Duration::from_millis(total * 1000 / hz))
+    }
+
+    /// The tunnels that carry `prefix` by BGP now (empty also when the daemon does not
+    /// answer: for polling).
+    pub fn bgp_active(&self, prefix: &str) -> Vec<String> {
+        self.routes()
+            .map(|r| r.active(prefix, "bgp"))
+            .unwrap_or_default()
     }
 
     /// SIGTERM and wait; returns whether it exited with status 0.

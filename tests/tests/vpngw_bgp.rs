@@ -45,20 +45,6 @@ fn sessions(vpngw: &Vpngw) -> anyhow::Result<Vec<Session>> {
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
-/// The tunnels that carry `prefix` now, by `vpngw routes` (source bgp).
-fn bgp_active(vpngw: &Vpngw, prefix: &str) -> Vec<String> {
-    vpngw.routes().map_or_else(
-        |_| Vec::new(),
-        |r| {
-            r.routes
-                .into_iter()
-                .filter(|r| r.prefix == prefix && r.source == "bgp")
-                .flat_map(|r| r.active)
-                .collect()
-        },
-    )
-}
-
 /// vpngw with BGP and no static routes, strongSwan + BIRD on the cloud side: both tunnels
 /// UP and BIRD's sessions over them established.
 fn bgp_up(s2s: &SiteToSite, ecmp: bool) -> anyhow::Result<(Vpngw, StrongswanEndpoint)> {
@@ -108,7 +94,7 @@ fn bgp_over_both_tunnels_with_bird_and_failover() -> anyhow::Result<()> {
         "{two:?}"
     );
     e2e::wait_until("VPC prefix from BGP in vpngw routes", UP, || {
-        !bgp_active(&vpngw, plan::VPC_PREFIX).is_empty()
+        !vpngw.bgp_active(plan::VPC_PREFIX).is_empty()
     })?;
     let s = sessions(&vpngw)?;
     anyhow::ensure!(
@@ -125,11 +111,11 @@ fn bgp_over_both_tunnels_with_bird_and_failover() -> anyhow::Result<()> {
     anyhow::ensure!(p.all_replied(), "IDC -> VPC: {p:?}");
 
     // BIRD shuts tunnel 1's session: the VPC prefix moves to tunnel 2, traffic goes on.
-    let before = bgp_active(&vpngw, plan::VPC_PREFIX);
+    let before = vpngw.bgp_active(plan::VPC_PREFIX);
     anyhow::ensure!(before == ["tunnel1"], "{before:?}");
     bird.set_enabled("tunnel1", false)?;
     e2e::wait_until("VPC prefix via tunnel2", Duration::from_secs(9), || {
-        bgp_active(&vpngw, plan::VPC_PREFIX) == ["tunnel2"]
+        vpngw.bgp_active(plan::VPC_PREFIX) == ["tunnel2"]
     })?;
     let p = ping(s2s.idc_host(), plan::VPC_HOST.into(), &opts)?;
     anyhow::ensure!(p.all_replied(), "IDC -> VPC after failover: {p:?}");
@@ -151,7 +137,7 @@ fn bgp_ecmp_uses_both_tunnels_for_an_equal_cost_prefix() -> anyhow::Result<()> {
     let (vpngw, mut cloud) = bgp_up(&s2s, true)?;
     let bird = bird(&mut cloud)?;
     e2e::wait_until("VPC prefix over both tunnels", UP, || {
-        let mut active = bgp_active(&vpngw, plan::VPC_PREFIX);
+        let mut active = vpngw.bgp_active(plan::VPC_PREFIX);
         active.sort();
         active == ["tunnel1", "tunnel2"]
     })
@@ -191,14 +177,14 @@ fn bgp_ecmp_uses_both_tunnels_for_an_equal_cost_prefix() -> anyhow::Result<()> {
     e2e::wait_until(
         "VPC prefix via tunnel2 alone",
         Duration::from_secs(9),
-        || bgp_active(&vpngw, plan::VPC_PREFIX) == ["tunnel2"],
+        || vpngw.bgp_active(plan::VPC_PREFIX) == ["tunnel2"],
     )?;
     let p = ping(s2s.idc_host(), plan::VPC_HOST.into(), &opts)?;
     anyhow::ensure!(p.all_replied(), "IDC -> VPC over tunnel2: {p:?}");
     // Back: both again.
     bird.set_enabled("tunnel1", true)?;
     e2e::wait_until("VPC prefix over both tunnels again", UP, || {
-        bgp_active(&vpngw, plan::VPC_PREFIX).len() == 2
+        vpngw.bgp_active(plan::VPC_PREFIX).len() == 2
     })?;
     Ok(())
 }

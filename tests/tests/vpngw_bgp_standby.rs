@@ -24,20 +24,6 @@ fn config(side: Side) -> VpngwConfig {
     c
 }
 
-/// The tunnels `vpngw routes` uses for `prefix` (source bgp).
-fn active(v: &Vpngw, prefix: &str) -> Vec<String> {
-    v.routes().map_or_else(
-        |_| Vec::new(),
-        |r| {
-            r.routes
-                .into_iter()
-                .filter(|r| r.prefix == prefix && r.source == "bgp")
-                .flat_map(|r| r.active)
-                .collect()
-        },
-    )
-}
-
 /// Packets (in, out) of each tunnel, in `BOTH`'s order.
 fn packets(v: &Vpngw) -> anyhow::Result<[(u64, u64); 2]> {
     let s = v.status()?;
@@ -102,8 +88,8 @@ fn both_directions_take_the_first_tunnel_of_the_config() -> anyhow::Result<()> {
     // The standby's advertisement is longer by two of our AS; the first tunnel wins both
     // ways although its peer identifiers are the higher ones.
     e2e::wait_until("both sides route over tunnel2", UP, || {
-        active(&customer, plan::VPC_PREFIX) == ["tunnel2"]
-            && active(&cloud, plan::IDC_PREFIX) == ["tunnel2"]
+        customer.bgp_active(plan::VPC_PREFIX) == ["tunnel2"]
+            && cloud.bgp_active(plan::IDC_PREFIX) == ["tunnel2"]
     })
     .map_err(|e| {
         anyhow::anyhow!(
@@ -128,8 +114,8 @@ fn both_directions_take_the_first_tunnel_of_the_config() -> anyhow::Result<()> {
     customer.enable("tunnel2")?;
     customer.wait_up(&BOTH, UP)?;
     e2e::wait_until("both sides back on tunnel2", UP, || {
-        active(&customer, plan::VPC_PREFIX) == ["tunnel2"]
-            && active(&cloud, plan::IDC_PREFIX) == ["tunnel2"]
+        customer.bgp_active(plan::VPC_PREFIX) == ["tunnel2"]
+            && cloud.bgp_active(plan::IDC_PREFIX) == ["tunnel2"]
     })?;
     let (to_vpc, from_vpc) = carriers(&s2s, &customer)?;
     anyhow::ensure!(

@@ -96,6 +96,21 @@ fn check_sas_match(ours: &VpngwStatus, theirs: &[IkeSa]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// vpngw as the customer (responding), strongSwan as the cloud (initiating): both
+/// tunnels UP on both sides, with both sides' view of them.
+fn up_with_a_strongswan_cloud(
+    s2s: &SiteToSite,
+) -> anyhow::Result<(Vpngw, StrongswanEndpoint, VpngwStatus, Vec<IkeSa>)> {
+    let mut vpngw = Vpngw::start(
+        s2s.customer_gw(),
+        &VpngwConfig::for_plan(Side::Customer, psks()),
+    )?;
+    let mut cloud = StrongswanEndpoint::start(s2s, Side::Cloud, psks(), &no_bgp())?;
+    let theirs = cloud.charon.wait_up(&["tunnel1", "tunnel2"], UP)?;
+    let ours = vpngw.wait_up(&["tunnel1", "tunnel2"], UP)?;
+    Ok((vpngw, cloud, ours, theirs))
+}
+
 fn ping_both_ways(s2s: &SiteToSite) -> anyhow::Result<()> {
     let opts = PingOptions::default();
     let a = ping(s2s.vpc_host(), plan::IDC_HOST.into(), &opts)?;
@@ -111,13 +126,7 @@ fn strongswan_cloud_initiates_both_tunnels_and_traffic_flows() -> anyhow::Result
         return Ok(());
     }
     let s2s = SiteToSite::build()?;
-    let mut vpngw = Vpngw::start(
-        s2s.customer_gw(),
-        &VpngwConfig::for_plan(Side::Customer, psks()),
-    )?;
-    let mut cloud = StrongswanEndpoint::start(&s2s, Side::Cloud, psks(), &no_bgp())?;
-    let theirs = cloud.charon.wait_up(&["tunnel1", "tunnel2"], UP)?;
-    let ours = vpngw.wait_up(&["tunnel1", "tunnel2"], UP)?;
+    let (mut vpngw, cloud, ours, theirs) = up_with_a_strongswan_cloud(&s2s)?;
     for t in &plan::TUNNELS {
         let sa = find_up(&theirs, t.name).ok_or_else(|| anyhow::anyhow!("{} down", t.name))?;
         anyhow::ensure!(sa.initiator, "strongSwan must have initiated {}", t.name);
@@ -230,13 +239,7 @@ fn disable_and_enable_against_a_strongswan_that_keeps_initiating() -> anyhow::Re
         return Ok(());
     }
     let s2s = SiteToSite::build()?;
-    let mut vpngw = Vpngw::start(
-        s2s.customer_gw(),
-        &VpngwConfig::for_plan(Side::Customer, psks()),
-    )?;
-    let mut cloud = StrongswanEndpoint::start(&s2s, Side::Cloud, psks(), &no_bgp())?;
-    cloud.charon.wait_up(&["tunnel1", "tunnel2"], UP)?;
-    vpngw.wait_up(&["tunnel1", "tunnel2"], UP)?;
+    let (mut vpngw, cloud, _, _) = up_with_a_strongswan_cloud(&s2s)?;
 
     vpngw.disable("tunnel1")?;
     // strongSwan's new attempt and a retransmission or two of it go unanswered.

@@ -389,10 +389,7 @@ fn wait_bgp(v: &mut Vpngw, prefix: &str, timeout: Duration) -> netlab::Result<()
     netlab::wait_for(&format!("{prefix} learned by BGP"), timeout, || {
         v.check_running()?;
         let routes = v.routes()?;
-        let learned = routes
-            .routes
-            .iter()
-            .any(|r| r.prefix == prefix && r.source == "bgp" && !r.active.is_empty());
+        let learned = !routes.active(prefix, "bgp").is_empty();
         Ok(if learned {
             Poll::Ready(())
         } else {
