@@ -71,7 +71,10 @@ fn console(p: &CloudPlan) -> String {
          #\n\
          # Underlay: interface {} in {side} has {}/24; the cloud side of the veth is {}.\n\
          # The cloud endpoints ({}) are routed via {} there.\n\
-         # Traffic selectors 0.0.0.0/0 <-> 0.0.0.0/0 (route-based); UDP 500/4500, NAT-T.",
+         # Traffic selectors 0.0.0.0/0 <-> 0.0.0.0/0 (route-based); UDP 500/4500, NAT-T.\n\
+         # The cloud sends to your prefixes over the tunnel with the shortest AS path to\n\
+         # them (tunnel 1 when equal): for active/standby, prepend your ASN on the standby\n\
+         # tunnel's advertisements and send over the other one.",
         p.connections.len(),
         p.cloud_asn,
         p.ifname,
