@@ -257,9 +257,11 @@ fn disabling_a_tunnel_tells_bird_before_its_sas_go() -> anyhow::Result<()> {
             .any(|r| r.prefix.to_string() == plan::IDC_PREFIX && r.protocol == disabled),
         "BIRD still routes the IDC prefix over {disabled}"
     );
+    // Of 20000 datagrams: a busy machine may cost kernel-libipsec a few, a route into
+    // the deleted SAs would cost thousands (a quarter of a second).
     let lost = udp.lost_packets.unwrap_or(u64::MAX);
     anyhow::ensure!(
-        udp.received_bytes > 0 && lost <= 5,
+        udp.received_bytes > 0 && lost <= 100,
         "{lost} datagrams lost when {disabled} was disabled: {udp:?}"
     );
     // The goodbye takes a round trip, at most a second.
