@@ -3,8 +3,9 @@
 //! it, so the peer moves its traffic to the other tunnel before the IKE DELETE takes the
 //! SAs away. A BGP peer that does not tie its sessions to IKE (BIRD, a cloud's router)
 //! would otherwise keep routing into the deleted SAs until its hold timer ran out. The
-//! tunnel goes down when the goodbye is over (the peer closed the connection), or after
-//! [`GOODBYE_MAX`] at the latest; the control request that asked for it is answered then.
+//! tunnel goes down [`SETTLE`] after the goodbye is over (the peer closed the connection),
+//! or after [`GOODBYE_MAX`] at the latest; the control request that asked for it is
+//! answered then.
 
 use super::status::Response;
 use crate::config;
