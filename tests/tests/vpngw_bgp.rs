@@ -125,6 +125,61 @@ fn bgp_over_both_tunnels_with_bird_and_failover() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The cloud announces maintenance of tunnel 1 the RFC 8326 way: BIRD tags what it
+/// advertises there with GRACEFUL_SHUTDOWN (65535:0) while the session stays up. vpngw
+/// moves the VPC prefix to tunnel 2 at once (such a route loses to any other), and back
+/// when the tag goes. (It kept using tunnel 1, whose shorter-or-equal path still won,
+/// until the session itself went down.)
+#[test]
+fn a_graceful_shutdown_community_moves_the_route_to_the_other_tunnel() -> anyhow::Result<()> {
+    if skip_unless_root("a_graceful_shutdown_community_moves_the_route_to_the_other_tunnel") {
+        return Ok(());
+    }
+    let s2s = SiteToSite::build()?;
+    let (vpngw, mut cloud) = bgp_up(&s2s, false)?;
+    let bird = bird(&mut cloud)?;
+    e2e::wait_until("VPC prefix via tunnel1", UP, || {
+        vpngw.bgp_active(plan::VPC_PREFIX) == ["tunnel1"]
+    })?;
+    let since = |b: &e2e::Bird| -> anyhow::Result<Vec<String>> {
+        Ok(b.protocols()?.into_iter().map(|p| p.since).collect())
+    };
+    let before = since(bird)?;
+    let mut config = e2e::bird_config(Side::Cloud)?;
+    let plain = config.clone();
+    for p in config.peers.iter_mut().filter(|p| p.name == "tunnel1") {
+        p.export_communities = vec![(65535, 0)];
+    }
+    bird.reconfigure(&config)?;
+    e2e::wait_until("VPC prefix via tunnel2", Duration::from_secs(10), || {
+        vpngw.bgp_active(plan::VPC_PREFIX) == ["tunnel2"]
+    })
+    .map_err(|e| anyhow::anyhow!("{e}: {:?}", vpngw.routes()))?;
+    // Nothing went down for it: both sessions up all along, each with its route.
+    anyhow::ensure!(since(bird)? == before, "BIRD restarted a protocol");
+    let s = sessions(&vpngw)?;
+    anyhow::ensure!(
+        s.len() == 2
+            && s.iter()
+                .all(|s| s.state == "Established" && s.prefixes_received == 1),
+        "{s:?}"
+    );
+    let p = ping(
+        s2s.idc_host(),
+        plan::VPC_HOST.into(),
+        &PingOptions::default(),
+    )?;
+    anyhow::ensure!(p.all_replied(), "IDC -> VPC over tunnel2: {p:?}");
+    // Maintenance over: the untagged route wins again.
+    bird.reconfigure(&plain)?;
+    e2e::wait_until(
+        "VPC prefix via tunnel1 again",
+        Duration::from_secs(10),
+        || vpngw.bgp_active(plan::VPC_PREFIX) == ["tunnel1"],
+    )?;
+    Ok(())
+}
+
 /// A connection in ECMP mode spreads a prefix that both sessions learn at equal cost
 /// (BIRD announces the VPC prefix with the same attributes over both tunnels) over both
 /// tunnels, as it does a static route; a session that ends takes its tunnel out.

@@ -2,6 +2,8 @@
 //!
 //! Deliberately simple, for eBGP sessions to one provider (RFC 4271 section 9.1.2.2, with
 //! LOCAL_PREF not used because eBGP peers may not set it):
+//! 0. a route without GRACEFUL_SHUTDOWN (RFC 8326: as if the tagged one had LOCAL_PREF
+//!    0, the lowest), so that traffic leaves a path its peer is about to take down,
 //! 1. shortest AS_PATH (an AS_SET counts as one),
 //! 2. lowest ORIGIN (IGP < EGP < INCOMPLETE),
 //! 3. lowest MED, compared between all candidates whatever their neighbouring AS
@@ -27,8 +29,9 @@ pub struct PeerInfo {
 pub type Candidate<'a> = (&'a PathAttributes, u16, &'a PeerInfo);
 
 /// The ordering key: smaller is better.
-fn key((attrs, rank, peer): Candidate<'_>) -> (usize, Origin, u32, u16, Ipv4Addr, Ipv4Addr) {
+fn key((attrs, rank, peer): Candidate<'_>) -> (bool, usize, Origin, u32, u16, Ipv4Addr, Ipv4Addr) {
     (
+        attrs.graceful_shutdown(),
         attrs.as_path.as_ref().map_or(0, |p| p.path_len()),
         attrs.origin.unwrap_or(Origin::Incomplete),
         attrs.med.unwrap_or(0),
@@ -47,7 +50,8 @@ pub fn compare(a: Candidate<'_>, b: Candidate<'_>) -> Ordering {
 /// tie-breaks, and, as routers require for eBGP multipath unless told otherwise, the
 /// same AS_PATH (the same neighbouring AS and the same way beyond it).
 pub fn equal_cost(a: &PathAttributes, b: &PathAttributes) -> bool {
-    a.as_path == b.as_path
+    a.graceful_shutdown() == b.graceful_shutdown()
+        && a.as_path == b.as_path
         && a.origin.unwrap_or(Origin::Incomplete) == b.origin.unwrap_or(Origin::Incomplete)
         && a.med.unwrap_or(0) == b.med.unwrap_or(0)
 }
@@ -77,6 +81,14 @@ mod tests {
     fn each_step_decides() {
         let p1 = peer(1, 1);
         let p2 = peer(2, 2);
+        // 0. a route its peer is shutting down gracefully loses to any other.
+        let mut leaving = attrs(vec![65000], Origin::Igp, Some(0));
+        leaving.communities = vec![65000 << 16 | 7, crate::wire::GRACEFUL_SHUTDOWN];
+        let longer = attrs(vec![65000, 65010, 65020], Origin::Incomplete, Some(100));
+        assert_eq!(
+            compare((&longer, 1, &p2), (&leaving, 0, &p1)),
+            Ordering::Less
+        );
         // 1. shorter AS path wins even against worse origin, MED and rank.
         let short = attrs(vec![65000], Origin::Incomplete, Some(100));
         let long = attrs(vec![65000, 65010], Origin::Igp, Some(0));
@@ -104,6 +116,12 @@ mod tests {
     #[test]
     fn equal_cost_needs_the_same_path_origin_and_med() {
         let base = attrs(vec![65000], Origin::Igp, None);
+        let mut leaving = base.clone();
+        leaving.communities = vec![crate::wire::GRACEFUL_SHUTDOWN];
+        assert!(!equal_cost(&base, &leaving));
+        let mut other = base.clone();
+        other.communities = vec![65000 << 16 | 7];
+        assert!(equal_cost(&base, &other));
         assert!(equal_cost(&base, &attrs(vec![65000], Origin::Igp, Some(0))));
         assert!(!equal_cost(&base, &attrs(vec![65001], Origin::Igp, None)));
         assert!(!equal_cost(&base, &attrs(vec![65000], Origin::Egp, None)));

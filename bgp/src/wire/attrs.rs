@@ -202,6 +202,10 @@ pub struct RawAttribute {
     pub value: Vec<u8>,
 }
 
+/// The well-known community GRACEFUL_SHUTDOWN, 65535:0 (RFC 8326): the sender is about
+/// to take the path down for maintenance.
+pub const GRACEFUL_SHUTDOWN: u32 = 0xFFFF_0000;
+
 /// The decoded path attributes of one UPDATE.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct PathAttributes {
@@ -526,6 +530,11 @@ pub(crate) fn decode_prefixes(buf: &[u8]) -> Result<Vec<crate::Ipv4Prefix>, Deco
 }
 
 impl PathAttributes {
+    /// Whether the route carries GRACEFUL_SHUTDOWN (RFC 8326).
+    pub fn graceful_shutdown(&self) -> bool {
+        self.communities.contains(&GRACEFUL_SHUTDOWN)
+    }
+
     /// Encodes the attributes in type-code order.
     pub(crate) fn encode(&self, ctx: CodecContext, out: &mut Vec<u8>) {
         use type_code::*;

@@ -11,7 +11,7 @@ pub mod update;
 
 pub use attrs::{
     Aggregator, AsPath, AsSegment, AttributeError, AttributeProblem, CodecContext, Origin,
-    PathAttributes, RawAttribute,
+    PathAttributes, RawAttribute, GRACEFUL_SHUTDOWN,
 };
 pub use error::DecodeError;
 pub use framing::Framer;

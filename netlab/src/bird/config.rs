@@ -22,6 +22,9 @@ pub struct BgpPeer {
     pub passive: bool,
     /// Announce routes learned from other BGP peers too (transit), not only static ones.
     pub export_learned: bool,
+    /// Communities added to every route exported to this peer, e.g. `(65535, 0)`
+    /// (GRACEFUL_SHUTDOWN, RFC 8326).
+    pub export_communities: Vec<(u16, u16)>,
 }
 
 impl BgpPeer {
@@ -35,6 +38,7 @@ impl BgpPeer {
             hold_time: Duration::from_secs(9),
             passive: false,
             export_learned: false,
+            export_communities: Vec::new(),
         }
     }
 }
@@ -162,10 +166,20 @@ protocol kernel {{
         }
         for p in &self.peers {
             let hold = p.hold_time.as_secs();
-            let export = if p.export_learned {
-                "where source ~ [ RTS_STATIC, RTS_BGP ]"
+            let exported = if p.export_learned {
+                "source ~ [ RTS_STATIC, RTS_BGP ]"
             } else {
-                "where source = RTS_STATIC"
+                "source = RTS_STATIC"
+            };
+            let export = if p.export_communities.is_empty() {
+                format!("where {exported}")
+            } else {
+                let adds: String = p
+                    .export_communities
+                    .iter()
+                    .map(|(a, b)| format!("bgp_community.add(({a}, {b})); "))
+                    .collect();
+                format!("filter {{ if {exported} then {{ {adds}accept; }} reject; }}")
             };
             let _ = write!(
                 out,

@@ -106,6 +106,19 @@ impl Bird {
     }
 
     /// Disables or enables a protocol (e.g. to drop a BGP session).
+    /// Rewrites the config file from `config` and makes BIRD load it (`birdc configure`;
+    /// changed filters re-export the routes without restarting sessions).
+    pub fn reconfigure(&self, config: &BirdConfig) -> Result<()> {
+        self.dir
+            .write("bird.conf", &config.render(&self.log_path())?)?;
+        let out = self.birdc(&["configure"])?;
+        if out.contains("Reconfigured") || out.contains("Reconfiguration in progress") {
+            Ok(())
+        } else {
+            Err(HarnessError::Invalid(format!("birdc configure: {out}")))
+        }
+    }
+
     pub fn set_enabled(&self, protocol: &str, enabled: bool) -> Result<()> {
         let verb = if enabled { "enable" } else { "disable" };
         self.birdc(&[verb, protocol]).map(drop)
