@@ -55,7 +55,6 @@ impl Lingering {
 fn uninstall(shared: &Shared, sa: &Arc<InboundSa>) {
     let spi = sa.spi();
     if shared.sas.get(spi).is_some_and(|s| Arc::ptr_eq(&s, sa)) {
-        shared.sas.remove(spi);
-        shared.policy.remove(spi);
+        shared.remove_inbound(spi);
     }
 }

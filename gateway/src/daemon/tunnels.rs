@@ -412,8 +412,7 @@ impl TunnelCtl {
             .iter()
             .position(|c| c.inbound.spi() == inbound_spi || c.outbound.spi() == outbound_spi)
         else {
-            shared.sas.remove(inbound_spi);
-            shared.policy.remove(inbound_spi);
+            shared.remove_inbound(inbound_spi);
             return;
         };
         let child = self.children.remove(i);
@@ -423,8 +422,7 @@ impl TunnelCtl {
         if linger {
             self.lingering.keep(Instant::now(), child.inbound.clone());
         } else {
-            shared.sas.remove(inbound_spi);
-            shared.policy.remove(inbound_spi);
+            shared.remove_inbound(inbound_spi);
             self.retired.add_inbound(&child.inbound);
         }
         self.release_held(|c| c.same_selectors(&child));
@@ -551,8 +549,7 @@ impl TunnelCtl {
         self.path.selected.store(None);
         self.path.default_ts.store(None);
         for c in std::mem::take(&mut self.children) {
-            shared.sas.remove(c.inbound.spi());
-            shared.policy.remove(c.inbound.spi());
+            shared.remove_inbound(c.inbound.spi());
             self.retired.add_inbound(&c.inbound);
             self.retired.add_outbound(&c.outbound);
         }

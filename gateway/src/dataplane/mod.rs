@@ -104,6 +104,12 @@ impl Shared {
     fn stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)
     }
+
+    /// Takes inbound SA `spi` out of the packet path, with its traffic selectors.
+    pub fn remove_inbound(&self, spi: u32) {
+        self.sas.remove(spi);
+        self.policy.remove(spi);
+    }
 }
 
 /// The running worker threads; `stop` ends them.
