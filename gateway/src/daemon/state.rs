@@ -532,9 +532,10 @@ impl Daemon {
             }
             TunnelAction::Enable => {
                 // A tunnel still saying its BGP goodbye goes down first.
-                let id = self.tunnels.get(i).map(|t| t.id);
-                if let Some((id, then)) = id.and_then(|id| Some((id, self.leavings.take(id)?))) {
-                    self.finish_leaving(id, then, now);
+                if let Some(id) = self.tunnels.get(i).map(|t| t.id) {
+                    if let Some(then) = self.leavings.take(id) {
+                        self.finish_leaving(id, then, now);
+                    }
                 }
                 let Some(t) = self.tunnels.get_mut(i) else {
                     return Err(format!("no tunnel named `{name}`"));
