@@ -53,17 +53,7 @@ pub fn icmp_too_big(
 
 /// The destination of IP packet `pkt`, if it is a unicast address an error may come from.
 fn unicast_destination(pkt: &[u8]) -> Result<IpAddr, PacketError> {
-    let dst = match pkt.first().map(|b| b >> 4) {
-        Some(4) => pkt
-            .get(16..20)
-            .and_then(|d| <[u8; 4]>::try_from(d).ok())
-            .map(IpAddr::from),
-        _ => pkt
-            .get(24..40)
-            .and_then(|d| <[u8; 16]>::try_from(d).ok())
-            .map(IpAddr::from),
-    }
-    .ok_or(PacketError::Truncated)?;
+    let dst = super::destination(pkt).ok_or(PacketError::Truncated)?;
     let broadcast = matches!(dst, IpAddr::V4(a) if a.is_broadcast());
     if dst.is_multicast() || dst.is_unspecified() || broadcast {
         return Err(PacketError::NoIcmpAllowed(

@@ -15,6 +15,17 @@ pub(crate) const PROTO_TCP: u8 = 6;
 pub(crate) const PROTO_ICMP: u8 = 1;
 pub(crate) const PROTO_ICMPV6: u8 = 58;
 
+/// The destination address of an IPv4 or IPv6 packet; `None` for another version or a
+/// header cut short.
+#[inline]
+pub fn destination(pkt: &[u8]) -> Option<std::net::IpAddr> {
+    match pkt.first()? >> 4 {
+        4 => Some(<[u8; 4]>::try_from(pkt.get(16..20)?).ok()?.into()),
+        6 => Some(<[u8; 16]>::try_from(pkt.get(24..40)?).ok()?.into()),
+        _ => None,
+    }
+}
+
 /// Reads a big-endian u16 at `at`, `None` past the end.
 pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([

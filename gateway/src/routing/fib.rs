@@ -143,12 +143,7 @@ impl Fib {
 
     /// The tunnel for an IPv4/IPv6 packet, by its destination and 5-tuple.
     pub fn route_packet(&self, pkt: &[u8]) -> Option<TunnelId> {
-        let dst = match pkt.first()? >> 4 {
-            4 => IpAddr::from(<[u8; 4]>::try_from(pkt.get(16..20)?).ok()?),
-            6 => IpAddr::from(<[u8; 16]>::try_from(pkt.get(24..40)?).ok()?),
-            _ => return None,
-        };
-        let hops = self.next_hops(dst)?;
+        let hops = self.next_hops(crate::packet::destination(pkt)?)?;
         Some(match hops.mode() {
             SelectionMode::ActiveStandby => hops.select(0),
             SelectionMode::Ecmp => hops.select(flow_hash(pkt)),
