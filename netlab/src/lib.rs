@@ -54,8 +54,8 @@ pub use snmp::SnmpCounters;
 pub use tools::{is_root, require, vpngw_binary, Tool, INSTALL_HINT, VPNGW_BIN_ENV};
 pub use topology::{Topology, TopologyBuilder};
 pub use vpngw::{
-    Vpngw, VpngwBgp, VpngwBgpSession, VpngwConfig, VpngwLaunch, VpngwRoute, VpngwRoutes,
-    VpngwStatus, VpngwTunnel, VpngwTunnelStatus,
+    sessions_learned_one_route, Vpngw, VpngwBgp, VpngwBgpSession, VpngwConfig, VpngwLaunch,
+    VpngwRoute, VpngwRoutes, VpngwStatus, VpngwTunnel, VpngwTunnelStatus,
 };
 pub use wait::{wait_for, wait_until, Poll};
 pub use workdir::{keep_all_work_dirs, WorkDir, KEEP_ENV};

@@ -422,6 +422,15 @@ pub struct VpngwBgpSession {
     pub connection_collisions: u64,
 }
 
+/// Whether `sessions` are `count` sessions, each Established with one route learned:
+/// what the two-site plans expect of every tunnel's session.
+pub fn sessions_learned_one_route(sessions: &[VpngwBgpSession], count: usize) -> bool {
+    sessions.len() == count
+        && sessions
+            .iter()
+            .all(|s| s.state == "Established" && s.prefixes_received == 1)
+}
+
 /// A running `vpngw run` in a namespace. Stopped (SIGTERM, then SIGKILL) on drop.
 #[derive(Debug)]
 pub struct Vpngw {

@@ -456,11 +456,8 @@ fn lab_cloud_with_eight_connections_and_a_customer_that_restarts() -> anyhow::Re
         .flat_map(|c| c.tunnels.iter().map(|t| t.name.clone()))
         .collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let all_established = |s: &[e2e::VpngwBgpSession]| {
-        s.len() == names.len()
-            && s.iter()
-                .all(|s| s.state == "Established" && s.prefixes_received == 1)
-    };
+    let all_established =
+        |s: &[e2e::VpngwBgpSession]| e2e::sessions_learned_one_route(s, names.len());
 
     let mut customer = Vpngw::start_text(&customer_ns, &VpngwConfig::render_many(&configs))?;
     customer.wait_up(&names, UP)?;

@@ -31,20 +31,6 @@ fn bgp() -> VpngwBgp {
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct Session {
-    tunnel: String,
-    state: String,
-    prefixes_received: usize,
-    prefixes_advertised: usize,
-}
-
-fn sessions(vpngw: &Vpngw) -> anyhow::Result<Vec<Session>> {
-    let out = vpngw.cli(&["bgp", "--json"])?;
-    anyhow::ensure!(out.status.success(), "vpngw bgp: {out:?}");
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
-
 /// vpngw with BGP and no static routes, strongSwan + BIRD on the cloud side: both tunnels
 /// UP and BIRD's sessions over them established.
 fn bgp_up(s2s: &SiteToSite, ecmp: bool) -> anyhow::Result<(Vpngw, StrongswanEndpoint)> {
@@ -96,12 +82,9 @@ fn bgp_over_both_tunnels_with_bird_and_failover() -> anyhow::Result<()> {
     e2e::wait_until("VPC prefix from BGP in vpngw routes", UP, || {
         !vpngw.bgp_active(plan::VPC_PREFIX).is_empty()
     })?;
-    let s = sessions(&vpngw)?;
+    let s = vpngw.bgp()?;
     anyhow::ensure!(
-        s.len() == 2
-            && s.iter().all(|s| s.state == "Established"
-                && s.prefixes_received == 1
-                && s.prefixes_advertised == 1),
+        e2e::sessions_learned_one_route(&s, 2) && s.iter().all(|s| s.prefixes_advertised == 1),
         "{s:?}"
     );
     let opts = PingOptions::default();
@@ -119,7 +102,7 @@ fn bgp_over_both_tunnels_with_bird_and_failover() -> anyhow::Result<()> {
     })?;
     let p = ping(s2s.idc_host(), plan::VPC_HOST.into(), &opts)?;
     anyhow::ensure!(p.all_replied(), "IDC -> VPC after failover: {p:?}");
-    let s = sessions(&vpngw)?;
+    let s = vpngw.bgp()?;
     let t1 = s.iter().find(|s| s.tunnel == "tunnel1");
     anyhow::ensure!(t1.is_some_and(|s| s.state != "Established"), "{s:?}");
     Ok(())
@@ -157,13 +140,8 @@ fn a_graceful_shutdown_community_moves_the_route_to_the_other_tunnel() -> anyhow
     .map_err(|e| anyhow::anyhow!("{e}: {:?}", vpngw.routes()))?;
     // Nothing went down for it: both sessions up all along, each with its route.
     anyhow::ensure!(since(bird)? == before, "BIRD restarted a protocol");
-    let s = sessions(&vpngw)?;
-    anyhow::ensure!(
-        s.len() == 2
-            && s.iter()
-                .all(|s| s.state == "Established" && s.prefixes_received == 1),
-        "{s:?}"
-    );
+    let s = vpngw.bgp()?;
+    anyhow::ensure!(e2e::sessions_learned_one_route(&s, 2), "{s:?}");
     let p = ping(
         s2s.idc_host(),
         plan::VPC_HOST.into(),

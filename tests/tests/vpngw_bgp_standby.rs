@@ -80,9 +80,7 @@ fn both_directions_take_the_first_tunnel_of_the_config() -> anyhow::Result<()> {
     for v in [&mut cloud, &mut customer] {
         v.wait_up(&BOTH, UP)?;
         v.wait_bgp("both sessions with a route", UP, |s| {
-            s.len() == 2
-                && s.iter()
-                    .all(|s| s.state == "Established" && s.prefixes_received == 1)
+            e2e::sessions_learned_one_route(s, 2)
         })?;
     }
     // The standby's advertisement is longer by two of our AS; the first tunnel wins both

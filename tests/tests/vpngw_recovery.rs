@@ -63,10 +63,7 @@ fn quiet_ipv6(s2s: &SiteToSite) -> anyhow::Result<()> {
 }
 
 fn all_learned(sessions: &[VpngwBgpSession]) -> bool {
-    sessions.len() == 2
-        && sessions
-            .iter()
-            .all(|s| s.state == "Established" && s.prefixes_received == 1)
+    e2e::sessions_learned_one_route(sessions, 2)
 }
 
 #[test]
