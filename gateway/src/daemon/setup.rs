@@ -2,7 +2,6 @@
 
 use super::control::{self, Call, SocketFile};
 use super::ike_config::{ike_config, IkeConfigError};
-use super::leaving::GOODBYE_MAX;
 use super::state::Daemon;
 use super::tunnels::TunnelCtl;
 use crate::config::{Config, ConfigError};
@@ -202,10 +201,13 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
 
     tracing::info!("shutting down: ending BGP sessions");
     daemon.leave_all(Instant::now());
-    let goodbye = Instant::now() + GOODBYE_MAX;
-    while daemon.leaving() && Instant::now() < goodbye {
+    // Each leaving tunnel's deadline (at most `GOODBYE_MAX` away) is among the timeouts.
+    while daemon.leaving() {
         daemon.drain();
-        let wake = daemon.next_timeout().map_or(goodbye, |t| t.min(goodbye));
+        let Some(wake) = daemon.next_timeout() else {
+            break;
+        };
+        let wake = wake.max(Instant::now() + MIN_SLEEP);
         tokio::select! {
             Some(dg) = ike_rx.recv() => daemon.on_ike(Instant::now(), &dg),
             event = daemon.next_bgp_event() => daemon.on_bgp_event(event, Instant::now()),
