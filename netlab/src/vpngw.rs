@@ -348,6 +348,13 @@ impl VpngwStatus {
         self.tunnels.iter().find(|t| t.name == name)
     }
 
+    /// The packets (in, out) tunnel `name` carried, live and deleted SAs together (0
+    /// for a tunnel the status does not list).
+    pub fn packets(&self, name: &str) -> (u64, u64) {
+        self.tunnel(name)
+            .map_or((0, 0), |t| (t.packets_in, t.packets_out))
+    }
+
     /// A dataplane counter by name (0 when the daemon did not report it).
     pub fn counter(&self, name: &str) -> u64 {
         self.dataplane.get(name).copied().unwrap_or(0)

@@ -187,12 +187,7 @@ fn bgp_ecmp_uses_both_tunnels_for_an_equal_cost_prefix() -> anyhow::Result<()> {
         5201,
         &dir.join("iperf3.log"),
     )?;
-    let sent = |v: &Vpngw, t: &str| {
-        v.status()
-            .ok()
-            .and_then(|s| s.tunnel(t).map(|t| t.packets_out))
-            .unwrap_or(0)
-    };
+    let sent = |v: &Vpngw, t: &str| v.status().map_or(0, |s| s.packets(t).1);
     let before = [sent(&vpngw, "tunnel1"), sent(&vpngw, "tunnel2")];
     let flows = IperfOptions {
         duration: Duration::from_secs(1),
@@ -242,13 +237,7 @@ fn disabling_a_tunnel_tells_bird_before_its_sas_go() -> anyhow::Result<()> {
     }
     let dir = WorkDir::new("bgp-disable")?;
     let server = s2s.iperf_server_on_idc(&dir.join("iperf3.log"))?;
-    let received = |t: &str| {
-        vpngw
-            .status()
-            .ok()
-            .and_then(|s| s.tunnel(t).map(|t| t.packets_in))
-            .unwrap_or(0)
-    };
+    let received = |t: &str| vpngw.status().map_or(0, |s| s.packets(t).0);
     // 5000 datagrams a second VPC -> IDC, well within what strongSwan carries here.
     let stream = IperfOptions {
         duration: Duration::from_secs(4),
