@@ -19,6 +19,8 @@ pub struct PingOptions {
     pub source: Option<IpAddr>,
     /// ICMP payload size (`-s`).
     pub size: Option<u32>,
+    /// The IP header's TOS / traffic class byte (`-Q`): DSCP and ECN bits.
+    pub tos: Option<u8>,
 }
 
 impl Default for PingOptions {
@@ -29,6 +31,7 @@ impl Default for PingOptions {
             wait: Duration::from_secs(2),
             source: None,
             size: None,
+            tos: None,
         }
     }
 }
@@ -148,6 +151,9 @@ pub fn ping(ns: &Netns, dest: IpAddr, opts: &PingOptions) -> Result<PingStats> {
     }
     if let Some(size) = opts.size {
         argv.extend(["-s".into(), size.to_string()]);
+    }
+    if let Some(tos) = opts.tos {
+        argv.extend(["-Q".into(), format!("{tos:#04x}")]);
     }
     argv.push(dest.to_string());
     let mut cmd = ns.command(&argv)?;

@@ -42,6 +42,9 @@ pub struct VpngwTunnel {
     pub mtu: u16,
     /// `reauth_time` in the config's duration syntax; absent when `None`.
     pub reauth_time: Option<String>,
+    /// Further tunnel keys as (key, TOML value), e.g. `("copy_ecn", "false")`; none by
+    /// default.
+    pub extra: Vec<(String, String)>,
 }
 
 /// The connection's `[connections.bgp]` section: eBGP over each tunnel's inner addresses.
@@ -116,6 +119,7 @@ impl VpngwConfig {
                     inner_peer,
                     mtu: 1400,
                     reauth_time: None,
+                    extra: Vec::new(),
                 }
             })
             .collect();
@@ -243,6 +247,9 @@ impl VpngwConfig {
             ));
             if let Some(r) = &t.reauth_time {
                 out.push_str(&format!("reauth_time = {}\n", q(r)));
+            }
+            for (k, v) in &t.extra {
+                out.push_str(&format!("{k} = {v}\n"));
             }
         }
         for (prefix, via) in &self.routes {

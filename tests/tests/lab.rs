@@ -294,6 +294,7 @@ fn customers_from_console(text: &str) -> anyhow::Result<Vec<VpngwConfig>> {
             inner_peer: neighbours[i].parse()?,
             mtu: 1400,
             reauth_time: None,
+            extra: Vec::new(),
         })
     };
     (0..psks.len() / 2)

@@ -138,6 +138,7 @@ pub fn config(side: Side, suite: Suite, psks: [Psk; 2]) -> VpngwConfig {
                 inner_peer,
                 mtu: TUNNEL_MTU,
                 reauth_time: None,
+                extra: Vec::new(),
             }
         })
         .collect();

@@ -7,6 +7,8 @@ use ipnet::IpNet;
 use std::net::IpAddr;
 use std::time::Duration;
 
+pub use crate::packet::{DscpCopy, Qos};
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub local: Local,
@@ -80,6 +82,8 @@ pub struct Tunnel {
     pub inner: InnerAddress,
     pub mtu: u16,
     pub mss_clamp: bool,
+    /// DSCP and ECN between the inner and the outer header (`copy_dscp`, `copy_ecn`).
+    pub qos: Qos,
     /// Traffic selectors our side and the peer's CHILD SAs are narrowed to
     /// (default 0.0.0.0/0 and ::/0: route-based).
     pub local_ts: Vec<IpNet>,

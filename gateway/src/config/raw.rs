@@ -58,6 +58,10 @@ pub struct RawTunnel {
     pub inner_peer: Option<String>,
     pub mtu: Option<i64>,
     pub mss_clamp: Option<bool>,
+    /// DSCP between inner and outer headers: "out" (default), "in", "yes", "no".
+    pub copy_dscp: Option<String>,
+    /// RFC 6040 ECN propagation (default true).
+    pub copy_ecn: Option<bool>,
     /// Traffic selectors (CIDR prefixes) of our side and the peer's; default any.
     pub local_ts: Option<Vec<String>>,
     pub remote_ts: Option<Vec<String>>,

@@ -48,7 +48,7 @@ impl Config {
                 };
                 let _ = writeln!(
                     out,
-                    "  tunnel {}: peer {} ({}), inner {}/{} <-> {}, mtu {}, mss clamp {}, {start}",
+                    "  tunnel {}: peer {} ({}), inner {}/{} <-> {}, mtu {}, mss clamp {}, dscp copy {}, ecn {}, {start}",
                     t.name,
                     t.peer,
                     t.remote_id,
@@ -57,6 +57,8 @@ impl Config {
                     t.inner.peer,
                     t.mtu,
                     if t.mss_clamp { "on" } else { "off" },
+                    t.qos.dscp.as_str(),
+                    if t.qos.ecn { "on" } else { "off" },
                 );
                 let _ = writeln!(
                     out,

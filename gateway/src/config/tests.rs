@@ -81,6 +81,14 @@ fn good_config_and_defaults() {
     );
     assert_eq!(t.mtu, 1400);
     assert!(t.mss_clamp);
+    assert_eq!(
+        t.qos,
+        Qos {
+            dscp: DscpCopy::Out,
+            ecn: true
+        },
+        "strongSwan's defaults: DSCP copied out, ECN both ways"
+    );
     assert_eq!(t.psk.expose(), b"0123456789abcdef");
     assert_eq!(t.remote_id, Identity::Ip("198.51.100.1".parse().unwrap()));
     assert_eq!(t.local_id, c.local.id);
@@ -924,5 +932,35 @@ fn children_we_request_default_to_the_tunnels_selectors_and_must_differ() {
         &kids("[[connections.tunnels.children]]\nremote = [\"10.2.0.0/24\"]\n"),
         &format!("{p}[0].remote"),
         "unknown field",
+    );
+}
+
+#[test]
+fn dscp_and_ecn_copying() {
+    let t = "name = \"tun1\"";
+    for (text, dscp) in [
+        ("out", DscpCopy::Out),
+        ("in", DscpCopy::In),
+        ("yes", DscpCopy::Both),
+        ("no", DscpCopy::No),
+    ] {
+        let c = parse(&with(
+            t,
+            &format!("name = \"tun1\"\ncopy_dscp = \"{text}\"\ncopy_ecn = false"),
+        ))
+        .unwrap();
+        let q = c.connections[0].tunnels[0].qos;
+        assert_eq!((q.dscp, q.ecn), (dscp, false));
+        assert!(c.summary().contains(&format!("dscp copy {text}, ecn off")));
+    }
+    refused(
+        &with(t, "name = \"tun1\"\ncopy_dscp = \"both\""),
+        "connections[0].tunnels[0].copy_dscp",
+        "expected \"out\", \"in\", \"yes\" or \"no\"",
+    );
+    refused(
+        &with(t, "name = \"tun1\"\ncopy_ecn = \"yes\""),
+        "connections[0].tunnels[0].copy_ecn",
+        "",
     );
 }

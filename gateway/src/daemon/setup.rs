@@ -104,13 +104,10 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
     let sockets = UnderlaySockets::bind(&locals, tun.queues()).map_err(io("underlay sockets"))?;
     let mut paths = Vec::new();
     for (_, t) in &all {
-        paths.push(Arc::new(TunnelPath::new(
-            &t.name,
-            t.local_address,
-            t.mtu,
-            t.mss_clamp,
-            t.inner.peer,
-        )));
+        paths.push(Arc::new(
+            TunnelPath::new(&t.name, t.local_address, t.mtu, t.mss_clamp, t.inner.peer)
+                .with_qos(t.qos),
+        ));
     }
     let tun_index = tun.index();
     let shared = Arc::new(
@@ -126,13 +123,10 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
         })?;
         let id = TunnelId(u16::try_from(i).unwrap_or(u16::MAX));
         let path = paths.get(i).cloned().unwrap_or_else(|| {
-            Arc::new(TunnelPath::new(
-                &t.name,
-                t.local_address,
-                t.mtu,
-                t.mss_clamp,
-                t.inner.peer,
-            ))
+            Arc::new(
+                TunnelPath::new(&t.name, t.local_address, t.mtu, t.mss_clamp, t.inner.peer)
+                    .with_qos(t.qos),
+            )
         });
         tunnels.push(TunnelCtl::new(id, conn, (*t).clone(), engine, path));
     }

@@ -681,7 +681,12 @@ impl Daemon {
         // Build every engine first: a bad tunnel refuses the whole reload.
         let mut engines = Vec::new();
         for (old, t) in self.tunnels.iter().zip(&new_tunnels) {
-            let same = format!("{:?}", old.cfg) == format!("{t:?}")
+            // DSCP and ECN handling changes in the packet path at once: no renegotiation.
+            let unchanged_qos = crate::config::Tunnel {
+                qos: old.cfg.qos,
+                ..t.clone()
+            };
+            let same = format!("{:?}", old.cfg) == format!("{unchanged_qos:?}")
                 && old.cfg.psk.expose() == t.psk.expose();
             if same {
                 engines.push(None);
@@ -693,6 +698,13 @@ impl Daemon {
         }
         let mut changed = Vec::new();
         let mut ids = Vec::new();
+        for (ctl, t) in self.tunnels.iter_mut().zip(&new_tunnels) {
+            if ctl.cfg.qos != t.qos {
+                tracing::info!(tunnel = %t.name, copy_dscp = t.qos.dscp.as_str(), copy_ecn = t.qos.ecn, "DSCP/ECN handling changed");
+                ctl.path.set_qos(t.qos);
+                ctl.cfg.qos = t.qos;
+            }
+        }
         for (i, (engine, t)) in engines.into_iter().zip(new_tunnels).enumerate() {
             let Some(engine) = engine else { continue };
             let Some((id, name)) = self.tunnels.get(i).map(|c| (c.id, c.cfg.name.clone())) else {

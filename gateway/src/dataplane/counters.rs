@@ -34,6 +34,7 @@ counters! {
     esp_held_delivered: "of esp_held: decrypted once their SA was installed",
     replay_dropped: "of esp_dropped: replayed or left of the replay window",
     ts_dropped: "decrypted packets outside the traffic selectors of their CHILD SA",
+    ecn_dropped: "decrypted packets dropped because the underlay marked congestion (ECN CE) on a packet whose sender does not take ECN (RFC 6040)",
     ike_unknown_peer: "IKE datagrams from addresses that match no tunnel",
     ike_unknown_peer_invalid_spi: "of those: INVALID_IKE_SPI answers sent (10 a second at most)",
     ike_dropped_busy: "IKE datagrams dropped because the control plane's queue was full (a flood)",

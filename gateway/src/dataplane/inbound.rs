@@ -13,7 +13,7 @@ use super::parked::Parked;
 use super::sockets::{IkeDatagram, NAT_T_PORT};
 use super::sources::Sources;
 use super::strangers;
-use super::udp_io::{enable_drop_count, enable_gro, RecvBatch, RECV_BATCH};
+use super::udp_io::{enable_drop_count, enable_gro, enable_tos, RecvBatch, RECV_BATCH};
 use super::{SaEvent, SaEventKind, Shared};
 use crate::sys::tun::MAX_GATHER;
 use esp::udp_encap::{classify, UdpPayload};
@@ -101,6 +101,8 @@ pub fn run(shared: &Shared, index: usize, ike: &IkeQueue) {
     let esp_port = local.port() == NAT_T_PORT;
     if esp_port {
         enable_gro(fd);
+        // The outer TOS carries the underlay's congestion marks (and DSCP) in.
+        enable_tos(fd, local.is_ipv6());
     }
     // Drops in the kernel (receive buffer full) are this worker's to count.
     enable_drop_count(fd);
@@ -172,7 +174,7 @@ pub fn run(shared: &Shared, index: usize, ike: &IkeQueue) {
                 add(&c.udp_socket_drops, d.wrapping_sub(socket_drops) as usize);
                 socket_drops = d;
             }
-            let segment = r.segment;
+            let (segment, tos) = (r.segment, r.tos);
             for (k, dg) in r.data.chunks_mut(segment).enumerate() {
                 datagrams += 1;
                 if esp_port {
@@ -186,6 +188,7 @@ pub fn run(shared: &Shared, index: usize, ike: &IkeQueue) {
                         parked: &mut parked,
                         sources: &mut sources,
                         generation,
+                        tos,
                     };
                     datagram(shared, &sas, local, remote, dg, at, ike, to);
                 } else {
@@ -235,6 +238,8 @@ struct Inner<'a> {
     sources: &'a mut Sources,
     /// The SA table's generation when the batch's snapshot was taken.
     generation: u64,
+    /// The outer header's TOS / traffic class of the datagrams.
+    tos: u8,
 }
 
 /// One UDP/4500 payload, found at `at` in the receive buffers; a decrypted inner packet
@@ -270,14 +275,17 @@ fn esp_in(
     match sas.decap_held(packet) {
         Ok((spi, d)) => {
             to.sources.check(shared, spi, d.owner, from);
-            if let Some(pkt) = packet.get(d.inner.clone()) {
-                if accept(shared, spi, &d, pkt) {
+            if let Some(pkt) = packet.get_mut(d.inner.clone()) {
+                if accept(shared, spi, &d, pkt, to.tos) {
                     to.spans.push(at.within(d.inner));
                 }
             }
         }
         Err(DropReason::UnknownSpi(_)) => {
-            if to.parked.hold(packet, to.generation, Instant::now()) {
+            if to
+                .parked
+                .hold(packet, to.tos, to.generation, Instant::now())
+            {
                 bump(&c.esp_held);
             } else {
                 unknown_spi_dropped(shared);
@@ -288,9 +296,10 @@ fn esp_in(
 }
 
 /// What every decrypted packet `inner` of inbound SA `spi` goes through, whether it
-/// arrived now or was held: the SA's lifetime event is reported, and the inbound policy
-/// checked (counted when it fails). `true`: deliver it.
-fn accept(shared: &Shared, spi: u32, d: &Decapped, inner: &[u8]) -> bool {
+/// arrived now or was held: the SA's lifetime event is reported, the inbound policy
+/// checked, and what the outer header's `tos` says carried in (ECN, DSCP); drops are
+/// counted. `true`: deliver it.
+fn accept(shared: &Shared, spi: u32, d: &Decapped, inner: &mut [u8], tos: u8) -> bool {
     if let Some(event) = d.event {
         tracing::info!(
             spi = format_args!("{spi:08x}"),
@@ -303,11 +312,20 @@ fn accept(shared: &Shared, spi: u32, d: &Decapped, inner: &[u8]) -> bool {
             event: SaEventKind::Lifetime(event),
         });
     }
-    let allowed = shared.policy.allows(spi, inner);
-    if !allowed {
+    if !shared.policy.allows(spi, inner) {
         bump(&shared.counters.ts_dropped);
+        return false;
     }
-    allowed
+    let qos = usize::try_from(d.owner)
+        .ok()
+        .and_then(|i| shared.tunnels.get(i))
+        .map(|t| t.qos())
+        .unwrap_or_default();
+    if qos.decapsulate(tos, inner).is_err() {
+        bump(&shared.counters.ecn_dropped);
+        return false;
+    }
+    true
 }
 
 /// Counts an inbound ESP packet whose SPI was not installed (in time).
@@ -332,11 +350,11 @@ fn release_held(shared: &Shared, parked: &mut Parked) {
     let c = &shared.counters;
     let generation = shared.sas.generation();
     let sas = shared.sas.snapshot();
-    let released = parked.retry(generation, Instant::now(), |packet| {
+    let released = parked.retry(generation, Instant::now(), |packet, tos| {
         match sas.decap_held(packet) {
             Ok((spi, d)) => {
-                let pkt = packet.get(d.inner.clone()).unwrap_or_default();
-                if accept(shared, spi, &d, pkt) {
+                let pkt = packet.get_mut(d.inner.clone()).unwrap_or_default();
+                if accept(shared, spi, &d, pkt, tos) {
                     if shared.tun.send(pkt).is_ok() {
                         bump(&c.tun_writes);
                         bump(&c.tun_packets_out);

@@ -39,6 +39,8 @@ struct Pending {
     range: Range<usize>,
     local: SocketAddr,
     peer: SocketAddr,
+    /// The outer header's TOS / traffic class (DSCP and ECN copied from the inner one).
+    tos: u8,
 }
 
 /// Why a batch of reads ended.
@@ -382,6 +384,10 @@ fn destination<'s>(
 fn seal(shared: &Shared, d: &Dest, buf: &mut [u8], len: usize, index: usize) -> Option<Pending> {
     let c = &shared.counters;
     let sa = &d.sa;
+    let inner = buf
+        .get(MAX_HEADROOM..MAX_HEADROOM + len)
+        .unwrap_or_default();
+    let tos = d.tunnel.qos().outer_tos(inner);
     let ok = match sa.encap(buf, MAX_HEADROOM, len) {
         Ok(ok) => ok,
         Err(_) => {
@@ -402,10 +408,12 @@ fn seal(shared: &Shared, d: &Dest, buf: &mut [u8], len: usize, index: usize) -> 
         range: ok.range,
         local: SocketAddr::new(d.tunnel.local, super::sockets::NAT_T_PORT),
         peer: d.peer,
+        tos,
     })
 }
 
-/// Sends the pending datagrams: consecutive ones to the same peer in runs of equal size
+/// Sends the pending datagrams: consecutive ones to the same peer with the same outer
+/// TOS in runs of equal size
 /// (the last of a run may be shorter), one GSO send per run.
 fn flush(shared: &Shared, w: &mut Worker, queue: usize) {
     let mut parts: [&[u8]; GSO_MAX_SEGMENTS] = [&[]; GSO_MAX_SEGMENTS];
@@ -419,6 +427,7 @@ fn flush(shared: &Shared, w: &mut Worker, queue: usize) {
             if n == GSO_MAX_SEGMENTS
                 || p.local != first.local
                 || p.peer != first.peer
+                || p.tos != first.tos
                 || len > seg
                 || bytes + len > GSO_MAX_BYTES
             {
@@ -460,13 +469,13 @@ fn send_parts(shared: &Shared, gso: &mut GsoState, queue: usize, to: &Pending, p
     let fd = sock.as_raw_fd();
     let dst = SockAddr::from(to.peer);
     let mut use_gso = parts.len() > 1 && gso.usable();
-    let mut r = udp_io::send_run(fd, &dst, parts, use_gso);
+    let mut r = udp_io::send_run(fd, &dst, parts, use_gso, to.tos);
     if let Err(e) = &r {
         if use_gso && udp_io::gso_unsupported(e) {
             bump(&c.udp_gso_refused);
             gso.refused(e);
             use_gso = false;
-            r = udp_io::send_run(fd, &dst, parts, false);
+            r = udp_io::send_run(fd, &dst, parts, false, to.tos);
         }
     }
     bump(&c.udp_sends);

@@ -22,6 +22,8 @@ pub const HOLD: Duration = Duration::from_millis(100);
 #[derive(Debug, Default)]
 struct Slot {
     bytes: Vec<u8>,
+    /// The outer header's TOS / traffic class it came with.
+    tos: u8,
     /// When the packet was held; `None`: the slot is free.
     since: Option<Instant>,
 }
@@ -49,9 +51,9 @@ impl Parked {
         self.held == 0
     }
 
-    /// Holds a copy of `pkt`, which failed against SA table `generation`; `false` if it
-    /// is too large or every slot is taken.
-    pub fn hold(&mut self, pkt: &[u8], generation: u64, now: Instant) -> bool {
+    /// Holds a copy of `pkt` (and its outer `tos`), which failed against SA table
+    /// `generation`; `false` if it is too large or every slot is taken.
+    pub fn hold(&mut self, pkt: &[u8], tos: u8, generation: u64, now: Instant) -> bool {
         if pkt.len() > MAX_LEN {
             return false;
         }
@@ -63,6 +65,7 @@ impl Parked {
         };
         slot.bytes.clear();
         slot.bytes.extend_from_slice(pkt);
+        slot.tos = tos;
         slot.since = Some(now);
         if self.held == 0 {
             self.tried = generation;
@@ -72,13 +75,13 @@ impl Parked {
     }
 
     /// If the table changed since the last try (`generation`), offers every held packet,
-    /// oldest first, to `take`, which returns `false` to keep holding it (its SPI is
+    /// oldest first, to `take` (with its outer TOS), which returns `false` to keep holding it (its SPI is
     /// still unknown); then gives up on packets held longer than `HOLD`.
     pub fn retry(
         &mut self,
         generation: u64,
         now: Instant,
-        mut take: impl FnMut(&mut [u8]) -> bool,
+        mut take: impl FnMut(&mut [u8], u8) -> bool,
     ) -> Released {
         let mut out = Released::default();
         if self.held == 0 {
@@ -103,7 +106,7 @@ impl Parked {
             order.sort_unstable();
             for &mut (_, i) in order {
                 if let Some(slot) = self.slots.get_mut(i) {
-                    if take(&mut slot.bytes) {
+                    if take(&mut slot.bytes, slot.tos) {
                         slot.since = None;
                         self.held -= 1;
                         out.taken += 1;
@@ -139,21 +142,24 @@ mod tests {
     fn held_packets_are_offered_again_when_the_table_changes() {
         let mut p = Parked::default();
         let t0 = Instant::now();
-        assert!(p.hold(b"first", 7, t0));
-        assert!(p.hold(b"second", 7, t0 + Duration::from_millis(1)));
+        assert!(p.hold(b"first", 0x02, 7, t0));
+        assert!(p.hold(b"second", 0xb9, 7, t0 + Duration::from_millis(1)));
         // Same table: nothing offered.
-        let r = p.retry(7, t0 + Duration::from_millis(2), |_| panic!("offered"));
+        let r = p.retry(7, t0 + Duration::from_millis(2), |_, _| panic!("offered"));
         assert_eq!(r, Released::default());
         // Changed: offered oldest first; the second still has no SA.
         let mut seen = Vec::new();
-        let r = p.retry(8, t0 + Duration::from_millis(3), |b| {
-            seen.push(b.to_vec());
+        let r = p.retry(8, t0 + Duration::from_millis(3), |b, tos| {
+            seen.push((b.to_vec(), tos));
             b == b"first"
         });
-        assert_eq!(seen, [b"first".to_vec(), b"second".to_vec()]);
+        assert_eq!(
+            seen,
+            [(b"first".to_vec(), 0x02), (b"second".to_vec(), 0xb9)]
+        );
         assert_eq!((r.taken, r.expired, p.held), (1, 0, 1));
         // Unchanged again, but past HOLD: given up.
-        let r = p.retry(8, t0 + HOLD + Duration::from_millis(1), |_| {
+        let r = p.retry(8, t0 + HOLD + Duration::from_millis(1), |_, _| {
             panic!("offered")
         });
         assert_eq!((r.taken, r.expired), (0, 1));
@@ -165,19 +171,19 @@ mod tests {
     fn space_is_fixed_and_reused() {
         let mut p = Parked::default();
         let now = Instant::now();
-        assert!(!p.hold(&[0u8; MAX_LEN + 1], 0, now), "too large");
+        assert!(!p.hold(&[0u8; MAX_LEN + 1], 0, 0, now), "too large");
         for i in 0..CAPACITY {
-            assert!(p.hold(&[i as u8; 100], 0, now));
+            assert!(p.hold(&[i as u8; 100], 0, 0, now));
         }
-        assert!(!p.hold(&[1u8; 100], 0, now), "full");
+        assert!(!p.hold(&[1u8; 100], 0, 0, now), "full");
         assert_eq!(p.next_expiry(now), Some(HOLD));
-        let r = p.retry(1, now, |b| b[0] % 2 == 0);
+        let r = p.retry(1, now, |b, _| b[0] % 2 == 0);
         assert_eq!((r.taken, p.held), (CAPACITY / 2, CAPACITY / 2));
         // Freed slots take new packets; no slot beyond CAPACITY is ever made.
         for _ in 0..CAPACITY / 2 {
-            assert!(p.hold(&[9u8; 50], 1, now));
+            assert!(p.hold(&[9u8; 50], 0, 1, now));
         }
-        assert!(!p.hold(&[9u8; 50], 1, now));
+        assert!(!p.hold(&[9u8; 50], 0, 1, now));
         assert_eq!(p.slots.len(), CAPACITY);
     }
 }

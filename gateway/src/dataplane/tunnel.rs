@@ -1,10 +1,11 @@
 //! The per-tunnel state the packet path reads: where to send, how big, with which SA.
 
+use crate::packet::Qos;
 use arc_swap::{ArcSwapOption, Guard};
 use esp::OutboundSa;
 use ike::wire::TrafficSelector;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU8, Ordering};
 use std::sync::Arc;
 
 /// Below these the MTU is not lowered: the smallest every IPv4 (RFC 791: 576 bytes
@@ -33,6 +34,8 @@ pub struct TunnelPath {
     /// What of it the underlay carries unfragmented (see `fit_underlay`).
     mtu: AtomicU16,
     pub mss_clamp: bool,
+    /// DSCP and ECN handling ([`Qos::to_bits`]); `vpngw reload` changes it in place.
+    qos: AtomicU8,
     /// Source of the ICMP errors we write into the TUN device: the tunnel's far inner
     /// address. Our own inner address would be a martian source to the local kernel (a
     /// packet arriving from one of its own addresses) and be dropped.
@@ -61,11 +64,28 @@ impl TunnelPath {
             configured_mtu: mtu,
             mtu: AtomicU16::new(mtu),
             mss_clamp,
+            qos: AtomicU8::new(Qos::default().to_bits()),
             icmp_source,
             outbound: ArcSwapOption::empty(),
             selected: ArcSwapOption::empty(),
             default_ts: ArcSwapOption::empty(),
         }
+    }
+
+    /// The tunnel with `qos` instead of the default (copy DSCP out, ECN both ways).
+    pub fn with_qos(self, qos: Qos) -> Self {
+        self.set_qos(qos);
+        self
+    }
+
+    /// DSCP and ECN handling for the next packets.
+    pub fn set_qos(&self, qos: Qos) {
+        self.qos.store(qos.to_bits(), Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub fn qos(&self) -> Qos {
+        Qos::from_bits(self.qos.load(Ordering::Relaxed))
     }
 
     /// Largest inner packet the tunnel sends now: packets above it get ICMP too big

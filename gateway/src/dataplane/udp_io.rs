@@ -25,6 +25,16 @@ pub fn enable_gro(fd: RawFd) -> bool {
     setsockopt_int(fd, libc::SOL_UDP, libc::UDP_GRO, 1)
 }
 
+/// Asks the kernel to report each received datagram's TOS (IPv4) or traffic class
+/// (IPv6): what the underlay says about congestion (ECN) and the outer DSCP.
+pub fn enable_tos(fd: RawFd, ipv6: bool) -> bool {
+    if ipv6 {
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVTCLASS, 1)
+    } else {
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVTOS, 1)
+    }
+}
+
 /// Asks the kernel to report, with each received datagram, how many datagrams the socket
 /// has dropped so far (its receive buffer was full): `SO_RXQ_OVFL`.
 pub fn enable_drop_count(fd: RawFd) -> bool {
@@ -44,7 +54,8 @@ fn setsockopt_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, v: libc::c_in
     }
 }
 
-/// Room for a `UDP_GRO` and an `SO_RXQ_OVFL` control message (an int each).
+/// Room for a `UDP_GRO`, an `SO_RXQ_OVFL` and an `IP_TOS`/`IPV6_TCLASS` control message
+/// (up to an int each), and on sending for `UDP_SEGMENT` and the TOS.
 const CMSG_SPACE: usize = 64;
 
 /// Receive buffers for one worker.
@@ -65,6 +76,9 @@ pub struct Received<'a> {
     /// The socket's drops so far when this arrived (with `enable_drop_count`; absent
     /// while there were none).
     pub socket_drops: Option<u32>,
+    /// The outer header's TOS / traffic class (with `enable_tos`; 0 without). Datagrams
+    /// the kernel coalesced share it (GRO merges only equal ones).
+    pub tos: u8,
 }
 
 impl std::fmt::Debug for RecvBatch {
@@ -150,6 +164,18 @@ impl RecvBatch {
             .max(1);
         let socket_drops =
             cmsg_int(&h.msg_hdr, libc::SOL_SOCKET, libc::SO_RXQ_OVFL).map(|d| d as u32);
+        let tos = cmsg_data(&h.msg_hdr, libc::IPPROTO_IP, libc::IP_TOS)
+            .or_else(|| cmsg_data(&h.msg_hdr, libc::IPPROTO_IPV6, libc::IPV6_TCLASS))
+            .and_then(|d| match d.len() {
+                // IPv4's is one byte, IPv6's an int.
+                1 => d.first().copied(),
+                4 => d
+                    .try_into()
+                    .ok()
+                    .map(|b| libc::c_int::from_ne_bytes(b) as u8),
+                _ => None,
+            })
+            .unwrap_or(0);
         let from = self.addrs.get(i).and_then(to_socket_addr);
         let data = self.bufs.get_mut(i)?.get_mut(..len)?;
         Some(Received {
@@ -157,6 +183,7 @@ impl RecvBatch {
             data,
             segment,
             socket_drops,
+            tos,
         })
     }
 }
@@ -188,6 +215,24 @@ fn to_socket_addr(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
+/// The data of control message `level`/`kind` of a received message, if present.
+fn cmsg_data(h: &libc::msghdr, level: libc::c_int, kind: libc::c_int) -> Option<&[u8]> {
+    // SAFETY: walks the control buffer the kernel filled, bounded by msg_controllen; the
+    // data slice lies within the message's cmsg_len, inside that buffer.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == level && (*c).cmsg_type == kind {
+                let header = libc::CMSG_LEN(0) as usize;
+                let len = ((*c).cmsg_len as usize).checked_sub(header)?;
+                return Some(std::slice::from_raw_parts(libc::CMSG_DATA(c), len));
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    None
+}
+
 /// The int-sized control message `level`/`kind` of a received message, if present.
 fn cmsg_int(h: &libc::msghdr, level: libc::c_int, kind: libc::c_int) -> Option<libc::c_int> {
     // SAFETY: walks the control buffer the kernel filled, bounded by msg_controllen.
@@ -205,10 +250,17 @@ fn cmsg_int(h: &libc::msghdr, level: libc::c_int, kind: libc::c_int) -> Option<l
     None
 }
 
-/// Sends `parts` (each one datagram) to `dst`. With `gso`, as one `sendmsg` whose
+/// Sends `parts` (each one datagram) to `dst`, with `tos` as the outer header's TOS /
+/// traffic class (0: the socket's default). With `gso`, as one `sendmsg` whose
 /// datagrams the kernel cuts every `parts[0].len()` bytes: all parts but the last must
 /// have that length. Without, one `sendmmsg`. Returns the datagrams sent.
-pub fn send_run(fd: RawFd, dst: &SockAddr, parts: &[&[u8]], gso: bool) -> io::Result<usize> {
+pub fn send_run(
+    fd: RawFd,
+    dst: &SockAddr,
+    parts: &[&[u8]],
+    gso: bool,
+    tos: u8,
+) -> io::Result<usize> {
     let Some(first) = parts.first() else {
         return Ok(0);
     };
@@ -224,29 +276,17 @@ pub fn send_run(fd: RawFd, dst: &SockAddr, parts: &[&[u8]], gso: bool) -> io::Re
         iov.iov_len = p.len();
     }
     let iovs = iovs.get_mut(..parts.len()).unwrap_or(&mut []);
+    let ipv6 = dst.is_ipv6();
+    let mut cmsg = [0u8; CMSG_SPACE];
     if gso && parts.len() > 1 {
-        let mut cmsg = [0u8; CMSG_SPACE];
         // SAFETY (zeroed): msghdr is a plain C struct.
         let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
         h.msg_name = dst.as_ptr() as *mut libc::c_void;
         h.msg_namelen = dst.len();
         h.msg_iov = iovs.as_mut_ptr();
         h.msg_iovlen = iovs.len() as _;
-        h.msg_control = cmsg.as_mut_ptr().cast();
-        // SAFETY: builds one cmsg (UDP_SEGMENT, u16) inside `cmsg`, which is large enough.
-        unsafe {
-            let space = libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32);
-            h.msg_controllen = space as _;
-            let c = libc::CMSG_FIRSTHDR(&h);
-            if c.is_null() {
-                return Err(io::Error::other("no room for UDP_SEGMENT"));
-            }
-            (*c).cmsg_level = libc::SOL_UDP;
-            (*c).cmsg_type = libc::UDP_SEGMENT;
-            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as _;
-            let seg = u16::try_from(first.len()).unwrap_or(u16::MAX);
-            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), seg);
-        }
+        let seg = u16::try_from(first.len()).unwrap_or(u16::MAX);
+        control(&mut h, &mut cmsg, Some(seg), tos, ipv6)?;
         // SAFETY: the header points at live iovecs, address and control buffer.
         let n = unsafe { libc::sendmsg(fd, &h, 0) };
         if n < 0 {
@@ -257,16 +297,23 @@ pub fn send_run(fd: RawFd, dst: &SockAddr, parts: &[&[u8]], gso: bool) -> io::Re
     let mut hdrs: [libc::mmsghdr; GSO_MAX_SEGMENTS] =
         // SAFETY (zeroed): plain C structs.
         unsafe { std::mem::zeroed() };
+    // Every datagram of the run has the same TOS: one control buffer serves all.
+    // SAFETY (zeroed): msghdr is a plain C struct.
+    let mut template: libc::msghdr = unsafe { std::mem::zeroed() };
+    control(&mut template, &mut cmsg, None, tos, ipv6)?;
     for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
         h.msg_hdr.msg_name = dst.as_ptr() as *mut libc::c_void;
         h.msg_hdr.msg_namelen = dst.len();
         h.msg_hdr.msg_iov = iov;
         h.msg_hdr.msg_iovlen = 1;
+        h.msg_hdr.msg_control = template.msg_control;
+        h.msg_hdr.msg_controllen = template.msg_controllen;
     }
     let mut sent = 0;
     while sent < parts.len() {
         let rest = hdrs.get_mut(sent..parts.len()).unwrap_or(&mut []);
-        // SAFETY: every header points at live iovecs and the destination address.
+        // SAFETY: every header points at live iovecs, the destination address and the
+        // control buffer.
         let n = unsafe { libc::sendmmsg(fd, rest.as_mut_ptr(), rest.len() as libc::c_uint, 0) };
         if n < 0 {
             let e = io::Error::last_os_error();
@@ -278,6 +325,65 @@ pub fn send_run(fd: RawFd, dst: &SockAddr, parts: &[&[u8]], gso: bool) -> io::Re
         sent += usize::try_from(n).unwrap_or(0).max(1);
     }
     Ok(sent)
+}
+
+/// Points `h` at control messages written into `buf`: the GSO segment size, if any, and
+/// the outer TOS / traffic class unless it is 0 (none at all: no control buffer).
+fn control(
+    h: &mut libc::msghdr,
+    buf: &mut [u8; CMSG_SPACE],
+    segment: Option<u16>,
+    tos: u8,
+    ipv6: bool,
+) -> io::Result<()> {
+    // SAFETY: CMSG_SPACE is arithmetic on its argument.
+    let (seg_space, tos_space) = unsafe {
+        (
+            libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) as usize,
+            libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as usize,
+        )
+    };
+    let len = segment.map_or(0, |_| seg_space) + if tos != 0 { tos_space } else { 0 };
+    if len == 0 {
+        h.msg_control = std::ptr::null_mut();
+        h.msg_controllen = 0;
+        return Ok(());
+    }
+    h.msg_control = buf.as_mut_ptr().cast();
+    h.msg_controllen = len as _;
+    // SAFETY: writes at most two control messages inside `buf` (CMSG_SPACE bytes, more
+    // than both need), walking it with the libc macros bounded by msg_controllen.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        if let Some(seg) = segment {
+            if c.is_null() {
+                return Err(io::Error::other("no room for UDP_SEGMENT"));
+            }
+            (*c).cmsg_level = libc::SOL_UDP;
+            (*c).cmsg_type = libc::UDP_SEGMENT;
+            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), seg);
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+        if tos != 0 {
+            if c.is_null() {
+                return Err(io::Error::other("no room for the TOS control message"));
+            }
+            let (level, kind) = if ipv6 {
+                (libc::IPPROTO_IPV6, libc::IPV6_TCLASS)
+            } else {
+                (libc::IPPROTO_IP, libc::IP_TOS)
+            };
+            (*c).cmsg_level = level;
+            (*c).cmsg_type = kind;
+            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+            std::ptr::write_unaligned(
+                libc::CMSG_DATA(c).cast::<libc::c_int>(),
+                libc::c_int::from(tos),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Whether a GSO send failed because the path cannot segment it (no GSO here, or a
@@ -349,7 +455,7 @@ mod tests {
                 .map(|i| vec![i; if i == 4 { 300 } else { 1000 }])
                 .collect();
             let parts: Vec<&[u8]> = p.iter().map(Vec::as_slice).collect();
-            match send_run(a.as_raw_fd(), &dst, &parts, gso) {
+            match send_run(a.as_raw_fd(), &dst, &parts, gso, 0) {
                 Ok(n) => assert_eq!(n, 5),
                 Err(e) if gso && gso_unsupported(&e) => continue,
                 Err(e) => panic!("send: {e}"),
@@ -370,6 +476,44 @@ mod tests {
                 vec![(0, 1000), (1, 1000), (2, 1000), (3, 1000), (4, 300)],
                 "gso {gso} gro {gro}"
             );
+        }
+    }
+
+    /// The outer TOS / traffic class given to a run arrives with it, for GSO runs and
+    /// single datagrams, over IPv4 and IPv6; 0 sends with the socket's default.
+    #[test]
+    fn runs_carry_their_tos_both_families() {
+        for (addr, ipv6) in [("127.0.0.1:0", false), ("[::1]:0", true)] {
+            let (Ok(a), Ok(b)) = (UdpSocket::bind(addr), UdpSocket::bind(addr)) else {
+                continue; // no IPv6 loopback here
+            };
+            assert!(enable_tos(b.as_raw_fd(), ipv6));
+            enable_gro(b.as_raw_fd());
+            let dst = SockAddr::from(b.local_addr().unwrap());
+            for (tos, gso, n) in [
+                (0xb8u8, true, 3),
+                (0x03, false, 2),
+                (0x00, true, 2),
+                (0x49, false, 1),
+            ] {
+                let p: Vec<Vec<u8>> = (0..n).map(|i| vec![i; 500]).collect();
+                let parts: Vec<&[u8]> = p.iter().map(Vec::as_slice).collect();
+                match send_run(a.as_raw_fd(), &dst, &parts, gso, tos) {
+                    Ok(sent) => assert_eq!(sent, usize::from(n)),
+                    Err(e) if gso && gso_unsupported(&e) => continue,
+                    Err(e) => panic!("send: {e}"),
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                let mut rx = RecvBatch::default();
+                let got = rx.recv(b.as_raw_fd()).unwrap();
+                let mut datagrams = 0;
+                for i in 0..got {
+                    let r = rx.get(i).unwrap();
+                    assert_eq!(r.tos, tos, "ipv6 {ipv6} gso {gso}");
+                    datagrams += r.data.len().div_ceil(r.segment);
+                }
+                assert_eq!(datagrams, usize::from(n), "ipv6 {ipv6} tos {tos:#x}");
+            }
         }
     }
 

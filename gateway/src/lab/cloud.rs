@@ -379,6 +379,7 @@ fn vpngw_configs(plan: &CloudPlan, opts: &CloudOpts) -> Vec<VpngwConfig> {
                     inner_peer: t.customer_inner,
                     mtu: plan.mtu,
                     reauth_time: None,
+                    extra: Vec::new(),
                 })
                 .collect();
             let names: Vec<String> = tunnels.iter().map(|t| t.name.clone()).collect();

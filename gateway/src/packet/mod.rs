@@ -5,11 +5,13 @@ mod error;
 pub mod fragment;
 pub mod icmp_too_big;
 pub mod mss;
+pub mod qos;
 
 pub use error::PacketError;
 pub use fragment::Ipv4Fragmenter;
 pub use icmp_too_big::{icmp_too_big, needs_too_big};
 pub use mss::{clamp_mss, mss_for_mtu, MssClamp};
+pub use qos::{DscpCopy, Qos};
 
 pub(crate) const PROTO_TCP: u8 = 6;
 pub(crate) const PROTO_ICMP: u8 = 1;

@@ -8,6 +8,7 @@ use crate::config::model::{
 use crate::config::proposals::{self, ProposalList};
 use crate::config::raw::{RawChild, RawChildLifetime, RawDpd, RawLifetime, RawTunnel};
 use crate::config::secret::Secret;
+use crate::packet::{DscpCopy, Qos};
 use ipnet::IpNet;
 use std::net::IpAddr;
 use zeroize::Zeroize;
@@ -123,6 +124,15 @@ pub fn tunnel(
         (Some(l), Some(r)) => children(ctx, p, raw.children, l, r),
         _ => None,
     };
+    let dscp = match raw.copy_dscp.as_deref() {
+        None => Some(DscpCopy::default()),
+        Some(s) => s.parse().ok().or_else(|| {
+            ctx.fail(
+                &format!("{p}.copy_dscp"),
+                format!("`{s}`: expected \"out\", \"in\", \"yes\" or \"no\""),
+            )
+        }),
+    };
     let reauth_time = match raw.reauth_time.as_deref() {
         None => Some(None),
         Some(s) => ctx
@@ -147,6 +157,10 @@ pub fn tunnel(
         inner: inner?,
         mtu: mtu?,
         mss_clamp: raw.mss_clamp.unwrap_or(true),
+        qos: Qos {
+            dscp: dscp?,
+            ecn: raw.copy_ecn.unwrap_or(true),
+        },
         local_ts: local_ts?,
         remote_ts: remote_ts?,
         additional_child_sas: raw.additional_child_sas.unwrap_or(true),
