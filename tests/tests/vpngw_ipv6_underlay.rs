@@ -4,7 +4,10 @@
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
-use e2e::{ping, plan, skip_unless_root, PingOptions, Psk, Side, SiteToSite, Vpngw, VpngwConfig};
+use e2e::{
+    ping, plan, skip_unless_root, PacketCapture, PingOptions, Psk, Side, SiteToSite, Tool, Vpngw,
+    VpngwConfig, WorkDir,
+};
 
 const UP: Duration = Duration::from_secs(30);
 const BOTH: [&str; 2] = ["tunnel1", "tunnel2"];
@@ -112,6 +115,36 @@ fn vpngw_pair_over_an_ipv6_underlay() -> anyhow::Result<()> {
         let moved = s.dataplane.get("esp_new_source").copied();
         anyhow::ensure!(moved == Some(0), "{side}: esp_new_source {moved:?}");
     }
+    // DSCP and ECN over the IPv6 underlay: the outer traffic class carries the inner
+    // DSCP AF41 and ECT(0), an underlay router marks congestion on it, and the mark
+    // reaches the inner packet at the VPC host.
+    let dir = WorkDir::new("vpngw-v6-qos")?;
+    cust.run(&[
+        Tool::Nft.path(),
+        "add table ip6 congested; \
+         add chain ip6 congested post { type filter hook postrouting priority 0; }; \
+         add rule ip6 congested post oifname \"wan0\" udp dport 4500 ip6 ecn set ce",
+    ])?;
+    let esp = "ip6 and udp dst port 4500";
+    let mut wan = PacketCapture::start(cloud, "wan0", esp, dir.join("wan.pcap"))?;
+    let mut vpc = PacketCapture::start(s2s.vpc_host(), "eth0", "icmp", dir.join("vpc.pcap"))?;
+    let af41_ect0 = PingOptions {
+        tos: Some(0x8a),
+        ..PingOptions::default()
+    };
+    let marked = ping(s2s.idc_host(), plan::VPC_HOST.into(), &af41_ect0)?;
+    anyhow::ensure!(marked.all_replied(), "AF41 pings: {marked:?}");
+    // Traffic class 0x8b (AF41, CE) sits in bits 4-11 of the IPv6 header.
+    wan.wait_count(
+        &format!("{esp} and (ip6[0:2] & 0x0ff0) == 0x08b0"),
+        3,
+        Duration::from_secs(5),
+    )?;
+    vpc.wait_count(
+        "icmp[icmptype] == icmp-echo and ip[1] == 0x8b",
+        3,
+        Duration::from_secs(5),
+    )?;
     // ESP pads to AES blocks within what the 1500-byte IPv6 underlay leaves after the
     // IPv6 and UDP headers.
     anyhow::ensure!(customer.stop(), "the customer daemon did not exit cleanly");
