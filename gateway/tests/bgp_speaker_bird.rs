@@ -114,14 +114,18 @@ impl Lab {
         })
     }
 
+    /// The next batch of route changes, which must be one change (BIRD sends one prefix).
     fn next_change(
         &self,
-        changes: &mut UnboundedReceiver<BgpRouteChange>,
+        changes: &mut UnboundedReceiver<Vec<BgpRouteChange>>,
     ) -> anyhow::Result<BgpRouteChange> {
-        self.rt
+        let mut batch = self
+            .rt
             .block_on(async { tokio::time::timeout(TIMEOUT, changes.recv()).await })
             .context("no route change in time")?
-            .context("route change channel closed")
+            .context("route change channel closed")?;
+        anyhow::ensure!(batch.len() == 1, "one change expected: {batch:?}");
+        batch.pop().context("empty batch")
     }
 
     fn bird_protocol_info(&self) -> anyhow::Result<(bool, String)> {

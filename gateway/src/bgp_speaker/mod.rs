@@ -11,7 +11,7 @@
 //! ```text
 //! let (speaker, mut changes) = BgpSpeaker::new()?;        // inside the runtime
 //! speaker.start(SessionSpec::from_config(id, tunnel, bgp)?)?;   // tunnel UP
-//! while let Some(c) = changes.recv().await { c.apply(&mut rib)?; publish(rib.build()) }
+//! while let Some(batch) = changes.recv().await { for c in batch { c.apply(&mut rib)? }; publish(rib.build()) }
 //! speaker.stop(id).await;                                  // tunnel DOWN
 //! ```
 
@@ -73,7 +73,7 @@ impl std::fmt::Debug for BgpSpeaker {
 impl BgpSpeaker {
     /// A speaker with no session, and the receiving end of its route changes. Must be
     /// called inside a tokio runtime; sessions run as tasks of that runtime.
-    pub fn new() -> Result<(Self, UnboundedReceiver<BgpRouteChange>), SpeakerError> {
+    pub fn new() -> Result<(Self, UnboundedReceiver<Vec<BgpRouteChange>>), SpeakerError> {
         let runtime = Handle::try_current().map_err(|_| SpeakerError::NoRuntime)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let speaker = Self {

@@ -16,7 +16,7 @@ struct RibState {
     rib: Rib,
     translator: Translator,
     /// Closed receiver = nobody routes any more; changes are then dropped.
-    out: UnboundedSender<BgpRouteChange>,
+    out: UnboundedSender<Vec<BgpRouteChange>>,
     /// Sessions told to stop whose tasks still run (saying goodbye): their routes are
     /// gone already and what they still report is ignored.
     stopping: BTreeSet<SessionId>,
@@ -45,7 +45,7 @@ pub(crate) fn tunnel_of(session: SessionId) -> TunnelId {
 }
 
 impl Shared {
-    pub fn new(out: UnboundedSender<BgpRouteChange>) -> Self {
+    pub fn new(out: UnboundedSender<Vec<BgpRouteChange>>) -> Self {
         Self {
             rib: Mutex::new(RibState {
                 rib: Rib::new(),
@@ -57,15 +57,18 @@ impl Shared {
         }
     }
 
-    /// Feeds one session event to the Loc-RIB and publishes what changed. Under one lock,
+    /// Feeds session events (what one read of the peer produced, e.g. the prefixes of an
+    /// UPDATE) to the Loc-RIB and publishes what changed, as one batch. Under one lock,
     /// so changes leave in the order the Loc-RIB made them.
-    pub fn apply(&self, spec: &SessionSpec, event: &SessionEvent) {
+    pub fn apply(&self, spec: &SessionSpec, events: &[SessionEvent]) {
         let mut st = lock(&self.rib);
         let id = session_id(spec.tunnel, spec.generation);
         if st.stopping.contains(&id) {
             return;
         }
-        st.rib.apply(id, event);
+        for event in events {
+            st.rib.apply(id, event);
+        }
         Self::publish(&mut st);
     }
 
@@ -108,13 +111,20 @@ impl Shared {
         }
     }
 
+    /// Sends what the last event changed as one batch: an UPDATE of a thousand prefixes,
+    /// or a session's whole table going, is one rebuild of the forwarding table, not a
+    /// thousand.
     fn publish(st: &mut RibState) {
+        let mut batch = Vec::new();
         while let Some(change) = st.rib.poll_change() {
             for c in st.translator.translate(&change) {
                 tracing::debug!(change = ?c, "bgp route change");
-                // A closed receiver means the daemon is shutting down.
-                let _ = st.out.send(c);
+                batch.push(c);
             }
+        }
+        if !batch.is_empty() {
+            // A closed receiver means the daemon is shutting down.
+            let _ = st.out.send(batch);
         }
     }
 
@@ -189,12 +199,12 @@ mod tests {
     fn established(shared: &Shared, spec: &SessionSpec) {
         shared.apply(
             spec,
-            &SessionEvent::Established {
+            &[SessionEvent::Established {
                 peer_asn: 65000,
                 peer_router_id: Ipv4Addr::new(169, 254, 10, 1),
                 peer_address: Ipv4Addr::new(169, 254, 10, 1),
                 hold_time: 30,
-            },
+            }],
         );
     }
 
@@ -212,24 +222,14 @@ mod tests {
         shared.set_status(&new, stats(&old), true);
         established(&shared, &new);
         let prefix: Ipv4Prefix = "10.20.0.0/24".parse().unwrap();
-        let attributes = PathAttributes {
-            next_hop: Some(Ipv4Addr::new(169, 254, 10, 1)),
-            ..PathAttributes::default()
-        };
-        shared.apply(
-            &new,
-            &SessionEvent::RouteLearned {
-                prefix,
-                attributes: Arc::new(attributes),
-            },
-        );
+        learn(&shared, &new, prefix);
         assert_eq!(shared.best_routes().len(), 1);
         assert!(matches!(
-            rx.try_recv(),
-            Ok(BgpRouteChange::Announce {
+            rx.try_recv().as_deref(),
+            Ok([BgpRouteChange::Announce {
                 tunnel: TunnelId(3),
                 ..
-            })
+            }])
         ));
         // Now the old one ends: its last status report and its goodbye.
         shared.set_status(&old, stats(&old), false);
@@ -255,10 +255,10 @@ mod tests {
         };
         shared.apply(
             spec,
-            &SessionEvent::RouteLearned {
+            &[SessionEvent::RouteLearned {
                 prefix,
                 attributes: Arc::new(attributes),
-            },
+            }],
         );
     }
 
@@ -285,7 +285,9 @@ mod tests {
 
         shared.stopping(first.tunnel, first.generation);
         assert_eq!(best(&shared), Some(TunnelId(4)));
-        let changes: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        let changes: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok())
+            .flatten()
+            .collect();
         assert!(
             changes.iter().any(|c| matches!(
                 c,
@@ -303,6 +305,34 @@ mod tests {
         // Its end changes nothing more.
         shared.session_gone(first.tunnel, first.generation);
         assert_eq!(best(&shared), Some(TunnelId(4)));
+        assert!(rx.try_recv().is_err());
+    }
+
+    /// The prefixes of one read of the peer (a large UPDATE) leave as one batch, so the
+    /// daemon rebuilds its forwarding table once for them, not once per prefix.
+    #[test]
+    fn the_events_of_one_read_are_one_batch() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Shared::new(tx);
+        let s = spec(7);
+        established(&shared, &s);
+        let attributes = Arc::new(PathAttributes {
+            next_hop: Some(Ipv4Addr::new(169, 254, 10, 1)),
+            ..PathAttributes::default()
+        });
+        let events: Vec<SessionEvent> = (0..1000u32)
+            .map(|i| SessionEvent::RouteLearned {
+                prefix: Ipv4Prefix::new(Ipv4Addr::from(0x0a00_0000 + (i << 8)), 24).unwrap(),
+                attributes: attributes.clone(),
+            })
+            .collect();
+        shared.apply(&s, &events);
+        let batch = rx.try_recv().expect("one batch");
+        assert_eq!(batch.len(), 1000);
+        assert!(rx.try_recv().is_err(), "and only one");
+        // Withdrawing them all at once is one batch too.
+        shared.stopping(s.tunnel, s.generation);
+        assert_eq!(rx.try_recv().map(|b| b.len()), Ok(1000));
         assert!(rx.try_recv().is_err());
     }
 

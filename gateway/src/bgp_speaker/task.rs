@@ -272,10 +272,16 @@ impl SessionTask {
                     self.write(direction, &bytes).await;
                 }
             }
-            while let Some(event) = self.session.poll_event() {
+            // All of it into the Loc-RIB at once (one batch of route changes for the
+            // prefixes of a whole read), then acted on one by one.
+            let events: Vec<SessionEvent> =
+                std::iter::from_fn(|| self.session.poll_event()).collect();
+            if !events.is_empty() {
                 busy = true;
-                self.shared.apply(&self.spec, &event);
-                self.act(event).await;
+                self.shared.apply(&self.spec, &events);
+                for event in events {
+                    self.act(event).await;
+                }
             }
             if !busy {
                 break;

@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 /// What the BGP side has for the main loop.
 #[derive(Debug)]
 pub enum BgpEvent {
-    Change(BgpRouteChange),
+    Change(Vec<BgpRouteChange>),
     /// The tunnel's session has ended, as it was told to (see `leaving`).
     Goodbye(TunnelId),
 }
@@ -41,7 +41,7 @@ pub struct Daemon {
     /// One eBGP session per UP tunnel of a connection with a `bgp` section.
     bgp: Option<BgpSpeaker>,
     /// The route changes the BGP sessions make, in order.
-    bgp_changes: Option<UnboundedReceiver<BgpRouteChange>>,
+    bgp_changes: Option<UnboundedReceiver<Vec<BgpRouteChange>>>,
     bgp_routes: BgpRouteTable,
     /// Tunnels we take down once their BGP peer has been told.
     leavings: Leavings,
@@ -75,7 +75,11 @@ impl Daemon {
     }
 
     /// Runs BGP sessions from now on (started as tunnels come UP).
-    pub fn attach_bgp(&mut self, speaker: BgpSpeaker, changes: UnboundedReceiver<BgpRouteChange>) {
+    pub fn attach_bgp(
+        &mut self,
+        speaker: BgpSpeaker,
+        changes: UnboundedReceiver<Vec<BgpRouteChange>>,
+    ) {
         self.bgp = Some(speaker);
         self.bgp_changes = Some(changes);
     }
@@ -116,8 +120,10 @@ impl Daemon {
 
     /// Applies the BGP route changes already made, then publishes the routing table once.
     fn apply_bgp_changes(&mut self) {
-        while let Some(change) = self.bgp_changes.as_mut().and_then(|rx| rx.try_recv().ok()) {
-            self.apply_bgp(&change);
+        while let Some(batch) = self.bgp_changes.as_mut().and_then(|rx| rx.try_recv().ok()) {
+            for change in &batch {
+                self.apply_bgp(change);
+            }
         }
         self.publish();
     }
@@ -177,10 +183,14 @@ impl Daemon {
         }
     }
 
-    /// A best-route change from BGP: routing table, kernel route towards the TUN, FIB.
-    fn on_bgp(&mut self, change: BgpRouteChange) {
-        self.apply_bgp(&change);
-        self.publish();
+    /// Best-route changes from BGP (one session event's), and any others already
+    /// queued: routing table and kernel routes towards the TUN per change, then one
+    /// new FIB for them all.
+    fn on_bgp(&mut self, batch: Vec<BgpRouteChange>) {
+        for change in &batch {
+            self.apply_bgp(change);
+        }
+        self.apply_bgp_changes();
     }
 
     fn apply_bgp(&mut self, change: &BgpRouteChange) {
