@@ -9,6 +9,7 @@
 //! every figure to vpngw (to the plain path while vpngw cannot run).
 
 pub mod candidates;
+pub mod crypto_ceiling;
 pub mod error;
 pub mod host;
 pub mod measure;
@@ -38,6 +39,12 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
             "netbench needs root (network namespaces, TUN devices): run it with sudo -E".into(),
         ));
     }
+    // Before anything else runs: the machine is quiet.
+    progress("timing AES-GCM on one core");
+    let crypto = crypto_ceiling::CryptoCeiling::measure(
+        host::HostFacts::read().cpus,
+        std::time::Duration::from_millis(300),
+    );
     let mut results: Vec<(CandidateId, Option<Outcome>)> =
         opts.candidates.iter().map(|id| (*id, None)).collect();
     let count = results.len();
@@ -67,6 +74,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
         .collect();
     let mut report = Report::new(opts.runs, opts.duration.as_secs(), results);
     report.host = host::HostFacts::read();
+    report.crypto = crypto;
     for c in &mut report.candidates {
         c.version = candidates::version(c.id, &opts.tools);
     }

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::candidates::CandidateId;
+use crate::crypto_ceiling::CryptoCeiling;
 use crate::host::HostFacts;
 use crate::measure::load::DISTURBED_BUSY_PERCENT;
 use crate::metric::{Metric, TABLE_COLUMNS};
@@ -60,7 +61,13 @@ pub struct Report {
     pub candidates: Vec<CandidateReport>,
     /// The machine the figures come from.
     pub host: HostFacts,
+    /// What its AES-GCM allows any ESP tunnel (timed before the runs).
+    pub crypto: Option<CryptoCeiling>,
 }
+
+/// The share of the plain path the footer prices in CPUs of AES-GCM (the fast-path
+/// target vpngw is measured against).
+pub const PLAIN_SHARE: f64 = 0.4;
 
 /// For every metric, the candidate's figure of each round divided by the reference's of
 /// the same round (rounds where either lacks the figure are left out).
@@ -159,6 +166,7 @@ impl Report {
             reference: reference.map(CandidateId::name),
             candidates,
             host: HostFacts::default(),
+            crypto: None,
         }
     }
 
@@ -251,6 +259,14 @@ impl Report {
         }
         if let Some(host) = self.host.describe() {
             let _ = writeln!(out, "{host}");
+        }
+        if let Some(crypto) = &self.crypto {
+            let plain = self
+                .candidates
+                .iter()
+                .find(|c| c.id == CandidateId::Plain)
+                .and_then(|c| c.outcome.median()?.get(&Metric::Tcp1Bps).copied());
+            let _ = writeln!(out, "{}", crypto.describe(plain, PLAIN_SHARE));
         }
         for note in notes {
             let _ = writeln!(out, "  {note}");
