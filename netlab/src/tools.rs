@@ -26,6 +26,8 @@ pub enum Tool {
     Nft,
     /// conntrack-tools: flushes a NAT router's mappings (its "reboot").
     Conntrack,
+    /// An HTTP client, for vpngw's Prometheus metrics.
+    Curl,
     /// charon's userspace IPsec plugin (not a program, but charon is useless without it).
     LibipsecPlugin,
 }
@@ -59,6 +61,7 @@ impl Tool {
             Tool::Nft => &["/usr/sbin/nft", "/sbin/nft"],
             Tool::Conntrack => &["/usr/sbin/conntrack", "/sbin/conntrack"],
             Tool::LibipsecPlugin => &["/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so"],
+            Tool::Curl => &["/usr/bin/curl"],
         }
     }
 
@@ -76,6 +79,7 @@ impl Tool {
             Tool::Nft => "nftables",
             Tool::Conntrack => "conntrack",
             Tool::LibipsecPlugin => "libcharon-extra-plugins",
+            Tool::Curl => "curl",
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct Config {
     pub control_socket: std::path::PathBuf,
     /// Dataplane workers (TUN queues and UDP/4500 sockets per address); 0: one per core.
     pub workers: usize,
+    /// Where Prometheus metrics are served over HTTP (`GET /metrics`); off when `None`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     pub connections: Vec<Connection>,
 }
 

@@ -14,6 +14,8 @@ pub struct RawConfig {
     pub control_socket: Option<String>,
     /// Dataplane worker threads (default: one per available core).
     pub workers: Option<usize>,
+    /// Prometheus metrics over HTTP on this address and port (off when absent).
+    pub metrics_listen: Option<String>,
     #[serde(default)]
     pub connections: Vec<RawConnection>,
 }

@@ -964,3 +964,19 @@ fn dscp_and_ecn_copying() {
         "",
     );
 }
+
+#[test]
+fn metrics_listen_is_an_address_and_port() {
+    assert_eq!(parse(GOOD).unwrap().metrics_listen, None, "off by default");
+    let c = parse(&format!("metrics_listen = \"127.0.0.1:9477\"\n{GOOD}")).unwrap();
+    assert_eq!(c.metrics_listen, Some("127.0.0.1:9477".parse().unwrap()));
+    let c = parse(&format!("metrics_listen = \"[::1]:9477\"\n{GOOD}")).unwrap();
+    assert_eq!(c.metrics_listen, Some("[::1]:9477".parse().unwrap()));
+    for bad in ["127.0.0.1", "localhost:9477", ":9477", ""] {
+        refused(
+            &format!("metrics_listen = \"{bad}\"\n{GOOD}"),
+            "metrics_listen",
+            "expected an address and port",
+        );
+    }
+}

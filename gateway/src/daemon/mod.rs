@@ -7,6 +7,7 @@ mod control;
 mod ike_config;
 mod leaving;
 mod lingering;
+mod metrics;
 mod sender;
 mod setup;
 mod state;

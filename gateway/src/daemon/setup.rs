@@ -2,6 +2,7 @@
 
 use super::control::{self, Call, SocketFile};
 use super::ike_config::{ike_config, IkeConfigError};
+use super::metrics;
 use super::state::Daemon;
 use super::tunnels::TunnelCtl;
 use crate::config::{Config, ConfigError};
@@ -157,6 +158,13 @@ async fn main_loop(config: Config, opts: RunOptions) -> Result<(), DaemonError> 
         .map_err(io(format!("control socket {}", socket_path.display())))?;
     let _socket_file = SocketFile(socket_path.clone());
     let (call_tx, mut call_rx) = mpsc::channel::<Call>(16);
+    if let Some(addr) = config.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(io(format!("metrics listener {addr}")))?;
+        tokio::spawn(metrics::serve(metrics, call_tx.clone()));
+        tracing::info!(%addr, "Prometheus metrics at http://{addr}/metrics");
+    }
     tokio::spawn(control::serve(listener, call_tx));
     let mut sigterm = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;

@@ -670,11 +670,12 @@ impl Daemon {
         if shape(&new) != shape(&self.config)
             || new.tun_name != self.config.tun_name
             || new.workers != self.config.workers
+            || new.metrics_listen != self.config.metrics_listen
         {
             return Err(
                 "reload cannot add, remove or rename tunnels, or change their local \
-                        address, inner address, MTU, a connection's mode, the TUN device \
-                        or the number of workers: restart vpngw"
+                        address, inner address, MTU, a connection's mode, the TUN device, \
+                        the number of workers or the metrics address: restart vpngw"
                     .into(),
             );
         }

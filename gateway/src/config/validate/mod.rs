@@ -73,6 +73,16 @@ pub fn config(ctx: &mut Ctx, raw: RawConfig) -> Option<Config> {
         Some(n) => Some(n),
         None => Some(0),
     };
+    let metrics_listen = match raw.metrics_listen.as_deref() {
+        None => Some(None),
+        Some(s) => match s.parse::<std::net::SocketAddr>() {
+            Ok(a) => Some(Some(a)),
+            Err(_) => ctx.fail(
+                "metrics_listen",
+                format!("`{s}`: expected an address and port, e.g. \"127.0.0.1:9477\""),
+            ),
+        },
+    };
     let local_ref = local.as_ref().map(|l| (&l.id, l.address));
     let connections: Vec<Option<Connection>> = raw
         .connections
@@ -91,6 +101,7 @@ pub fn config(ctx: &mut Ctx, raw: RawConfig) -> Option<Config> {
         tun_name: tun_name?,
         control_socket: control_socket?,
         workers: workers?,
+        metrics_listen: metrics_listen?,
         connections,
     })
 }

@@ -1,0 +1,358 @@
+//! Prometheus metrics over HTTP (`metrics_listen`): per tunnel its state, traffic and
+//! drops, the dataplane's counters and the BGP sessions, in the text exposition format.
+//! Each scrape asks the main loop for what `vpngw status` and `vpngw bgp` show, so the
+//! figures are the same ones, taken at the same moment.
+//!
+//! The server answers `GET /metrics` and nothing else, one request per connection; a
+//! client that does not send its request head within `READ_TIMEOUT`, or sends more than
+//! `MAX_HEAD`, is dropped.
+
+use super::control::Call;
+use super::status::{Request, Status};
+use crate::bgp_speaker::BgpSessionStatus;
+use std::fmt::Write as _;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// Longest request head read (request line and headers).
+const MAX_HEAD: usize = 8 * 1024;
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause after a failed accept (e.g. out of file descriptors), which would fail again at
+/// once and spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Accepts scrapers until the main loop goes away.
+pub async fn serve(listener: TcpListener, calls: mpsc::Sender<Call>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(client(stream, calls.clone(), READ_TIMEOUT));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+async fn client(mut stream: TcpStream, calls: mpsc::Sender<Call>, read_timeout: Duration) {
+    let head = match tokio::time::timeout(read_timeout, read_head(&mut stream)).await {
+        Ok(Some(head)) => head,
+        // Too slow, too long, or gone: nothing worth answering.
+        _ => return,
+    };
+    let (code, body) = match request_line(&head) {
+        Some(("GET", "/metrics")) => match scrape(&calls).await {
+            Ok(text) => ("200 OK", text),
+            Err(e) => ("503 Service Unavailable", format!("{e}\n")),
+        },
+        Some(("GET", _)) => ("404 Not Found", "only /metrics is served\n".to_owned()),
+        Some(_) => ("405 Method Not Allowed", "only GET\n".to_owned()),
+        None => ("400 Bad Request", "bad request\n".to_owned()),
+    };
+    let response = format!(
+        "HTTP/1.1 {code}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// The request head, up to the blank line; `None` if the client closed first or sent
+/// more than `MAX_HEAD` without one.
+async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut buf).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        head.extend_from_slice(buf.get(..n)?);
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
+            return Some(head);
+        }
+        if head.len() > MAX_HEAD {
+            return None;
+        }
+    }
+}
+
+/// The method and path (without a query string) of the request line.
+fn request_line(head: &[u8]) -> Option<(&str, &str)> {
+    let line = head.split(|b| *b == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
+    let mut parts = line.split(' ');
+    let method = parts.next()?;
+    let target = parts.next()?;
+    let version = parts.next()?;
+    if !version.starts_with("HTTP/1.") || parts.next().is_some() {
+        return None;
+    }
+    Some((method, target.split('?').next().unwrap_or(target)))
+}
+
+/// Asks the main loop for `req`; its JSON answer.
+async fn call(calls: &mpsc::Sender<Call>, req: Request) -> Result<serde_json::Value, String> {
+    let (tx, rx) = oneshot::channel();
+    calls
+        .send((req, tx))
+        .await
+        .map_err(|_| "daemon shutting down".to_owned())?;
+    let response = rx.await.map_err(|_| "daemon shutting down".to_owned())?;
+    match (response.ok, response.data) {
+        (true, Some(data)) => Ok(data),
+        _ => Err(response.error.unwrap_or_else(|| "no data".into())),
+    }
+}
+
+async fn scrape(calls: &mpsc::Sender<Call>) -> Result<String, String> {
+    let status: Status =
+        serde_json::from_value(call(calls, Request::Status).await?).map_err(|e| e.to_string())?;
+    let bgp: Vec<BgpSessionStatus> =
+        serde_json::from_value(call(calls, Request::Bgp).await?).map_err(|e| e.to_string())?;
+    Ok(render(&status, &bgp))
+}
+
+/// One metric family: its HELP and TYPE lines, then samples.
+struct Family<'a> {
+    out: &'a mut String,
+    name: &'static str,
+}
+
+impl<'a> Family<'a> {
+    fn new(out: &'a mut String, name: &'static str, kind: &str, help: &str) -> Self {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        Family { out, name }
+    }
+
+    fn sample(&mut self, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        let _ = write!(self.out, "{}", self.name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", escape(v));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+}
+
+/// A label value as the exposition format wants it.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The exposition text for a status and the BGP sessions.
+pub fn render(status: &Status, bgp: &[BgpSessionStatus]) -> String {
+    let mut out = String::new();
+    let tunnels = &status.tunnels;
+    let id = |t: &super::status::TunnelStatus| {
+        [
+            ("connection", t.connection.clone()),
+            ("tunnel", t.name.clone()),
+        ]
+    };
+    {
+        let mut f = Family::new(
+            &mut out,
+            "vpngw_tunnel_up",
+            "gauge",
+            "1 when the tunnel's IKE SA and CHILD SA are established.",
+        );
+        for t in tunnels {
+            let [c, n] = id(t);
+            f.sample(&[(c.0, &c.1), (n.0, &n.1)], u8::from(t.state == "UP"));
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "vpngw_tunnel_last_change_timestamp_seconds",
+            "gauge",
+            "Unix time of the tunnel's last UP/DOWN change.",
+        );
+        for t in tunnels {
+            let [c, n] = id(t);
+            f.sample(&[(c.0, &c.1), (n.0, &n.1)], t.since);
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "vpngw_tunnel_mtu_bytes",
+            "gauge",
+            "Largest inner packet the tunnel sends unfragmented now.",
+        );
+        for t in tunnels {
+            let [c, n] = id(t);
+            f.sample(&[(c.0, &c.1), (n.0, &n.1)], t.mtu);
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "vpngw_tunnel_child_sas",
+            "gauge",
+            "CHILD SAs the tunnel has.",
+        );
+        for t in tunnels {
+            let [c, n] = id(t);
+            f.sample(&[(c.0, &c.1), (n.0, &n.1)], t.child_sas.len());
+        }
+    }
+    for (name, help, pick) in [
+        (
+            "vpngw_tunnel_bytes_total",
+            "Inner bytes through the tunnel's CHILD SAs.",
+            (|t: &super::status::TunnelStatus| (t.bytes_in, t.bytes_out)) as fn(&_) -> (u64, u64),
+        ),
+        (
+            "vpngw_tunnel_packets_total",
+            "Inner packets through the tunnel's CHILD SAs.",
+            |t| (t.packets_in, t.packets_out),
+        ),
+    ] {
+        let mut f = Family::new(&mut out, name, "counter", help);
+        for t in tunnels {
+            let [c, n] = id(t);
+            let (i, o) = pick(t);
+            f.sample(&[(c.0, &c.1), (n.0, &n.1), ("direction", "in")], i);
+            f.sample(&[(c.0, &c.1), (n.0, &n.1), ("direction", "out")], o);
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "vpngw_tunnel_drops_total",
+            "counter",
+            "Inbound ESP packets the tunnel's SAs dropped, by reason.",
+        );
+        for t in tunnels {
+            let [c, n] = id(t);
+            for (reason, v) in &t.drops {
+                f.sample(&[(c.0, &c.1), (n.0, &n.1), ("reason", reason)], v);
+            }
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "vpngw_tunnel_ike_events_total",
+            "counter",
+            "IKE events of the tunnel (retransmits, rekeys, cookies...), by event.",
+        );
+        for t in tunnels {
+            let [c, n] = id(t);
+            for (event, v) in &t.ike_counters {
+                f.sample(&[(c.0, &c.1), (n.0, &n.1), ("event", event)], v);
+            }
+        }
+    }
+    {
+        let mut f = Family::new(
+            &mut out,
+            "vpngw_dataplane_total",
+            "counter",
+            "Dataplane counters no SA owns (drops per stage, batches), by counter.",
+        );
+        for (counter, v) in &status.dataplane {
+            f.sample(&[("counter", counter)], v);
+        }
+    }
+    render_bgp(&mut out, bgp);
+    out
+}
+
+/// One figure of a BGP session.
+type SessionFigure = fn(&BgpSessionStatus) -> u64;
+
+fn render_bgp(out: &mut String, bgp: &[BgpSessionStatus]) {
+    let labels = |s: &BgpSessionStatus| {
+        [
+            ("tunnel", s.tunnel.clone()),
+            ("neighbor", s.peer_address.to_string()),
+            ("peer_asn", s.peer_asn.to_string()),
+        ]
+    };
+    let gauges: [(&'static str, &str, SessionFigure); 5] = [
+        (
+            "vpngw_bgp_session_established",
+            "1 when the BGP session over the tunnel is Established.",
+            |s| u64::from(s.state == "Established"),
+        ),
+        (
+            "vpngw_bgp_session_uptime_seconds",
+            "Time since the session became Established (0 when it is not).",
+            |s| s.uptime_secs.unwrap_or(0),
+        ),
+        (
+            "vpngw_bgp_prefixes_received",
+            "Prefixes the neighbour advertises.",
+            |s| s.prefixes_received as u64,
+        ),
+        (
+            "vpngw_bgp_prefixes_accepted",
+            "Of those, prefixes accepted into the routing table.",
+            |s| s.prefixes_accepted as u64,
+        ),
+        (
+            "vpngw_bgp_prefixes_advertised",
+            "Prefixes advertised to the neighbour.",
+            |s| s.prefixes_advertised as u64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let mut f = Family::new(out, name, "gauge", help);
+        for s in bgp {
+            let [a, b, c] = labels(s);
+            f.sample(&[(a.0, &a.1), (b.0, &b.1), (c.0, &c.1)], value(s));
+        }
+    }
+    let mut f = Family::new(
+        out,
+        "vpngw_bgp_messages_total",
+        "counter",
+        "BGP messages exchanged with the neighbour.",
+    );
+    for s in bgp {
+        let [a, b, c] = labels(s);
+        for (direction, v) in [("in", s.messages_received), ("out", s.messages_sent)] {
+            f.sample(
+                &[
+                    (a.0, &a.1),
+                    (b.0, &b.1),
+                    (c.0, &c.1),
+                    ("direction", direction),
+                ],
+                v,
+            );
+        }
+    }
+    let mut f = Family::new(
+        out,
+        "vpngw_bgp_established_transitions_total",
+        "counter",
+        "Times the session became Established.",
+    );
+    for s in bgp {
+        let [a, b, c] = labels(s);
+        f.sample(
+            &[(a.0, &a.1), (b.0, &b.1), (c.0, &c.1)],
+            s.established_transitions,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;
