@@ -8,8 +8,9 @@
 //! `MAX_HEAD`, is dropped.
 
 use super::control::Call;
-use super::status::{Request, Status};
+use super::status::{Request, Status, TunnelStatus};
 use crate::bgp_speaker::BgpSessionStatus;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -153,109 +154,95 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// One figure of a tunnel.
+type TunnelFigure = fn(&TunnelStatus) -> u64;
+/// A tunnel's counters by a label (drop reason, IKE event).
+type TunnelCounters = fn(&TunnelStatus) -> &BTreeMap<String, u64>;
+
+const TUNNEL_GAUGES: [(&str, &str, TunnelFigure); 4] = [
+    (
+        "vpngw_tunnel_up",
+        "1 when the tunnel's IKE SA and CHILD SA are established.",
+        |t| u64::from(t.state == "UP"),
+    ),
+    (
+        "vpngw_tunnel_last_change_timestamp_seconds",
+        "Unix time of the tunnel's last UP/DOWN change.",
+        |t| t.since,
+    ),
+    (
+        "vpngw_tunnel_mtu_bytes",
+        "Largest inner packet the tunnel sends unfragmented now.",
+        |t| u64::from(t.mtu),
+    ),
+    ("vpngw_tunnel_child_sas", "CHILD SAs the tunnel has.", |t| {
+        t.child_sas.len() as u64
+    }),
+];
+
+/// Counters with a direction: (in, out).
+const TUNNEL_TRAFFIC: [(&str, &str, fn(&TunnelStatus) -> (u64, u64)); 2] = [
+    (
+        "vpngw_tunnel_bytes_total",
+        "Inner bytes through the tunnel's CHILD SAs.",
+        |t| (t.bytes_in, t.bytes_out),
+    ),
+    (
+        "vpngw_tunnel_packets_total",
+        "Inner packets through the tunnel's CHILD SAs.",
+        |t| (t.packets_in, t.packets_out),
+    ),
+];
+
+const TUNNEL_COUNTERS: [(&str, &str, &str, TunnelCounters); 2] = [
+    (
+        "vpngw_tunnel_drops_total",
+        "Inbound ESP packets the tunnel's SAs dropped, by reason.",
+        "reason",
+        |t| &t.drops,
+    ),
+    (
+        "vpngw_tunnel_ike_events_total",
+        "IKE events of the tunnel (retransmits, rekeys, cookies...), by event.",
+        "event",
+        |t| &t.ike_counters,
+    ),
+];
+
+fn tunnel_labels(t: &TunnelStatus) -> [(&'static str, &str); 2] {
+    [("connection", &t.connection), ("tunnel", &t.name)]
+}
+
+/// A session's labels from its values (tunnel, neighbour, peer AS).
+fn session_labels([t, n, a]: &[String; 3]) -> [(&'static str, &str); 3] {
+    [("tunnel", t), ("neighbor", n), ("peer_asn", a)]
+}
+
 /// The exposition text for a status and the BGP sessions.
 pub fn render(status: &Status, bgp: &[BgpSessionStatus]) -> String {
     let mut out = String::new();
     let tunnels = &status.tunnels;
-    let id = |t: &super::status::TunnelStatus| {
-        [
-            ("connection", t.connection.clone()),
-            ("tunnel", t.name.clone()),
-        ]
-    };
-    {
-        let mut f = Family::new(
-            &mut out,
-            "vpngw_tunnel_up",
-            "gauge",
-            "1 when the tunnel's IKE SA and CHILD SA are established.",
-        );
+    for (name, help, value) in TUNNEL_GAUGES {
+        let mut f = Family::new(&mut out, name, "gauge", help);
         for t in tunnels {
-            let [c, n] = id(t);
-            f.sample(&[(c.0, &c.1), (n.0, &n.1)], u8::from(t.state == "UP"));
+            f.sample(&tunnel_labels(t), value(t));
         }
     }
-    {
-        let mut f = Family::new(
-            &mut out,
-            "vpngw_tunnel_last_change_timestamp_seconds",
-            "gauge",
-            "Unix time of the tunnel's last UP/DOWN change.",
-        );
-        for t in tunnels {
-            let [c, n] = id(t);
-            f.sample(&[(c.0, &c.1), (n.0, &n.1)], t.since);
-        }
-    }
-    {
-        let mut f = Family::new(
-            &mut out,
-            "vpngw_tunnel_mtu_bytes",
-            "gauge",
-            "Largest inner packet the tunnel sends unfragmented now.",
-        );
-        for t in tunnels {
-            let [c, n] = id(t);
-            f.sample(&[(c.0, &c.1), (n.0, &n.1)], t.mtu);
-        }
-    }
-    {
-        let mut f = Family::new(
-            &mut out,
-            "vpngw_tunnel_child_sas",
-            "gauge",
-            "CHILD SAs the tunnel has.",
-        );
-        for t in tunnels {
-            let [c, n] = id(t);
-            f.sample(&[(c.0, &c.1), (n.0, &n.1)], t.child_sas.len());
-        }
-    }
-    for (name, help, pick) in [
-        (
-            "vpngw_tunnel_bytes_total",
-            "Inner bytes through the tunnel's CHILD SAs.",
-            (|t: &super::status::TunnelStatus| (t.bytes_in, t.bytes_out)) as fn(&_) -> (u64, u64),
-        ),
-        (
-            "vpngw_tunnel_packets_total",
-            "Inner packets through the tunnel's CHILD SAs.",
-            |t| (t.packets_in, t.packets_out),
-        ),
-    ] {
+    for (name, help, pick) in TUNNEL_TRAFFIC {
         let mut f = Family::new(&mut out, name, "counter", help);
         for t in tunnels {
-            let [c, n] = id(t);
+            let [c, n] = tunnel_labels(t);
             let (i, o) = pick(t);
-            f.sample(&[(c.0, &c.1), (n.0, &n.1), ("direction", "in")], i);
-            f.sample(&[(c.0, &c.1), (n.0, &n.1), ("direction", "out")], o);
+            f.sample(&[c, n, ("direction", "in")], i);
+            f.sample(&[c, n, ("direction", "out")], o);
         }
     }
-    {
-        let mut f = Family::new(
-            &mut out,
-            "vpngw_tunnel_drops_total",
-            "counter",
-            "Inbound ESP packets the tunnel's SAs dropped, by reason.",
-        );
+    for (name, help, label, counters) in TUNNEL_COUNTERS {
+        let mut f = Family::new(&mut out, name, "counter", help);
         for t in tunnels {
-            let [c, n] = id(t);
-            for (reason, v) in &t.drops {
-                f.sample(&[(c.0, &c.1), (n.0, &n.1), ("reason", reason)], v);
-            }
-        }
-    }
-    {
-        let mut f = Family::new(
-            &mut out,
-            "vpngw_tunnel_ike_events_total",
-            "counter",
-            "IKE events of the tunnel (retransmits, rekeys, cookies...), by event.",
-        );
-        for t in tunnels {
-            let [c, n] = id(t);
-            for (event, v) in &t.ike_counters {
-                f.sample(&[(c.0, &c.1), (n.0, &n.1), ("event", event)], v);
+            let [c, n] = tunnel_labels(t);
+            for (key, v) in counters(t) {
+                f.sample(&[c, n, (label, key)], v);
             }
         }
     }
@@ -277,46 +264,50 @@ pub fn render(status: &Status, bgp: &[BgpSessionStatus]) -> String {
 /// One figure of a BGP session.
 type SessionFigure = fn(&BgpSessionStatus) -> u64;
 
+const BGP_GAUGES: [(&str, &str, SessionFigure); 5] = [
+    (
+        "vpngw_bgp_session_established",
+        "1 when the BGP session over the tunnel is Established.",
+        |s| u64::from(s.state == "Established"),
+    ),
+    (
+        "vpngw_bgp_session_uptime_seconds",
+        "Time since the session became Established (0 when it is not).",
+        |s| s.uptime_secs.unwrap_or(0),
+    ),
+    (
+        "vpngw_bgp_prefixes_received",
+        "Prefixes the neighbour advertises.",
+        |s| s.prefixes_received as u64,
+    ),
+    (
+        "vpngw_bgp_prefixes_accepted",
+        "Of those, prefixes accepted into the routing table.",
+        |s| s.prefixes_accepted as u64,
+    ),
+    (
+        "vpngw_bgp_prefixes_advertised",
+        "Prefixes advertised to the neighbour.",
+        |s| s.prefixes_advertised as u64,
+    ),
+];
+
 fn render_bgp(out: &mut String, bgp: &[BgpSessionStatus]) {
-    let labels = |s: &BgpSessionStatus| {
-        [
-            ("tunnel", s.tunnel.clone()),
-            ("neighbor", s.peer_address.to_string()),
-            ("peer_asn", s.peer_asn.to_string()),
-        ]
-    };
-    let gauges: [(&'static str, &str, SessionFigure); 5] = [
-        (
-            "vpngw_bgp_session_established",
-            "1 when the BGP session over the tunnel is Established.",
-            |s| u64::from(s.state == "Established"),
-        ),
-        (
-            "vpngw_bgp_session_uptime_seconds",
-            "Time since the session became Established (0 when it is not).",
-            |s| s.uptime_secs.unwrap_or(0),
-        ),
-        (
-            "vpngw_bgp_prefixes_received",
-            "Prefixes the neighbour advertises.",
-            |s| s.prefixes_received as u64,
-        ),
-        (
-            "vpngw_bgp_prefixes_accepted",
-            "Of those, prefixes accepted into the routing table.",
-            |s| s.prefixes_accepted as u64,
-        ),
-        (
-            "vpngw_bgp_prefixes_advertised",
-            "Prefixes advertised to the neighbour.",
-            |s| s.prefixes_advertised as u64,
-        ),
-    ];
-    for (name, help, value) in gauges {
+    // Each session's label values, made once.
+    let ids: Vec<[String; 3]> = bgp
+        .iter()
+        .map(|s| {
+            [
+                s.tunnel.clone(),
+                s.peer_address.to_string(),
+                s.peer_asn.to_string(),
+            ]
+        })
+        .collect();
+    for (name, help, value) in BGP_GAUGES {
         let mut f = Family::new(out, name, "gauge", help);
-        for s in bgp {
-            let [a, b, c] = labels(s);
-            f.sample(&[(a.0, &a.1), (b.0, &b.1), (c.0, &c.1)], value(s));
+        for (s, id) in bgp.iter().zip(&ids) {
+            f.sample(&session_labels(id), value(s));
         }
     }
     let mut f = Family::new(
@@ -325,19 +316,10 @@ fn render_bgp(out: &mut String, bgp: &[BgpSessionStatus]) {
         "counter",
         "BGP messages exchanged with the neighbour.",
     );
-    for s in bgp {
-        let [a, b, c] = labels(s);
-        for (direction, v) in [("in", s.messages_received), ("out", s.messages_sent)] {
-            f.sample(
-                &[
-                    (a.0, &a.1),
-                    (b.0, &b.1),
-                    (c.0, &c.1),
-                    ("direction", direction),
-                ],
-                v,
-            );
-        }
+    for (s, id) in bgp.iter().zip(&ids) {
+        let [t, n, a] = session_labels(id);
+        f.sample(&[t, n, a, ("direction", "in")], s.messages_received);
+        f.sample(&[t, n, a, ("direction", "out")], s.messages_sent);
     }
     let mut f = Family::new(
         out,
@@ -345,12 +327,8 @@ fn render_bgp(out: &mut String, bgp: &[BgpSessionStatus]) {
         "counter",
         "Times the session became Established.",
     );
-    for s in bgp {
-        let [a, b, c] = labels(s);
-        f.sample(
-            &[(a.0, &a.1), (b.0, &b.1), (c.0, &c.1)],
-            s.established_transitions,
-        );
+    for (s, id) in bgp.iter().zip(&ids) {
+        f.sample(&session_labels(id), s.established_transitions);
     }
 }
 
