@@ -156,6 +156,8 @@ fn escape(v: &str) -> String {
 
 /// One figure of a tunnel.
 type TunnelFigure = fn(&TunnelStatus) -> u64;
+/// A tunnel's counters with a direction: (in, out).
+type TunnelTraffic = fn(&TunnelStatus) -> (u64, u64);
 /// A tunnel's counters by a label (drop reason, IKE event).
 type TunnelCounters = fn(&TunnelStatus) -> &BTreeMap<String, u64>;
 
@@ -180,8 +182,7 @@ const TUNNEL_GAUGES: [(&str, &str, TunnelFigure); 4] = [
     }),
 ];
 
-/// Counters with a direction: (in, out).
-const TUNNEL_TRAFFIC: [(&str, &str, fn(&TunnelStatus) -> (u64, u64)); 2] = [
+const TUNNEL_TRAFFIC: [(&str, &str, TunnelTraffic); 2] = [
     (
         "vpngw_tunnel_bytes_total",
         "Inner bytes through the tunnel's CHILD SAs.",
