@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use e2e::charon::{find_up, summary, IkeSa};
 use e2e::{
-    ping, plan, skip_unless_root, EndpointOptions, PingOptions, PingStats, Psk, Side, SiteToSite,
-    StrongswanEndpoint, Vpngw, VpngwConfig, VpngwStatus,
+    ping, plan, skip_unless_root, Charon, EndpointOptions, PingOptions, PingStats, Psk, Side,
+    SiteToSite, StrongswanEndpoint, Vpngw, VpngwConfig, VpngwStatus,
 };
 
 const UP: Duration = Duration::from_secs(30);
@@ -57,6 +57,22 @@ fn long_ping(s2s: &SiteToSite) -> e2e::Result<PingStats> {
             ..PingOptions::default()
         },
     )
+}
+
+/// [`mirrored`] on fresh reads of both sides. With lifetimes of seconds a rekey can fall
+/// between reading one side and the other, so a mismatch is read again (ours after
+/// theirs, then both), a few times, before it counts.
+fn mirrored_now(vpngw: &Vpngw, charon: &Charon) -> anyhow::Result<()> {
+    let mut last = Ok(());
+    for _ in 0..5 {
+        let theirs = charon.list_sas()?;
+        last = mirrored(&vpngw.status()?, &theirs);
+        if last.is_ok() {
+            return last;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    last
 }
 
 fn mirrored(ours: &VpngwStatus, theirs: &[IkeSa]) -> anyhow::Result<()> {
@@ -121,7 +137,7 @@ fn strongswan_rekeys_child_and_ike_sas_without_loss() -> anyhow::Result<()> {
         child1.iter().all(|c| !child0.contains(c)),
         "CHILD SA not rekeyed: before {child0:?} after {child1:?}"
     );
-    mirrored(&after, &cloud.charon.list_sas()?)?;
+    mirrored_now(&vpngw, &cloud.charon)?;
 
     // DELETE from strongSwan: our tunnel goes DOWN with the reason.
     cloud.charon.terminate_ike("tunnel2")?;
@@ -163,6 +179,6 @@ fn vpngw_rekeys_child_and_ike_sas_without_loss() -> anyhow::Result<()> {
         child1.iter().all(|c| !child0.contains(c)),
         "CHILD SA not rekeyed: before {child0:?} after {child1:?}"
     );
-    mirrored(&after, &cloud.charon.list_sas()?)?;
+    mirrored_now(&vpngw, &cloud.charon)?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 #![no_main]
 //! Every per-packet helper on arbitrary bytes: no panic, outputs within bounds.
 
-use gateway::packet::{clamp_mss, icmp_too_big, needs_too_big, Ipv4Fragmenter};
+use gateway::packet::{clamp_mss, icmp_too_big, needs_too_big, DscpCopy, Ipv4Fragmenter, Qos};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -31,4 +31,26 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = gateway::routing::flow_hash(pkt);
+    // DSCP/ECN across the tunnel, every setting, with the MTU bytes as the outer TOS: the
+    // length never changes, and an IPv4 header checksum that was right stays right.
+    for dscp in [DscpCopy::Out, DscpCopy::In, DscpCopy::Both, DscpCopy::No] {
+        for ecn in [true, false] {
+            let q = Qos { dscp, ecn };
+            let _ = q.outer_tos(pkt);
+            let mut copy = pkt.to_vec();
+            let valid = header_checksum_ok(&copy);
+            let _ = q.decapsulate(m0, &mut copy);
+            assert_eq!(copy.len(), pkt.len());
+            if valid {
+                assert!(header_checksum_ok(&copy));
+            }
+        }
+    }
 });
+
+/// An IPv4 packet whose 20-byte header sums to zero.
+fn header_checksum_ok(p: &[u8]) -> bool {
+    p.len() >= 20
+        && p[0] == 0x45
+        && gateway::packet::checksum::checksum(&p[..20]) == 0
+}
