@@ -5,17 +5,18 @@
 //!
 //! The server answers `GET /metrics` and nothing else, one request per connection; a
 //! client that does not send its request head within `READ_TIMEOUT`, or sends more than
-//! `MAX_HEAD`, is dropped.
+//! `MAX_HEAD`, is dropped, and beyond `MAX_CLIENTS` at once connections are turned away.
 
 use super::control::Call;
 use super::status::{Request, Status, TunnelStatus};
 use crate::bgp_speaker::BgpSessionStatus;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Longest request head read (request line and headers).
 const MAX_HEAD: usize = 8 * 1024;
@@ -24,13 +25,46 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// once and spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Scrapers served at once. A scraper polls every few seconds; more connections than
+/// this (a flood) are answered 503 and closed at once instead of piling up.
+const MAX_CLIENTS: usize = 16;
+
 /// Accepts scrapers until the main loop goes away.
 pub async fn serve(listener: TcpListener, calls: mpsc::Sender<Call>) {
+    serve_with(listener, calls, MAX_CLIENTS, READ_TIMEOUT).await;
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    calls: mpsc::Sender<Call>,
+    max_clients: usize,
+    read_timeout: Duration,
+) {
+    let slots = Arc::new(Semaphore::new(max_clients));
+    let mut turned_away = 0u64;
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(client(stream, calls.clone(), READ_TIMEOUT));
-            }
+            Ok((stream, _)) => match slots.clone().try_acquire_owned() {
+                Ok(slot) => {
+                    let calls = calls.clone();
+                    tokio::spawn(async move {
+                        client(stream, calls, read_timeout).await;
+                        drop(slot);
+                    });
+                }
+                Err(_) => {
+                    turned_away += 1;
+                    if turned_away.is_power_of_two() {
+                        tracing::warn!(
+                            turned_away,
+                            max_clients,
+                            "metrics: too many connections at once; turned away"
+                        );
+                    }
+                    // Without waiting on the client: a few bytes fit any send buffer.
+                    let _ = stream.try_write(BUSY);
+                }
+            },
             Err(e) => {
                 tracing::warn!(error = %e, "metrics accept failed");
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -38,6 +72,9 @@ pub async fn serve(listener: TcpListener, calls: mpsc::Sender<Call>) {
         }
     }
 }
+
+const BUSY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 async fn client(mut stream: TcpStream, calls: mpsc::Sender<Call>, read_timeout: Duration) {
     let head = match tokio::time::timeout(read_timeout, read_head(&mut stream)).await {

@@ -178,3 +178,25 @@ async fn a_silent_client_is_dropped_and_a_gone_daemon_is_a_503() {
     assert!(gone.ends_with("daemon shutting down\n"), "{gone}");
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_turned_away_and_served_again_later() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_with(
+        listener,
+        fake_daemon(),
+        2,
+        Duration::from_millis(300),
+    ));
+    // Two silent clients hold both slots until their read timeout.
+    let _a = TcpStream::connect(addr).await.unwrap();
+    let _b = TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let busy = exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n").await;
+    assert!(busy.starts_with("HTTP/1.1 503 "), "{busy}");
+    // Their slots come back once they are dropped.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ok = exchange(addr, b"GET /metrics HTTP/1.1\r\n\r\n").await;
+    assert!(ok.starts_with("HTTP/1.1 200 "), "{ok}");
+}
