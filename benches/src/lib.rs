@@ -41,10 +41,9 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
     }
     // Before anything else runs: the machine is quiet.
     progress("timing AES-GCM on one core");
-    let crypto = crypto_ceiling::CryptoCeiling::measure(
-        host::HostFacts::read().cpus,
-        std::time::Duration::from_millis(300),
-    );
+    let host = host::HostFacts::read();
+    let crypto =
+        crypto_ceiling::CryptoCeiling::measure(host.cpus, std::time::Duration::from_millis(300));
     let mut results: Vec<(CandidateId, Option<Outcome>)> =
         opts.candidates.iter().map(|id| (*id, None)).collect();
     let count = results.len();
@@ -73,7 +72,7 @@ pub fn run(opts: &Options, progress: &mut dyn FnMut(&str)) -> Result<Report> {
         .filter_map(|(id, o)| o.map(|o| (id, o)))
         .collect();
     let mut report = Report::new(opts.runs, opts.duration.as_secs(), results);
-    report.host = host::HostFacts::read();
+    report.host = host;
     report.crypto = crypto;
     for c in &mut report.candidates {
         c.version = candidates::version(c.id, &opts.tools);

@@ -316,9 +316,8 @@ fn accept(shared: &Shared, spi: u32, d: &Decapped, inner: &mut [u8], tos: u8) ->
         bump(&shared.counters.ts_dropped);
         return false;
     }
-    let qos = usize::try_from(d.owner)
-        .ok()
-        .and_then(|i| shared.tunnels.get(i))
+    let qos = shared
+        .tunnel_of(d.owner)
         .map(|t| t.qos())
         .unwrap_or_default();
     if qos.decapsulate(tos, inner).is_err() {

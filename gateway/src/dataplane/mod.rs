@@ -105,6 +105,12 @@ impl Shared {
         self.stopped.load(Ordering::Relaxed)
     }
 
+    /// The packet path of the tunnel an SA belongs to (its `owner`).
+    fn tunnel_of(&self, owner: u32) -> Option<&TunnelPath> {
+        let i = usize::try_from(owner).ok()?;
+        self.tunnels.get(i).map(|t| &**t)
+    }
+
     /// Takes inbound SA `spi` out of the packet path, with its traffic selectors.
     pub fn remove_inbound(&self, spi: u32) {
         self.sas.remove(spi);

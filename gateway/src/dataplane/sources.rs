@@ -25,10 +25,7 @@ impl Sources {
         if self.matched == Some((spi, from)) {
             return;
         }
-        let Some(tunnel) = usize::try_from(owner)
-            .ok()
-            .and_then(|i| shared.tunnels.get(i))
-        else {
+        let Some(tunnel) = shared.tunnel_of(owner) else {
             return;
         };
         if tunnel.peer.load().as_deref() == Some(&from) {

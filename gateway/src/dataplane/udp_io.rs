@@ -164,16 +164,11 @@ impl RecvBatch {
             .max(1);
         let socket_drops =
             cmsg_int(&h.msg_hdr, libc::SOL_SOCKET, libc::SO_RXQ_OVFL).map(|d| d as u32);
+        // IPv4's is one byte, IPv6's an int.
         let tos = cmsg_data(&h.msg_hdr, libc::IPPROTO_IP, libc::IP_TOS)
-            .or_else(|| cmsg_data(&h.msg_hdr, libc::IPPROTO_IPV6, libc::IPV6_TCLASS))
-            .and_then(|d| match d.len() {
-                // IPv4's is one byte, IPv6's an int.
-                1 => d.first().copied(),
-                4 => d
-                    .try_into()
-                    .ok()
-                    .map(|b| libc::c_int::from_ne_bytes(b) as u8),
-                _ => None,
+            .and_then(|d| d.first().copied())
+            .or_else(|| {
+                cmsg_int(&h.msg_hdr, libc::IPPROTO_IPV6, libc::IPV6_TCLASS).map(|t| t as u8)
             })
             .unwrap_or(0);
         let from = self.addrs.get(i).and_then(to_socket_addr);
@@ -235,19 +230,8 @@ fn cmsg_data(h: &libc::msghdr, level: libc::c_int, kind: libc::c_int) -> Option<
 
 /// The int-sized control message `level`/`kind` of a received message, if present.
 fn cmsg_int(h: &libc::msghdr, level: libc::c_int, kind: libc::c_int) -> Option<libc::c_int> {
-    // SAFETY: walks the control buffer the kernel filled, bounded by msg_controllen.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(h);
-        while !c.is_null() {
-            if (*c).cmsg_level == level && (*c).cmsg_type == kind {
-                return Some(std::ptr::read_unaligned(
-                    libc::CMSG_DATA(c).cast::<libc::c_int>(),
-                ));
-            }
-            c = libc::CMSG_NXTHDR(h, c);
-        }
-    }
-    None
+    let data = cmsg_data(h, level, kind)?;
+    Some(libc::c_int::from_ne_bytes(data.get(..4)?.try_into().ok()?))
 }
 
 /// Sends `parts` (each one datagram) to `dst`, with `tos` as the outer header's TOS /
